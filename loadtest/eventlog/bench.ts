@@ -1,0 +1,223 @@
+/**
+ * Event log throughput, in one run on one machine:
+ *   end to end  events recorded in PostgreSQL transactions (outbox) -> relay -> RabbitMQ -> log-shipper -> ClickHouse,
+ *               events/s from the first record to the last row visible, and each event's delay from its commit
+ *               to the moment ClickHouse accepted its row (p50/p99/max). Twice: bulk producers (recordMany, PER_TX
+ *               events per transaction, travelling as envelopes) and business-code producers (record(), one event
+ *               per transaction, one message per event);
+ *   bulk        the same rows inserted straight into ClickHouse in 10,000-row batches (the ceiling), and in
+ *               PER_TX-row inserts (what producers would get writing their own transactions' rows directly);
+ *   row by row  single-row inserts, the old way (timed on ROW_BY_ROW rows and extrapolated).
+ * Targets (issue 4): end to end >= 1/2 of bulk, >= 100x row by row.
+ *
+ *   node --import tsx loadtest/eventlog/bench.ts
+ *   (EVENTS=100000 PER_TX=100 PRODUCERS=8 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2)
+ *
+ * Uses the local PostgreSQL, RabbitMQ and ClickHouse, each in a database/schema/vhost of its own, dropped at the end.
+ * The shipper runs in this process with its production defaults (10,000 rows / 1 s / 16 MiB, prefetch 20,000).
+ */
+import os from 'node:os'
+import { loadMigrations, migrate } from '@platform/db'
+import type { EventLogRow } from '@platform/eventlog'
+import { createEventLog, ensureClaimCheckStore } from '@platform/eventlog'
+import { createTestClickHouseDatabase, inSlices, recordConcurrently } from '@platform/eventlog/testing'
+import { createLogger } from '@platform/logging'
+import { connectBroker, createPublisher } from '@platform/messaging'
+import { createOutboxRelay, outboxMigrations } from '@platform/outbox'
+import { createTestSchema, createTestVhost, testUrls } from '@platform/testing'
+import { createClickHouseClient } from '../../services/log-shipper/src/clickhouse-client.js'
+import {
+  clickhouseMigrationsDir,
+  loadClickHouseMigrations,
+  migrateClickHouse,
+} from '../../services/log-shipper/src/clickhouse-migrations.js'
+import { createClickHouseSink } from '../../services/log-shipper/src/clickhouse-sink.js'
+import { createLogShipper } from '../../services/log-shipper/src/shipper.js'
+import { contextOf } from './sample.js'
+
+const EVENTS = Number(process.env.EVENTS ?? 100_000)
+const PRODUCERS = Number(process.env.PRODUCERS ?? 8)
+const PER_TX = Number(process.env.PER_TX ?? 100)
+const ROW_BY_ROW = Number(process.env.ROW_BY_ROW ?? 300)
+const RELAYS = Number(process.env.RELAYS ?? 2)
+const SINGLE_EVENTS = Number(process.env.SINGLE_EVENTS ?? 20_000)
+const logger = createLogger({ service: 'eventlog-bench', level: 'warn' })
+
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+
+const ch = await createTestClickHouseDatabase('bench')
+const shipperDb = await createTestSchema('bench_ship')
+const producerDb = await createTestSchema('bench_prod')
+const vhost = await createTestVhost('bench')
+const clickhouse = createClickHouseClient({ url: testUrls().clickhouseUrl, database: ch.database })
+
+try {
+  await migrate(shipperDb.sql, {
+    schema: shipperDb.schema,
+    migrations: await loadMigrations(new URL('../../services/log-shipper/migrations/', import.meta.url)),
+  })
+  await ensureClaimCheckStore(shipperDb.sql)
+  await migrateClickHouse({
+    client: clickhouse,
+    sql: shipperDb.sql,
+    database: ch.database,
+    migrations: await loadClickHouseMigrations(clickhouseMigrationsDir),
+  })
+  await migrate(producerDb.sql, { schema: producerDb.schema, migrations: outboxMigrations })
+  for (const table of ['event_log_bulk', 'event_log_rows']) {
+    await clickhouse.command({ query: `CREATE TABLE ${table} AS event_log` })
+  }
+
+  // --- row by row: the old way -------------------------------------------------------------------------------
+  const sample = (i: number, table: string): EventLogRow => ({
+    event_id: crypto.randomUUID(),
+    service: 'bench',
+    event_type: `bench.${table}`,
+    event_date_time: new Date().toISOString().slice(0, 19).replace('T', ' '),
+    environment: 'bench',
+    event_context: JSON.stringify(contextOf(i)),
+    metadata_version: 1,
+  })
+  const rowSink = createClickHouseSink(clickhouse, { table: 'event_log_rows' })
+  let started = performance.now()
+  for (let i = 0; i < ROW_BY_ROW; i++) await rowSink.insert([sample(i, 'rows')])
+  const rowByRowRate = ROW_BY_ROW / ((performance.now() - started) / 1000)
+
+  // --- direct bulk: the same number of rows, 10,000 per insert (the ceiling) ------------------------------------
+  const bulkSink = createClickHouseSink(clickhouse, { table: 'event_log_bulk' })
+  const bulkRows = Array.from({ length: EVENTS }, (_, i) => sample(i, 'bulk'))
+  started = performance.now()
+  for (let i = 0; i < bulkRows.length; i += 10_000) await bulkSink.insert(bulkRows.slice(i, i + 10_000))
+  const bulkRate = EVENTS / ((performance.now() - started) / 1000)
+
+  // --- direct, at the producers' granularity: each transaction's rows inserted by the producer itself --------------
+  started = performance.now()
+  await inSlices(EVENTS, PER_TX, PRODUCERS, (from, to) => bulkSink.insert(bulkRows.slice(from, to)))
+  const perTxRate = EVENTS / ((performance.now() - started) / 1000)
+
+  // --- end to end: the shipper with its production defaults, producers recording in transactions ----------------
+  let run = { committedAt: new Map<string, number>(), delays: [] as number[], lastInsertAt: 0 }
+  const sink = createClickHouseSink(clickhouse)
+  const shipperBroker = connectBroker({ url: vhost.amqpUrl, name: 'bench-shipper' })
+  const newShipper = () =>
+    createLogShipper({
+      sql: shipperDb.sql,
+      broker: shipperBroker,
+      logger,
+      sink: {
+        ping: () => sink.ping(),
+        async insert(rows) {
+          await sink.insert(rows)
+          const now = performance.now()
+          run.lastInsertAt = now
+          for (const row of rows) {
+            const at = run.committedAt.get(row.event_id)
+            if (at !== undefined) run.delays.push(now - at)
+          }
+        },
+      },
+    })
+  let shipper = newShipper()
+  await shipper.start()
+  const broker = connectBroker({ url: vhost.amqpUrl, name: 'bench-producer' })
+  const publisher = createPublisher(broker)
+  const relays = Array.from({ length: RELAYS }, () =>
+    createOutboxRelay({ sql: producerDb.sql, schema: producerDb.schema, publisher, logger, batchSize: 1000 }),
+  )
+  await Promise.all(relays.map((r) => r.start()))
+  const eventLog = createEventLog({ service: 'bench', environment: 'bench' })
+
+  /** PRODUCERS concurrent writers record `events` in transactions of `perTx` (recordMany, or record() each). */
+  const recordAll = (events: number, perTx: number, oneByOne: boolean) =>
+    recordConcurrently(producerDb.sql, eventLog, {
+      count: events,
+      entry: (i) => ({ eventType: 'order.paid', context: contextOf(i) }),
+      producers: PRODUCERS,
+      perTx,
+      oneByOne,
+      onCommit: (ids) => {
+        const at = performance.now()
+        for (const id of ids) run.committedAt.set(id, at)
+      },
+    })
+
+  /** Records `events` and waits until all of them are in ClickHouse. */
+  async function endToEnd(events: number, perTx: number, oneByOne: boolean) {
+    run = { committedAt: new Map(), delays: [], lastInsertAt: 0 }
+    const t0 = performance.now()
+    await recordAll(events, perTx, oneByOne)
+    const recordedIn = performance.now() - t0
+    while (run.delays.length < events) await new Promise((r) => setTimeout(r, 20))
+    const delays = run.delays.sort((a, b) => a - b)
+    return {
+      rate: events / ((run.lastInsertAt - t0) / 1000),
+      producers: events / (recordedIn / 1000),
+      p50: quantile(delays, 0.5),
+      p99: quantile(delays, 0.99),
+      max: delays.at(-1) ?? 0,
+    }
+  }
+
+  const bulky = await endToEnd(EVENTS, PER_TX, false)
+  const single = await endToEnd(SINGLE_EVENTS, 1, true)
+
+  // --- the shipper alone: a backlog of EVENTS (envelopes) waiting in RabbitMQ, drained from a cold start ----------
+  await shipper.stop()
+  run = { committedAt: new Map(), delays: [], lastInsertAt: 0 }
+  const backlog = await recordAll(EVENTS, PER_TX, false)
+  await relays[0]?.drain()
+  for (const id of backlog) run.committedAt.set(id, 0)
+  shipper = newShipper()
+  const drainStarted = performance.now()
+  await shipper.start()
+  while (run.delays.length < EVENTS) await new Promise((r) => setTimeout(r, 20))
+  const drainRate = EVENTS / ((run.lastInsertAt - drainStarted) / 1000)
+  const [final] = await (
+    await clickhouse.query({
+      query: 'SELECT count() AS n, uniqExact(event_id) AS u FROM event_log FINAL',
+      format: 'JSONEachRow',
+    })
+  ).json<{ n: string; u: string }>()
+
+  await Promise.all(relays.map((r) => r.stop()))
+  await shipper.stop()
+  await publisher.close()
+  await broker.close()
+  await shipperBroker.close()
+
+  const delay = (r: typeof bulky) => `p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms`
+  const rows: [string, string, string][] = [
+    [
+      'end to end, recordMany (envelopes)',
+      fmt(bulky.rate),
+      `${fmt(EVENTS)} events, ${PER_TX}/tx, ${PRODUCERS} producers`,
+    ],
+    ['  delay commit -> row in ClickHouse', '', delay(bulky)],
+    ['  producers alone (record + commit)', fmt(bulky.producers), 'PostgreSQL only, same run'],
+    ['end to end, record() 1 event/tx', fmt(single.rate), `${fmt(SINGLE_EVENTS)} events, one message each`],
+    ['  delay commit -> row in ClickHouse', '', delay(single)],
+    ['shipper alone, draining a backlog', fmt(drainRate), `${fmt(EVENTS)} events waiting in RabbitMQ`],
+    ['direct bulk insert, 10,000 rows/insert', fmt(bulkRate), 'baseline: the ClickHouse ceiling'],
+    ['direct insert, one per transaction', fmt(perTxRate), `${PER_TX} rows/insert, ${PRODUCERS} concurrent`],
+    ['row by row, 1 row/insert', fmt(rowByRowRate), `${ROW_BY_ROW} inserts, extrapolated`],
+  ]
+  const version = await clickhouse.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })
+  console.log(`\nevent log to ClickHouse ${(await version.json<{ v: string }>())[0]?.v}, ${os.cpus().length} cores`)
+  console.log(`${'path'.padEnd(40)}${'events/s'.padStart(10)}  notes`)
+  for (const [name, value, note] of rows) console.log(`${name.padEnd(40)}${value.padStart(10)}  ${note}`)
+  console.log(
+    `\nend to end (recordMany) / direct bulk = ${(bulky.rate / bulkRate).toFixed(2)} (target >= 0.5); ` +
+      `/ row by row = ${fmt(bulky.rate / rowByRowRate)}x (target >= 100x); ` +
+      `end to end (record) / row by row = ${fmt(single.rate / rowByRowRate)}x; ` +
+      `shipper alone / direct bulk = ${(drainRate / bulkRate).toFixed(2)}; ` +
+      `ClickHouse (FINAL): ${final?.n} rows, ${final?.u} distinct of ${2 * EVENTS + SINGLE_EVENTS}`,
+  )
+} finally {
+  await clickhouse.close()
+  await vhost.delete()
+  await producerDb.drop()
+  await shipperDb.drop()
+  await ch.drop()
+}

@@ -1,0 +1,244 @@
+/**
+ * Ingest benchmark (issue 3): accepted events/s and ACK latency of POST /v1/webhooks/payment, measured in one run
+ * beside two baselines on the same machine:
+ *   - a bare Fastify route (same body, no signature, no database, no broker): the HTTP ceiling;
+ *   - pgbench doing ONE insert per commit into a table of the events table's shape: what "one commit per request"
+ *     can reach. Ingest groups the commits of concurrent requests (docs/adr/0008-ingest-group-commit.md).
+ * Each target runs at a fixed offered rate (500/s) and at saturation. Targets: p99 ACK < 50 ms at 500/s;
+ * saturation >= 2 x pgbench's single-insert rate.
+ *
+ *   node --import tsx loadtest/ingest/bench.ts          (BENCH_SECONDS=10, BENCH_CONNECTIONS=100, PGBENCH_CLIENTS=16)
+ */
+import { execFileSync } from 'node:child_process'
+import { createHmac, randomUUID } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createTestSchema, createTestVhost, redisPrefix, startTsProcess, testUrls, waitFor } from '@platform/testing'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100)
+const PGBENCH_CLIENTS = Number(process.env.PGBENCH_CLIENTS ?? 16)
+const RATE = 500
+const SECRET = 'whsec_bench_0123456789abcdef'
+
+interface Run {
+  label: string
+  offered: string
+  accepted: number
+  perSecond: number
+  p50: number
+  p95: number
+  p99: number
+  errors: number
+}
+
+type Autocannon = (options: Record<string, unknown>) => {
+  on(event: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void
+  then: Promise<{ duration: number; non2xx: number; errors: number; timeouts: number }>['then']
+}
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
+
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+
+/** A signed Stripe-shaped event with a fresh id per request: every request is a new event, never a duplicate. */
+function signedRequest(request: Record<string, unknown>) {
+  const id = `evt_${randomUUID()}`
+  const body = JSON.stringify({
+    id,
+    type: 'charge.succeeded',
+    created: 1_700_000_000,
+    data: { object: { id: `ch_${id.slice(4, 20)}`, amount: 1000, currency: 'eur', metadata: { order_id: `o_${id}` } } },
+  })
+  const t = Math.floor(Date.now() / 1000)
+  const mac = createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex')
+  return {
+    ...request,
+    body,
+    headers: { 'content-type': 'application/json', 'stripe-signature': `t=${t},v1=${mac}` },
+  }
+}
+
+async function load(label: string, url: string, rate?: number): Promise<Run> {
+  const latencies: number[] = []
+  let ok = 0
+  const instance = autocannon({
+    url: `${url}/v1/webhooks/payment`,
+    method: 'POST',
+    connections: rate ? 20 : CONNECTIONS,
+    duration: SECONDS,
+    ...(rate ? { overallRate: rate } : {}),
+    requests: [{ method: 'POST', setupRequest: signedRequest }],
+  })
+  instance.on('response', (_client, status, _bytes, ms) => {
+    latencies.push(ms)
+    if (status === 200) ok++
+  })
+  const result = await instance
+  latencies.sort((a, b) => a - b)
+  return {
+    label,
+    offered: rate ? `${rate}/s` : `saturation (${CONNECTIONS} conns)`,
+    accepted: ok,
+    perSecond: ok / (result.duration || SECONDS),
+    p50: quantile(latencies, 0.5),
+    p95: quantile(latencies, 0.95),
+    p99: quantile(latencies, 0.99),
+    errors: result.non2xx + result.errors + result.timeouts,
+  }
+}
+
+/** pgbench, one INSERT per transaction, into a scratch table shaped like ingest's events. */
+function pgbench(schema: string, clients: number): number {
+  const url = new URL(testUrls().databaseUrl)
+  const psql = (sql: string) =>
+    execFileSync('psql', [testUrls().databaseUrl, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { stdio: 'pipe' })
+  psql(`create table if not exists "${schema}".events_like (
+    id uuid primary key, source text not null, event_id text not null, event_type text not null,
+    format text not null, payload jsonb not null, status text not null default 'queued',
+    attempts integer not null default 0, last_error text, status_version bigint not null default 0,
+    received_at timestamptz not null, updated_at timestamptz not null)`)
+  const script = join(tmpdir(), `ingest-pgbench-${randomUUID()}.sql`)
+  writeFileSync(
+    script,
+    `insert into "${schema}".events_like (id, source, event_id, event_type, format, payload, received_at, updated_at)
+     values (gen_random_uuid(), 'payment', 'evt_' || md5(random()::text), 'charge.succeeded', 'stripe',
+       '{"id":"evt_1","type":"charge.succeeded","created":1700000000,"data":{"object":{"id":"ch_1","amount":1000,"currency":"eur","metadata":{"order_id":"o_1"}}}}',
+       now(), now());\n`,
+  )
+  const out = execFileSync(
+    'pgbench',
+    [
+      '-n',
+      '-f',
+      script,
+      '-c',
+      String(clients),
+      '-j',
+      '2',
+      '-T',
+      String(SECONDS),
+      '-h',
+      url.hostname,
+      '-p',
+      url.port || '5432',
+      '-U',
+      url.username || 'postgres',
+      url.pathname.slice(1) || 'postgres',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  return Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0)
+}
+
+const sampleOf = (scrape: string) => (name: string) =>
+  Number(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(scrape)?.[2] ?? 0)
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function main() {
+  const schema = await createTestSchema('bench_ingest')
+  const scratch = await createTestSchema('bench_pgbench')
+  const vhost = await createTestVhost('bench_ingest')
+  const sources = join(tmpdir(), `bench-sources-${randomUUID()}.json`)
+  writeFileSync(
+    sources,
+    JSON.stringify({
+      sources: [
+        {
+          name: 'payment',
+          scheme: 'stripe',
+          secrets: [SECRET],
+          readToken: 'bench-read-token-0123456789',
+          rateLimit: { max: 10_000_000, timeWindowMs: 1000 },
+        },
+      ],
+    }),
+  )
+  // warn keeps per-request log lines out of the measurement, so the port is chosen here rather than read from a log line.
+  const port = await freePort()
+  const ingest = startTsProcess(fileURLToPath(new URL('../../services/ingest/src/server.ts', import.meta.url)), {
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    DB_SCHEMA: schema.schema,
+    AMQP_URL: vhost.amqpUrl,
+    REDIS_PREFIX: redisPrefix('bench'),
+    WEBHOOK_SOURCES_FILE: sources,
+    RATE_LIMIT_MAX: '10000000',
+  })
+  const bare = startTsProcess(fileURLToPath(new URL('./bare-server.ts', import.meta.url)), { PORT: '0' })
+  try {
+    const ingestUrl = `http://127.0.0.1:${port}`
+    await waitFor(async () => (await fetch(`${ingestUrl}/health/ready`)).ok, {
+      timeoutMs: 60_000,
+      message: 'ingest ready',
+    })
+    await bare.waitForOutput(/listening on http/)
+    const bareUrl = /listening on (http:\/\/[\d.:]+)/.exec(bare.output())?.[1] as string
+
+    await load('warm-up', ingestUrl, 200)
+    const runs: Run[] = []
+    runs.push(await load('bare Fastify route', bareUrl, RATE))
+    runs.push(await load('ingest', ingestUrl, RATE))
+    runs.push(await load('bare Fastify route', bareUrl))
+    // CPU seconds the ingest process spent per accepted event at saturation: unlike events/s, barely moved by
+    // other work on the machine, so it shows what a change saves even on a busy host.
+    const cpuBefore = sampleOf(await (await fetch(`${ingestUrl}/metrics`)).text())('process_cpu_seconds_total')
+    runs.push(await load('ingest', ingestUrl))
+    const scrape = await (await fetch(`${ingestUrl}/metrics`)).text()
+    const sample = sampleOf(scrape)
+    const cpuPerEvent = ((sample('process_cpu_seconds_total') - cpuBefore) / (runs[3]?.accepted || 1)) * 1e6
+    const batches = sample('webhook_group_commit_batch_size_count')
+    const perBatch = sample('webhook_group_commit_batch_size_sum') / batches
+    const commitMs = (sample('webhook_group_commit_duration_seconds_sum') / batches) * 1000
+    const single = pgbench(scratch.schema, 1)
+    const many = pgbench(scratch.schema, PGBENCH_CLIENTS)
+    const [, atRate, , saturated] = runs as [Run, Run, Run, Run]
+    const [events] = await schema.sql<{ n: number }[]>`select count(*)::int as n from events`
+
+    const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padEnd(i === 0 ? 26 : 24)).join('')
+    console.log(`\ningest benchmark (${SECONDS} s per run, node ${process.version})`)
+    console.log(row(['target', 'offered', 'accepted/s', 'ACK p50 / p95 / p99 ms', 'non-2xx+errors']))
+    for (const r of runs) {
+      console.log(
+        row([
+          r.label,
+          r.offered,
+          r.perSecond.toFixed(0),
+          [r.p50, r.p95, r.p99].map((v) => v.toFixed(1)).join(' / '),
+          r.errors,
+        ]),
+      )
+    }
+    console.log(row(['pgbench 1 insert/commit', '1 client', single.toFixed(0), '-', '-']))
+    console.log(row(['pgbench 1 insert/commit', `${PGBENCH_CLIENTS} clients`, many.toFixed(0), '-', '-']))
+    console.log(
+      `\nevents stored by ingest: ${events?.n}; ${batches} group commits, ${perBatch.toFixed(1)} events and ${commitMs.toFixed(1)} ms each on average; ingest CPU ${cpuPerEvent.toFixed(0)} µs per accepted event at saturation`,
+    )
+    const best = Math.max(single, many)
+    console.log(
+      `target p99 ACK < 50 ms at ${RATE}/s: ${atRate.p99.toFixed(1)} ms -> ${atRate.p99 < 50 ? 'met' : 'NOT met'}`,
+    )
+    console.log(
+      `target saturation >= 2 x pgbench single-insert rate: ${saturated.perSecond.toFixed(0)}/s vs 2 x ${best.toFixed(0)}/s ` +
+        `(best of 1 and ${PGBENCH_CLIENTS} clients) -> ${saturated.perSecond >= 2 * best ? 'met' : 'NOT met'}` +
+        ` (vs 1 client: ${(saturated.perSecond / single).toFixed(1)}x)`,
+    )
+  } finally {
+    await Promise.all([ingest.kill('SIGTERM'), bare.kill('SIGTERM')])
+    await Promise.allSettled([schema.drop(), scratch.drop(), vhost.delete()])
+  }
+}
+
+await main()

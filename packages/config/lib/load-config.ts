@@ -1,0 +1,83 @@
+import Type, { type Static, type TObject, type TProperties, type TSchema } from 'typebox'
+import Value from 'typebox/value'
+import { ConfigError } from './errors.js'
+
+/** Variables whose values are secrets: never echoed back in an error message. */
+const SECRET_NAME = /SECRET|PASSWORD|TOKEN|KEY/i
+
+/**
+ * Parses `env` against a TypeBox object schema: applies defaults, converts strings to numbers and booleans,
+ * and rejects anything else with one error that names every bad or missing variable.
+ * Unknown variables are ignored (the process environment holds many).
+ */
+export function loadConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv = process.env): Static<S> {
+  const input: Record<string, unknown> = {}
+  for (const key of Object.keys(schema.properties)) {
+    const raw = env[key]
+    // An empty variable means "not set", the way shells and docker-compose files write it.
+    if (raw !== undefined && raw !== '') input[key] = raw
+  }
+  const value = Value.Convert(schema, Value.Default(schema, input)) as Record<string, unknown>
+  if (Value.Check(schema, value)) return value as Static<S>
+
+  // Checked one variable at a time, so every bad variable is named once, with a message a person can act on.
+  const problems = Object.entries(schema.properties).flatMap(([variable, property]) => {
+    const raw = env[variable]
+    if (!(variable in value)) return [{ variable, message: 'is required' }]
+    if (Value.Check(property, value[variable])) return []
+    const shown = raw !== undefined && !SECRET_NAME.test(variable) ? { value: raw } : {}
+    return [{ variable, message: describe(property), ...shown }]
+  })
+  throw new ConfigError(problems)
+}
+
+function describe(property: TSchema): string {
+  const options = (property as { anyOf?: { const?: unknown }[] }).anyOf
+  if (options?.every((o) => o.const !== undefined)) return `must be one of ${options.map((o) => o.const).join(', ')}`
+  const [first] = Value.Errors(property, undefined)
+  const p = property as Record<string, unknown>
+  if (p.type === 'integer' || p.type === 'number') {
+    const range = [p.minimum !== undefined && `>= ${p.minimum}`, p.maximum !== undefined && `<= ${p.maximum}`]
+    return `must be ${p.type === 'integer' ? 'an integer' : 'a number'} ${range.filter(Boolean).join(' and ')}`.trim()
+  }
+  if (p.pattern) return `must match ${p.pattern}`
+  if (p.type === 'boolean') return 'must be true or false'
+  return first?.message ?? 'is invalid'
+}
+
+/** Schema fragments every service shares; a service spreads them into its own schema. */
+export const commonEnv = {
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
+    default: 'development',
+  }),
+  /** Written into every event-log row so one ClickHouse table can hold several environments. */
+  ENVIRONMENT: Type.String({ default: 'development', minLength: 1 }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://' }),
+  AMQP_URL: Type.String({ default: 'amqp://guest:guest@127.0.0.1:5672', pattern: '^amqps?://' }),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  CLICKHOUSE_URL: Type.String({ default: 'http://127.0.0.1:8123', pattern: '^https?://' }),
+  /** Prefix of every Redis key this process writes; tests give each file its own. */
+  REDIS_PREFIX: Type.String({ default: '' }),
+  /** Seconds a graceful shutdown may take before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
+  RATE_LIMIT_MAX: Type.Integer({ default: 1000, minimum: 1 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 1000, minimum: 1 }),
+  BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1 }),
+  AMQP_PREFETCH: Type.Integer({ default: 20, minimum: 1, maximum: 65535 }),
+} satisfies TProperties
+
+/** The port and schema defaults differ per service, so they are built by name. */
+export function serviceEnv(defaults: { port: number; schema: string }) {
+  return {
+    ...commonEnv,
+    PORT: Type.Integer({ default: defaults.port, minimum: 0, maximum: 65535 }),
+    DB_SCHEMA: Type.String({ default: defaults.schema, pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+  } satisfies TProperties
+}
+
+export type CommonConfig = Static<TObject<ReturnType<typeof serviceEnv>>>

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig, serviceEnv, Type } from '../index.js'
+
+const schema = Type.Object({
+  ...serviceEnv({ port: 3001, schema: 'ingest' }),
+  API_SECRET: Type.String({ minLength: 8 }),
+})
+
+describe('loadConfig', () => {
+  it('applies the local defaults and converts numbers', () => {
+    const config = loadConfig(schema, { API_SECRET: 'long-enough', RATE_LIMIT_MAX: '50' })
+    expect(config.PORT).toBe(3001)
+    expect(config.DB_SCHEMA).toBe('ingest')
+    expect(config.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/postgres')
+    expect(config.AMQP_URL).toBe('amqp://guest:guest@127.0.0.1:5672')
+    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379')
+    expect(config.CLICKHOUSE_URL).toBe('http://127.0.0.1:8123')
+    expect(config.RATE_LIMIT_MAX).toBe(50)
+  })
+
+  it('names every bad or missing variable in one error, without echoing secrets', () => {
+    let error: unknown
+    try {
+      loadConfig(schema, { PORT: 'abc', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', API_SECRET: 'short' })
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    const message = (error as Error).message
+    expect(message).toMatch(/PORT: must be an integer >= 0 and <= 65535 \(got "abc"\)/)
+    expect(message).toMatch(/DATABASE_URL: must match/)
+    expect(message).toMatch(/LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/)
+    expect(message).toMatch(/API_SECRET/)
+    expect(message).not.toMatch(/short/)
+    expect((error as ConfigError).problems.map((p) => p.variable).sort()).toEqual(
+      ['API_SECRET', 'DATABASE_URL', 'LOG_LEVEL', 'PORT'].sort(),
+    )
+  })
+
+  it('reports a required variable that is missing, and treats empty as unset', () => {
+    expect(() => loadConfig(schema, { API_SECRET: '' })).toThrow(/API_SECRET: is required/)
+  })
+})

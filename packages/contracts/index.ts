@@ -1,0 +1,30 @@
+/**
+ * The typed catalog of the platform's messages and queues (one place, as trigger.dev does it): exchanges, message
+ * schemas with their routing keys, and consumer definitions with their retry policy. Publishers and consumers
+ * import from here instead of repeating strings.
+ */
+export {
+  ENVELOPE_BYTES,
+  EVENTS_PER_ENVELOPE,
+  EventLogBatchV1,
+  EventLoggedV1,
+  EventLogMessageV1,
+  eventLogBatch,
+  eventLogged,
+  eventsOf,
+  logShipperConsumer,
+} from './lib/eventlog.js'
+export { exchanges } from './lib/exchanges.js'
+export {
+  ingestStatusConsumer,
+  OrderPaidNotifyV1,
+  orderPaidNotify,
+  processorNotifyConsumer,
+  processorWebhooksConsumer,
+  WebhookFormat,
+  WebhookReceivedV1,
+  WebhookStatus,
+  WebhookStatusV1,
+  webhookReceived,
+  webhookStatusChanged,
+} from './lib/webhooks.js'

@@ -1,0 +1,75 @@
+import { DEFAULT_RETRY, defineConsumer, defineMessage } from '@platform/messaging'
+import Type, { type Static } from 'typebox'
+import { exchanges } from './exchanges.js'
+
+/**
+ * An event-log record on its way to ClickHouse. Small contexts travel inline; a large one stays in PostgreSQL
+ * (claim check, docs/adr/0005-eventlog-claim-check.md) and the message carries only its id and size.
+ */
+export const EventLoggedV1 = Type.Object({
+  eventId: Type.String({ format: 'uuid' }),
+  service: Type.String({ minLength: 1 }),
+  eventType: Type.String({ minLength: 1, maxLength: 200 }),
+  /**
+   * When it happened, UTC, as clickhouseDateTime writes it ("2024-05-01 10:00:00"). The shipper has ClickHouse
+   * parse it best-effort, so ISO 8601 with an offset ("2024-05-01T10:00:00Z") is read right too; a value
+   * ClickHouse cannot read is a poison row (dead-lettered with the reason, docs/eventlog.md).
+   */
+  eventDateTime: Type.String({ minLength: 1 }),
+  environment: Type.String(),
+  /** ClickHouse UInt64; capped at 2^53-1 so it stays exact in JSON. */
+  metadataVersion: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  /** The context as JSON text, or null when it is held by the claim check. */
+  context: Type.Union([Type.String(), Type.Null()]),
+  claimCheck: Type.Union([Type.Object({ id: Type.String(), bytes: Type.Integer({ minimum: 0 }) }), Type.Null()]),
+})
+export type EventLoggedV1 = Static<typeof EventLoggedV1>
+
+export const eventLogged = defineMessage({
+  type: 'eventlog.recorded.v1',
+  exchange: exchanges.eventlog,
+  routingKey: (body: EventLoggedV1) => `eventlog.${body.service}.${body.eventType}`,
+  schema: EventLoggedV1,
+})
+
+/**
+ * Several events in one message: what recordMany writes when a transaction records more than one (bulk
+ * producers, backfills). One outbox row and one AMQP message per envelope instead of per event, which is what lets
+ * the pipeline approach ClickHouse's bulk rate (loadtest/eventlog). Capped so a message stays as small as a
+ * single event may be (the claim-check threshold): EVENTS_PER_ENVELOPE events, ENVELOPE_BYTES of JSON.
+ */
+export const EVENTS_PER_ENVELOPE = 500
+export const ENVELOPE_BYTES = 64 * 1024
+export const EventLogBatchV1 = Type.Object({
+  events: Type.Array(EventLoggedV1, { minItems: 1, maxItems: EVENTS_PER_ENVELOPE }),
+})
+export type EventLogBatchV1 = Static<typeof EventLogBatchV1>
+
+export const eventLogBatch = defineMessage({
+  type: 'eventlog.batch.v1',
+  exchange: exchanges.eventlog,
+  routingKey: (body: EventLogBatchV1) => `eventlog.${body.events[0]?.service ?? 'unknown'}.batch`,
+  schema: EventLogBatchV1,
+})
+
+/** What the log-shipper's queue carries: single events and envelopes. */
+export const EventLogMessageV1 = Type.Union([EventLoggedV1, EventLogBatchV1])
+export type EventLogMessageV1 = Static<typeof EventLogMessageV1>
+
+/** The events of either kind of message. */
+export function eventsOf(body: EventLogMessageV1): EventLoggedV1[] {
+  return 'events' in body ? body.events : [body]
+}
+
+export const logShipperConsumer = defineConsumer({
+  queue: 'log-shipper.eventlog',
+  bindings: [{ exchange: exchanges.eventlog, routingKey: 'eventlog.#' }],
+  // Declares the usual retry tiers, but the shipper's batch consumer does not use them: a failed insert is retried
+  // in process with the whole batch held unacked (packages/messaging/lib/batch-consumer.ts).
+  retry: DEFAULT_RETRY,
+  // Messages (single events or envelopes) held unacked at most: two full batches of single events, so the next
+  // batch fills while one is being inserted (the shipper acks only after ClickHouse accepted the insert). This is
+  // the bound on the shipper's memory while ClickHouse is down: prefetch x 64 KiB at worst, since no message is
+  // larger (bigger contexts travel by claim check, envelopes are capped).
+  prefetch: 20_000,
+})

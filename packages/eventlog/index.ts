@@ -1,0 +1,20 @@
+export {
+  CLAIM_CHECK_SCHEMA,
+  type ClaimCheckStore,
+  claimCheckMigrations,
+  claimCheckStore,
+  ensureClaimCheckStore,
+} from './lib/claim-check.js'
+export {
+  buildEventMessage,
+  clickhouseDateTime,
+  createEventLog,
+  DEFAULT_CLAIM_CHECK_THRESHOLD,
+  type EventLog,
+  type EventLogEntry,
+  type EventLogOptions,
+  envelopes,
+  envelopeTexts,
+} from './lib/event-log.js'
+export { createRecordingEventLog, type RecordedEvent } from './lib/recording-event-log.js'
+export { EVENT_LOG_COLUMNS, type EventLogRow, toRow } from './lib/row.js'

@@ -1,0 +1,45 @@
+export { buildServiceApp, type HttpConfig, type ServiceApp, type ServiceAppOptions } from './lib/app.js'
+export {
+  BLANK_TYPE,
+  badRequest,
+  conflict,
+  forbidden,
+  HttpError,
+  INTERNAL_DETAIL,
+  type InvalidParam,
+  isProblemError,
+  notFound,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  ProblemError,
+  type ProblemOptions,
+  serviceUnavailable,
+  tooManyRequests,
+  unauthorized,
+  unprocessable,
+  validationProblem,
+} from './lib/errors.js'
+export {
+  type CheckResult,
+  HEALTH_PATHS,
+  type ReadinessCheck,
+  type ReadinessChecks,
+  type ReadinessReport,
+  runReadinessChecks,
+} from './lib/health.js'
+export { ensureDefaultMetrics, METRICS_PATH, routeLabel } from './lib/metrics.js'
+export { instanceOf, sendProblem, toProblemError } from './lib/problem-handler.js'
+export { type RateLimitConfig, rateLimitNamespace } from './lib/rate-limit.js'
+export { genReqId, inRequestContext } from './lib/request-context.js'
+export {
+  type CreateServiceOptions,
+  createRedis,
+  createService,
+  createServiceRuntime,
+  migrateService,
+  pingClickHouse,
+  type ServiceOverrides,
+  type ServiceRuntime,
+  type ServiceRuntimeOptions,
+} from './lib/runtime.js'
+export { type RunningServer, type RunServerOptions, runServer, startService } from './lib/server.js'

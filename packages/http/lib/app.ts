@@ -1,0 +1,82 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { RateLimitPluginOptions } from '@fastify/rate-limit'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from '@platform/logging'
+import type { Registry } from '@platform/metrics'
+import Fastify, { type FastifyInstance, type RawServerDefault } from 'fastify'
+import type { Redis } from 'ioredis'
+import { ProblemError } from './errors.js'
+import { HEALTH_PATHS, type ReadinessChecks, registerHealthRoutes } from './health.js'
+import { METRICS_PATH, registerMetrics } from './metrics.js'
+import { registerErrorHandler, registerNotFoundHandler } from './problem-handler.js'
+import { type RateLimitConfig, registerRateLimit } from './rate-limit.js'
+import { ContextLogController, childLoggerFactory, genReqId, registerRequestContext } from './request-context.js'
+
+/** The Fastify instance every service builds on: TypeBox schemas type request and reply. */
+export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>
+
+/** The configuration the HTTP layer reads; every service's config (serviceEnv) has it. */
+export interface HttpConfig extends RateLimitConfig {
+  BODY_LIMIT_BYTES: number
+}
+
+export interface ServiceAppOptions {
+  service: string
+  config: HttpConfig
+  logger: Logger
+  registry: Registry
+  /** Dependency name -> check; /health/ready runs them all, in parallel, each within `readinessTimeoutMs`. */
+  readiness?: ReadinessChecks
+  readinessTimeoutMs?: number
+  /** Shared counter store for the rate limit; without it each instance counts on its own. */
+  redis?: Redis
+  /** `false` turns the global limit off; an object overrides @fastify/rate-limit options. */
+  rateLimit?: false | Partial<RateLimitPluginOptions>
+}
+
+/**
+ * Builds the app with what every service needs before its own routes: correlation ids, problem+json errors,
+ * the rate limit, /metrics and the health probes. The service registers its routes on the returned instance,
+ * and its teardown as onClose hooks (they run after in-flight requests have finished).
+ */
+export async function buildServiceApp(options: ServiceAppOptions): Promise<ServiceApp> {
+  const { config } = options
+  const app = Fastify({
+    loggerInstance: options.logger,
+    genReqId,
+    childLoggerFactory,
+    logController: new ContextLogController([...HEALTH_PATHS, METRICS_PATH]),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Fastify's own 503 while closing is plain JSON; the onRequest hook below answers it as problem+json.
+    return503OnClosing: false,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // The wiring below is typed against Fastify's default instance: the type provider and the logger's own type
+  // only matter to the services' route handlers, and Fastify's generics are invariant in both.
+  const base = app as unknown as FastifyInstance
+  registerRequestContext(base)
+
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onRequest', (_request, _reply, done) => {
+    if (!closing) return done()
+    done(new ProblemError(503, { detail: 'The service is shutting down.' }))
+  })
+  // Once closing, every response (in-flight ones included) ends its keep-alive connection. Otherwise a client
+  // holding one open would keep server.close() waiting for keepAliveTimeout, past the shutdown deadline, and
+  // its next request would be sent to an instance that is going away.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
+
+  registerErrorHandler(base, config.BODY_LIMIT_BYTES)
+  if (options.rateLimit !== false) await registerRateLimit(base, config, options.redis, options.rateLimit || {})
+  registerNotFoundHandler(base, options.rateLimit === false ? undefined : base.rateLimit())
+  registerMetrics(base, options.registry)
+  registerHealthRoutes(base, { checks: options.readiness ?? {}, timeoutMs: options.readinessTimeoutMs ?? 1000 })
+  return app
+}

@@ -1,0 +1,105 @@
+import type { FastifyInstance } from 'fastify'
+import { HttpError, ProblemError } from './errors.js'
+import { sendProblem } from './problem-handler.js'
+
+/**
+ * A readiness check resolves when its dependency can serve this instance. Returning `false` or throwing
+ * means "not ready". Checks answer within a deadline: a probe that hangs on a hanging database is no probe.
+ */
+export type ReadinessCheck = () => unknown | Promise<unknown>
+export type ReadinessChecks = Record<string, ReadinessCheck>
+
+/** ok, or a short reason that names no host, query or credential: the body is served to anyone who asks. */
+export type CheckResult = 'ok' | 'timeout' | 'unavailable' | 'error'
+
+export const HEALTH_PATHS = ['/health/live', '/health/ready'] as const
+
+export interface ReadinessReport {
+  ready: boolean
+  checks: Record<string, CheckResult>
+  /** The underlying errors, for the log only. */
+  errors: Record<string, unknown>
+}
+
+export async function runReadinessChecks(checks: ReadinessChecks, timeoutMs: number): Promise<ReadinessReport> {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => [name, await runCheck(name, check, timeoutMs)] as const),
+  )
+  const report: ReadinessReport = { ready: true, checks: {}, errors: {} }
+  for (const [name, outcome] of entries) {
+    report.checks[name] = outcome.result
+    if (outcome.result !== 'ok') {
+      report.ready = false
+      report.errors[name] = outcome.error
+    }
+  }
+  return report
+}
+
+async function runCheck(
+  name: string,
+  check: ReadinessCheck,
+  timeoutMs: number,
+): Promise<{ result: CheckResult; error?: unknown }> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError('HTTP_READINESS_TIMEOUT', `${name} did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+  })
+  try {
+    const value = await Promise.race([Promise.resolve().then(check), deadline])
+    if (value === false)
+      return { result: 'unavailable', error: new HttpError('HTTP_NOT_READY', `${name} is not connected`) }
+    return { result: 'ok' }
+  } catch (error) {
+    return {
+      result: error instanceof HttpError && error.code === 'HTTP_READINESS_TIMEOUT' ? 'timeout' : 'error',
+      error,
+    }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export interface HealthOptions {
+  checks: ReadinessChecks
+  timeoutMs: number
+}
+
+/**
+ * Liveness says the process runs (restart it when this fails); readiness says it can serve now (route traffic
+ * to it). Probe semantics: https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/
+ * Once shutdown has begun every route, readiness included, answers 503 (see buildServiceApp), so a load
+ * balancer stops sending traffic before the server stops.
+ */
+export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
+  const exempt = { rateLimit: false }
+  app.get('/health/live', { config: exempt }, async () => ({ status: 'ok' }))
+
+  let lastState = ''
+  app.get('/health/ready', { config: exempt }, async (request, reply) => {
+    const report = await runReadinessChecks(options.checks, options.timeoutMs)
+    const failed = Object.keys(report.errors)
+    // Probes come every few seconds; the log says when the state changes, not once per probe.
+    const state = failed.join(',')
+    if (state !== lastState) {
+      if (report.ready) request.log.info({ checks: report.checks }, 'ready')
+      else {
+        const errors = Object.fromEntries(failed.map((n) => [n, String(report.errors[n])]))
+        request.log.warn({ checks: report.checks, errors }, 'not ready')
+      }
+      lastState = state
+    }
+    if (report.ready) return { status: 'ok', checks: report.checks }
+    return sendProblem(
+      reply,
+      new ProblemError(503, {
+        detail: `Not ready: ${failed.join(', ')} unavailable.`,
+        code: 'HTTP_NOT_READY',
+        extensions: { checks: report.checks },
+      }),
+    )
+  })
+}

@@ -1,0 +1,50 @@
+import { histogram, type Registry } from '@platform/metrics'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { collectDefaultMetrics } from 'prom-client'
+
+export const METRICS_PATH = '/metrics'
+
+/** Seconds; from 5 ms (a cached read) to 10 s (beyond any timeout a client waits). */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Process metrics (CPU, memory, event loop lag, GC) once per registry: registering them twice throws, and a test
+ * process builds several apps over one registry.
+ */
+export function ensureDefaultMetrics(registry: Registry): void {
+  if (registry.getSingleMetric('process_cpu_user_seconds_total')) return
+  collectDefaultMetrics({ register: registry })
+}
+
+/**
+ * The route label is the pattern (/v1/webhooks/:source), never the raw URL: raw URLs hold ids and would grow
+ * the number of time series without bound. Requests that matched no route share the label "unmatched".
+ */
+export function routeLabel(request: FastifyRequest): string {
+  return request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched')
+}
+
+/** `/metrics` in Prometheus' text format, and a duration histogram observed when each response is sent. */
+export function registerMetrics(app: FastifyInstance, registry: Registry): void {
+  ensureDefaultMetrics(registry)
+  const duration = histogram(
+    registry,
+    'http_request_duration_seconds',
+    'Time from receiving an HTTP request to sending its response',
+    ['method', 'route', 'status_code'],
+    DURATION_BUCKETS,
+  )
+
+  app.addHook('onResponse', (request, reply, done) => {
+    duration.observe(
+      { method: request.method, route: routeLabel(request), status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    )
+    done()
+  })
+
+  app.get(METRICS_PATH, { config: { rateLimit: false } }, async (_request, reply) => {
+    reply.type(registry.contentType)
+    return registry.metrics()
+  })
+}

@@ -1,0 +1,76 @@
+import type { IncomingMessage } from 'node:http'
+import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from '@platform/logging'
+import {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify'
+
+/**
+ * Correlation ids for HTTP requests. The id is the request's Fastify id: taken from the caller's
+ * `x-correlation-id` header when it is safe to log, otherwise a new UUID. The logger's mixin reads it from
+ * AsyncLocalStorage (@platform/logging), so every line written while a request is handled carries it, and the
+ * outbox and messaging code pick it up the same way without anyone passing it along.
+ */
+export function genReqId(req: IncomingMessage): string {
+  return correlationIdFrom(req.headers[CORRELATION_HEADER])
+}
+
+/** Runs `fn` inside the request's correlation context. */
+export function inRequestContext<T>(request: FastifyRequest, fn: () => T): T {
+  return runWithContext({ correlationId: request.id }, fn)
+}
+
+/**
+ * Enters the context in two places. onRequest covers hooks such as the rate limiter; the body, though, is read
+ * from socket events that were set up outside any request, so after parsing the context is gone and
+ * preValidation enters it again, for validation, preHandler hooks and the handler with all its awaits
+ * (the same two-step approach as @fastify/request-context). Calling `done` inside `runWithContext` makes the
+ * rest of the chain start inside the context; promises created there keep it.
+ */
+export function registerRequestContext(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header(CORRELATION_HEADER, request.id)
+    inRequestContext(request, done)
+  })
+  app.addHook('preValidation', (request, _reply, done) => {
+    inRequestContext(request, done)
+  })
+}
+
+/**
+ * The correlation id reaches log lines through the logger's mixin, so request loggers get no `reqId` binding
+ * of their own (it would only repeat the id under a second name).
+ */
+export const childLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = (
+  logger,
+  _bindings,
+  options,
+) => logger.child({}, options)
+
+/**
+ * Fastify's own per-request log lines, written inside the request's context so they carry its correlation id.
+ * "request completed" is written from the response's 'finish' event, outside any context. Probe and scrape
+ * routes are not logged: they run every few seconds and say nothing about traffic.
+ */
+export class ContextLogController extends LogController {
+  constructor(quietPaths: readonly string[]) {
+    const quiet = new Set(quietPaths)
+    super({ disableRequestLogging: (request) => quiet.has(request.url.split('?')[0] ?? '') })
+  }
+
+  override incomingRequest(request: FastifyRequest, _reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    inRequestContext(request, () => request.log.debug({ req: request }, 'incoming request'))
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    inRequestContext(request, () => super.requestCompleted(error, request, reply))
+  }
+
+  override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    inRequestContext(request, () => super.streamError(error, request, reply))
+  }
+}

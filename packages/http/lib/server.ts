@@ -1,0 +1,83 @@
+import { ConfigError } from '@platform/config'
+import type { Logger } from '@platform/logging'
+import closeWithGrace from 'close-with-grace'
+import type { ServiceApp } from './app.js'
+
+export interface RunServerOptions {
+  app: ServiceApp
+  port: number
+  host: string
+  /** Defaults to the app's logger; its `service` binding names the process in the "listening on" line. */
+  logger?: Logger
+  /** After this long a shutdown gives up and the process exits 1. */
+  shutdownTimeoutMs: number
+  /** Runs when a signal arrives, before `app.close()`. */
+  onShutdown?: () => Promise<void> | void
+}
+
+export interface RunningServer {
+  /** The address actually bound (PORT=0 picks a free port). */
+  url: string
+  /** Shuts down as a signal would, then exits the process. */
+  shutdown(): void
+}
+
+/**
+ * Listens, then waits for SIGTERM/SIGINT (close-with-grace, https://github.com/mcollina/close-with-grace).
+ * Shutdown closes the app: readiness turns 503, in-flight requests finish, then the onClose hooks release
+ * consumers, the broker, Redis and PostgreSQL, and the process exits 0 (1 when the deadline passes first, or
+ * when the trigger was an uncaught error).
+ */
+export async function runServer(options: RunServerOptions): Promise<RunningServer> {
+  const { app } = options
+  const logger = options.logger ?? app.log
+  const service = String(logger.bindings().service ?? 'service')
+
+  const grace = closeWithGrace(
+    {
+      delay: options.shutdownTimeoutMs,
+      // close-with-grace reports a second signal, a timeout or a failed close here; the process then exits 1.
+      logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown did not finish cleanly') },
+    },
+    async ({ signal, err }) => {
+      if (err) logger.error({ err }, 'shutting down after an uncaught error')
+      else logger.info({ signal }, 'shutting down')
+      await options.onShutdown?.()
+      await app.close()
+      logger.info('stopped')
+    },
+  )
+
+  try {
+    const url = await app.listen({
+      port: options.port,
+      host: options.host,
+      listenTextResolver: (address) => `${service} listening on ${address}`,
+    })
+    return { url, shutdown: () => grace.close() }
+  } catch (error) {
+    grace.uninstall()
+    throw error
+  }
+}
+
+/**
+ * Runs a server's `main`. A start that fails on configuration prints one line naming the bad variables, with no
+ * stack trace (the stack would only point at the config loader); any other failure is printed in full.
+ * Either way the process exits 1, even when a half-opened connection would keep it alive.
+ */
+export function startService(main: () => Promise<unknown>): void {
+  main().catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      const problems = error.problems
+        .map((p) => `${p.variable} ${p.message}${p.value === undefined ? '' : ` (got ${JSON.stringify(p.value)})`}`)
+        .join('; ')
+      process.stderr.write(`invalid configuration: ${problems}\n`)
+    } else {
+      process.stderr.write(
+        `failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      )
+    }
+    process.exit(1)
+  })
+}

@@ -1,0 +1,1 @@
+export { createInbox, type Inbox, type InboxResult, inboxMigrations } from './lib/inbox.js'

@@ -1,0 +1,51 @@
+import type { Migration, Sql, Tx } from '@platform/db'
+
+/**
+ * The idempotent consumer (https://microservices.io/patterns/communication-style/idempotent-consumer.html):
+ * the id of a processed message is inserted in the same transaction as the consumer's effects. A redelivered
+ * or republished message finds its id there and changes nothing. Two copies handled at the same instant: the
+ * second insert waits on the first one's unique-key lock, then sees the conflict.
+ */
+export const inboxMigrations: Migration[] = [
+  {
+    id: 'inbox/0001_inbox',
+    sql: `
+      create table inbox (
+        consumer     text not null,
+        message_id   text not null,
+        processed_at timestamptz not null default now(),
+        primary key (consumer, message_id)
+      );
+      create index inbox_processed_at on inbox (processed_at);
+    `,
+  },
+]
+
+export type InboxResult<T> = { duplicate: true } | { duplicate: false; result: T }
+
+export interface Inbox {
+  /** Runs `effect` in a transaction unless `messageId` was already processed by this consumer. */
+  process<T>(messageId: string, effect: (tx: Tx) => Promise<T>): Promise<InboxResult<T>>
+  /** Forgets ids older than `days`; a message redelivered after that long is not expected. */
+  prune(days: number): Promise<number>
+}
+
+export function createInbox(sql: Sql, consumer: string): Inbox {
+  return {
+    async process(messageId, effect) {
+      return sql.begin(async (tx) => {
+        const claimed = await tx`
+          insert into inbox (consumer, message_id) values (${consumer}, ${messageId})
+          on conflict do nothing
+          returning 1`
+        if (claimed.length === 0) return { duplicate: true as const }
+        return { duplicate: false as const, result: await effect(tx) }
+      }) as Promise<InboxResult<never>>
+    },
+    async prune(days) {
+      const removed = await sql`
+        delete from inbox where consumer = ${consumer} and processed_at < now() - make_interval(days => ${days})`
+      return removed.count
+    },
+  }
+}

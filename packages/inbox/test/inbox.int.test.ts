@@ -1,0 +1,48 @@
+import { migrate } from '@platform/db'
+import { createTestSchema, type TestSchema } from '@platform/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createInbox, inboxMigrations } from '../index.js'
+
+let db: TestSchema
+beforeAll(async () => {
+  db = await createTestSchema('inbox')
+  await migrate(db.sql, { schema: db.schema, migrations: inboxMigrations })
+  await db.sql`create table counters (id text primary key, n int not null)`
+  await db.sql`insert into counters values ('c', 0)`
+})
+afterAll(async () => {
+  await db?.drop()
+})
+
+const increment = (inbox: ReturnType<typeof createInbox>, messageId: string) =>
+  inbox.process(messageId, async (tx) => {
+    await tx`update counters set n = n + 1 where id = 'c'`
+  })
+
+describe('inbox', () => {
+  it('applies the effect of 20 concurrent copies of one message once', async () => {
+    const inbox = createInbox(db.sql, 'counter')
+    const results = await Promise.all(Array.from({ length: 20 }, () => increment(inbox, 'msg-1')))
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1)
+    const [row] = await db.sql`select n from counters where id = 'c'`
+    expect(row?.n).toBe(1)
+  })
+
+  it('records nothing when the effect fails, so a retry applies it', async () => {
+    const inbox = createInbox(db.sql, 'counter')
+    await expect(
+      inbox.process('msg-2', async () => {
+        throw new Error('downstream failure')
+      }),
+    ).rejects.toThrow('downstream failure')
+    expect((await increment(inbox, 'msg-2')).duplicate).toBe(false)
+    expect((await increment(inbox, 'msg-2')).duplicate).toBe(true)
+  })
+
+  it('keeps consumers apart and prunes old ids', async () => {
+    const other = createInbox(db.sql, 'other-consumer')
+    expect((await increment(other, 'msg-1')).duplicate).toBe(false)
+    await db.sql`update inbox set processed_at = now() - interval '40 days' where message_id = 'msg-1'`
+    expect(await other.prune(30)).toBe(1)
+  })
+})

@@ -1,0 +1,48 @@
+export {
+  type BatchConsumer,
+  type BatchHandler,
+  type BatchMessage,
+  type BatchOutcome,
+  type BatchPolicy,
+  DEFAULT_BATCH_POLICY,
+  type FlushReason,
+  flushDue,
+  type StartBatchConsumerOptions,
+  startBatchConsumer,
+  takeBatch,
+} from './lib/batch-consumer.js'
+export { type Broker, type BrokerOptions, brokerIsConnected, connectBroker } from './lib/connection.js'
+export {
+  ack,
+  type Consumer,
+  deadLetter,
+  type Handler,
+  type IncomingMessage,
+  type Outcome,
+  retry,
+  type StartConsumerOptions,
+  startConsumer,
+} from './lib/consumer.js'
+export {
+  type ConsumerDef,
+  DEFAULT_RETRY,
+  defineConsumer,
+  defineExchange,
+  defineMessage,
+  type ExchangeDef,
+  type MessageDef,
+  type RetryPolicy,
+  routingKeyOf,
+} from './lib/definitions.js'
+export { MessagingError, PermanentError, RetryableError } from './lib/errors.js'
+export { FAILURE_HEADERS, H as HEADERS } from './lib/headers.js'
+export { createPublisher, type OutgoingMessage, type Publisher, type PublisherOptions } from './lib/publisher.js'
+export {
+  type ConsumerTopology,
+  consumerTopology,
+  declareConsumerTopology,
+  declareExchanges,
+  dlqName,
+  retryDelayFor,
+  retryQueueName,
+} from './lib/topology.js'

@@ -1,0 +1,428 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '@platform/logging'
+import { correlationIdFrom } from '@platform/logging'
+import { counter, gauge, type Registry } from '@platform/metrics'
+import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib'
+import type { TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { Broker } from './connection.js'
+import type { IncomingMessage } from './consumer.js'
+import type { ConsumerDef } from './definitions.js'
+import { MessagingError } from './errors.js'
+import { errorText, FAILURE_HEADERS, H, numberHeader } from './headers.js'
+import { declareConsumerTopology, dlqName } from './topology.js'
+
+/**
+ * A consumer for sinks that want many messages per write (the log-shipper's ClickHouse inserts). Unlike
+ * startConsumer it does not settle each message when its handler returns: it collects deliveries into a batch,
+ * hands the whole batch to the handler, and acks the batch's messages only after the handler resolved, so a
+ * crash or a failed write leaves every message of the batch unacked and the broker delivers them again.
+ *
+ *   handler resolves          -> the messages it names as dead go to <queue>.dlq (confirmed), then all are acked;
+ *   handler throws            -> nothing is acked; the same batch is retried in process with capped backoff;
+ *   channel lost meanwhile    -> the batch is dropped (the broker requeued it), never acked on the new channel.
+ *
+ * The prefetch count bounds memory: the broker stops delivering when that many messages are unacked, so a sink
+ * that is down holds at most `prefetch` messages in memory (https://www.rabbitmq.com/docs/consumer-prefetch).
+ */
+export interface BatchPolicy {
+  /** Flush when this many messages wait. */
+  maxRows: number
+  /** Flush when their sizes add up to this many bytes; a batch never exceeds it unless one message alone does. */
+  maxBytes: number
+  /** Flush when the oldest waiting message has waited this long. */
+  maxWaitMs: number
+}
+
+export const DEFAULT_BATCH_POLICY: BatchPolicy = { maxRows: 10_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000 }
+
+export type FlushReason = 'rows' | 'bytes' | 'time'
+
+/** The flush rule, whichever limit comes first. Pure, so it is tested with a fake clock. */
+export function flushDue(
+  policy: BatchPolicy,
+  state: { rows: number; bytes: number; oldestAt: number | undefined },
+  now: number,
+): FlushReason | undefined {
+  if (state.rows === 0) return undefined
+  if (state.rows >= policy.maxRows) return 'rows'
+  if (state.bytes >= policy.maxBytes) return 'bytes'
+  if (state.oldestAt !== undefined && now - state.oldestAt >= policy.maxWaitMs) return 'time'
+  return undefined
+}
+
+/**
+ * Removes and returns the next batch from the front of `buffer`: at most maxRows rows and maxBytes bytes, but at
+ * least one message (a message counts `rows` rows, 1 by default: an envelope of events counts its events).
+ */
+export function takeBatch<T extends { size: number; rows?: number }>(buffer: T[], policy: BatchPolicy): T[] {
+  let bytes = 0
+  let rows = 0
+  let n = 0
+  for (const item of buffer) {
+    const itemRows = item.rows ?? 1
+    if (n > 0 && (rows + itemRows > policy.maxRows || bytes + item.size > policy.maxBytes)) break
+    bytes += item.size
+    rows += itemRows
+    n++
+  }
+  return buffer.splice(0, n)
+}
+
+export interface BatchMessage<T = unknown> extends IncomingMessage<T> {
+  /** What counts against maxBytes (sizeOf, by default the body's length). */
+  size: number
+  /** What counts against maxRows (rowsOf, by default 1). */
+  rows: number
+  /** The AMQP timestamp (the outbox relay sets it to the row's creation time), in ms; else the delivery time. */
+  publishedAt: number
+}
+
+export interface BatchOutcome<T> {
+  /** Messages the sink rejected for good: dead-lettered with the error as reason; the rest of the batch is acked. */
+  dead?: { message: BatchMessage<T>; error: unknown }[]
+}
+
+// biome-ignore lint/suspicious/noConfusingVoidType: lets plain `async () => {}` handlers mean "ack all".
+export type BatchHandler<T> = (batch: BatchMessage<T>[]) => Promise<BatchOutcome<T> | undefined | void>
+
+export interface StartBatchConsumerOptions<T> {
+  def: ConsumerDef
+  handler: BatchHandler<T>
+  logger: Logger
+  /** Validates each body; a message that breaks it is dead-lettered at once and never reaches the handler. */
+  schema?: TSchema
+  registry?: Registry
+  policy?: Partial<BatchPolicy>
+  /** Defaults to def.prefetch, else twice maxRows (the next batch fills while one is being written). */
+  prefetch?: number
+  sizeOf?: (body: T, content: Buffer) => number
+  /** Rows a message stands for (an envelope of n events: n); by default 1. */
+  rowsOf?: (body: T) => number
+  /** Delay between attempts of a failing batch: initialMs doubling up to maxMs, with jitter. */
+  backoff?: { initialMs?: number; maxMs?: number }
+  /** How long stop() keeps trying to write what is buffered before leaving it to the broker to redeliver. */
+  stopTimeoutMs?: number
+}
+
+export interface BatchConsumer {
+  ready(): Promise<void>
+  /** Stops consuming, writes what is buffered (within stopTimeoutMs), closes the channel. */
+  stop(): Promise<void>
+  /** Messages ready in the queue (not yet delivered), from a passive queue declare; undefined if not connected. */
+  queueDepth(): Promise<number | undefined>
+  /** Messages delivered and not yet acked (buffered or in the batch being written). */
+  pending(): number
+  /** publishedAt of the oldest message not yet acked, or undefined. */
+  oldestPendingAt(): number | undefined
+}
+
+interface Pending<T> {
+  message: BatchMessage<T>
+  raw: ConsumeMessage
+  size: number
+  rows: number
+  /** When it was delivered: the time trigger counts from here (publishedAt may lie far back in a backlog). */
+  arrivedAt: number
+}
+
+function publishConfirmed(ch: ConfirmChannel, queue: string, content: Buffer, options: Options.Publish) {
+  return new Promise<void>((resolve, reject) => {
+    ch.publish('', queue, content, options, (err) => (err ? reject(err) : resolve()))
+  })
+}
+
+/** Broker dead-lettering (delivery limit, reject) leaves x-death entries: such a message came from the DLQ. */
+function wasDeadLettered(headers: Record<string, unknown>): boolean {
+  if (H.deadLetteredAt in headers) return true
+  const deaths = headers['x-death']
+  return Array.isArray(deaths) && deaths.some((d) => d && (d.reason === 'delivery_limit' || d.reason === 'rejected'))
+}
+
+export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsumerOptions<T>): BatchConsumer {
+  const { def, logger } = options
+  const policy: BatchPolicy = { ...DEFAULT_BATCH_POLICY, ...options.policy }
+  const prefetch = options.prefetch ?? def.prefetch ?? policy.maxRows * 2
+  if (prefetch < policy.maxRows) {
+    throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: prefetch ${prefetch} < batch size`)
+  }
+  const check = options.schema ? Compile(options.schema) : undefined
+  const sizeOf = options.sizeOf ?? ((_body: T, content: Buffer) => content.length)
+  const rowsOf = options.rowsOf ?? (() => 1)
+  const initialBackoff = options.backoff?.initialMs ?? 200
+  const maxBackoff = options.backoff?.maxMs ?? 10_000
+  const log = logger.child({ queue: def.queue })
+  const queue = { queue: def.queue }
+
+  let generation = 0
+  let current: { ch: ConfirmChannel; consumerTag: string; generation: number } | undefined
+  let buffer: Pending<T>[] = []
+  let bufferBytes = 0
+  let bufferRows = 0
+  let inFlight: Pending<T>[] = []
+  let timer: NodeJS.Timeout | undefined
+  let loop: Promise<void> | undefined
+  let stopping = false
+  let stopDeadline = Number.POSITIVE_INFINITY
+  const stopped = new AbortController()
+  const deadLetters = new Set<Promise<void>>()
+
+  const api: BatchConsumer = {
+    ready: () => channel.waitForConnect(),
+    pending: () => buffer.length + inFlight.length,
+    oldestPendingAt() {
+      const times = [...inFlight, ...buffer].map((p) => p.message.publishedAt)
+      return times.length ? Math.min(...times) : undefined
+    },
+    async queueDepth() {
+      if (!current) return undefined
+      const reply = await current.ch.checkQueue(def.queue)
+      return reply.messageCount
+    },
+    stop,
+  }
+
+  const metrics = options.registry && {
+    received: counter(options.registry, 'batch_consumer_received_total', 'Messages delivered', ['queue']),
+    acked: counter(options.registry, 'batch_consumer_acked_total', 'Messages acked after their batch', ['queue']),
+    dead: counter(options.registry, 'batch_consumer_dead_lettered_total', 'Messages dead-lettered', ['queue']),
+    failures: counter(options.registry, 'batch_consumer_batch_failures_total', 'Failed batch attempts', ['queue']),
+    depth: gauge(
+      options.registry,
+      'batch_consumer_queue_depth',
+      'Messages ready in the queue',
+      ['queue'],
+      async function () {
+        const depth = await api.queueDepth().catch(() => undefined)
+        if (depth !== undefined) this.set(queue, depth)
+      },
+    ),
+    pending: gauge(
+      options.registry,
+      'batch_consumer_pending',
+      'Messages delivered, not yet acked',
+      ['queue'],
+      function () {
+        this.set(queue, api.pending())
+      },
+    ),
+    oldest: gauge(
+      options.registry,
+      'batch_consumer_oldest_pending_seconds',
+      'Age of the oldest message delivered and not yet acked (0 when none)',
+      ['queue'],
+      function () {
+        const oldest = api.oldestPendingAt()
+        this.set(queue, oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000))
+      },
+    ),
+  }
+
+  function parse(
+    raw: ConsumeMessage,
+  ): { message: BatchMessage<T> } | { error: Error; headers: Record<string, unknown> } {
+    const received = raw.properties.headers ?? {}
+    const headers: Record<string, unknown> = { ...received }
+    // A message an operator moved back from the DLQ starts afresh, as in startConsumer.
+    if (wasDeadLettered(received)) {
+      for (const name of FAILURE_HEADERS) delete headers[name]
+      headers[H.replays] = numberHeader(received[H.replays]) + 1
+    }
+    let body: T
+    try {
+      body = JSON.parse(raw.content.toString('utf8')) as T
+    } catch {
+      return { error: new Error('message body is not valid JSON'), headers }
+    }
+    if (check && !check.Check(body)) {
+      const [first] = check.Errors(body)
+      return {
+        error: new Error(`message body breaks its schema: ${first?.instancePath || '/'} ${first?.message}`),
+        headers,
+      }
+    }
+    const messageId = String(raw.properties.messageId ?? '')
+    if (!messageId) return { error: new Error('message has no messageId; consumers deduplicate by it'), headers }
+    const timestamp = Number(raw.properties.timestamp)
+    return {
+      message: {
+        body,
+        messageId,
+        type: raw.properties.type,
+        correlationId: correlationIdFrom(raw.properties.correlationId),
+        exchange: String(headers[H.originalExchange] ?? raw.fields.exchange),
+        routingKey: String(headers[H.originalRoutingKey] ?? raw.fields.routingKey),
+        attempt: numberHeader(headers[H.attempt]) + 1,
+        redelivered: raw.fields.redelivered,
+        headers,
+        size: sizeOf(body, raw.content),
+        rows: rowsOf(body),
+        publishedAt: Number.isFinite(timestamp) && timestamp > 0 ? timestamp * 1000 : Date.now(),
+      },
+    }
+  }
+
+  /** Publishes to the DLQ with the headers startConsumer writes (an operator reads them before moving it back). */
+  async function deadLetter(ch: ConfirmChannel, raw: ConsumeMessage, headers: Record<string, unknown>, error: unknown) {
+    const now = new Date().toISOString()
+    const { [H.attempt]: attempts, [H.lastError]: _, ...rest } = headers
+    await publishConfirmed(ch, dlqName(def.queue), raw.content, {
+      ...raw.properties,
+      persistent: true,
+      headers: {
+        ...rest,
+        [H.originalExchange]: String(headers[H.originalExchange] ?? raw.fields.exchange),
+        [H.originalRoutingKey]: String(headers[H.originalRoutingKey] ?? raw.fields.routingKey),
+        [H.error]: errorText(error),
+        [H.attempts]: numberHeader(attempts) + 1,
+        [H.firstFailureAt]: headers[H.firstFailureAt] ?? now,
+        [H.lastFailureAt]: now,
+        [H.deadLetteredBy]: def.queue,
+        [H.deadLetteredAt]: now,
+      },
+    })
+    metrics?.dead.inc(queue)
+    log.error({ messageId: raw.properties.messageId, err: errorText(error) }, 'message dead-lettered')
+  }
+
+  function onDelivery(ch: ConfirmChannel, gen: number, raw: ConsumeMessage) {
+    metrics?.received.inc(queue)
+    const parsed = parse(raw)
+    if ('error' in parsed) {
+      const task = deadLetter(ch, raw, parsed.headers, parsed.error)
+        .then(() => ch.ack(raw))
+        .catch((err) => log.warn({ err: errorText(err), gen }, 'could not dead-letter; it will be redelivered'))
+        .finally(() => deadLetters.delete(task))
+      deadLetters.add(task)
+      return
+    }
+    const { size, rows } = parsed.message
+    buffer.push({ message: parsed.message, raw, size, rows, arrivedAt: Date.now() })
+    bufferBytes += size
+    bufferRows += rows
+    kick()
+  }
+
+  function kick() {
+    if (loop) return // the running loop looks at the buffer again after each batch
+    if (stopping ? buffer.length > 0 : due()) {
+      clearTimeout(timer)
+      timer = undefined
+      loop = run().finally(() => {
+        loop = undefined
+        // After stop()'s deadline what is left stays unacked: the broker redelivers it when the channel closes.
+        if (buffer.length > 0 && !(stopping && Date.now() >= stopDeadline)) kick()
+      })
+    } else if (buffer.length > 0 && !timer) {
+      const wait = Math.max(0, (buffer[0]?.arrivedAt ?? 0) + policy.maxWaitMs - Date.now())
+      timer = setTimeout(() => {
+        timer = undefined
+        kick()
+      }, wait)
+    }
+  }
+
+  function due(): FlushReason | undefined {
+    return flushDue(policy, { rows: bufferRows, bytes: bufferBytes, oldestAt: buffer[0]?.arrivedAt }, Date.now())
+  }
+
+  async function run() {
+    while (stopping ? buffer.length > 0 && Date.now() < stopDeadline : due()) {
+      const batch = takeBatch(buffer, policy)
+      for (const p of batch) {
+        bufferBytes -= p.size
+        bufferRows -= p.rows
+      }
+      inFlight = batch
+      try {
+        await write(batch, generation)
+      } finally {
+        inFlight = []
+      }
+    }
+  }
+
+  async function write(batch: Pending<T>[], gen: number) {
+    for (let attempt = 1; ; attempt++) {
+      if (gen !== generation) return // the channel went away: the broker redelivers these to the next one
+      let outcome: BatchOutcome<T> | undefined
+      try {
+        outcome = (await options.handler(batch.map((p) => p.message))) ?? undefined
+      } catch (error) {
+        metrics?.failures.inc(queue)
+        log.warn({ err: errorText(error), attempt, size: batch.length }, 'batch failed; nothing acked, retrying')
+        if (stopping) return // one attempt after stop(); the broker redelivers what is left
+        const delay = Math.min(initialBackoff * 2 ** (attempt - 1), maxBackoff)
+        // Interrupted by stop(), which then makes one last attempt within its deadline.
+        await sleep(delay / 2 + Math.random() * (delay / 2), undefined, { signal: stopped.signal }).catch(() => {})
+        continue
+      }
+      await settle(batch, outcome, gen)
+      return
+    }
+  }
+
+  async function settle(batch: Pending<T>[], outcome: BatchOutcome<T> | undefined, gen: number) {
+    const target = current
+    if (!target || target.generation !== gen) return
+    const dead = new Map((outcome?.dead ?? []).map((d) => [d.message, d.error]))
+    try {
+      await Promise.all(
+        batch
+          .filter((p) => dead.has(p.message))
+          .map((p) => deadLetter(target.ch, p.raw, p.message.headers, dead.get(p.message))),
+      )
+      for (const p of batch) target.ch.ack(p.raw)
+      metrics?.acked.inc(queue, batch.length)
+    } catch (error) {
+      // The channel closed under us: the broker redelivers the batch; the sink has it already (idempotent writes).
+      log.warn({ err: errorText(error) }, 'could not settle batch; it will be redelivered')
+    }
+  }
+
+  const channel = broker.createChannel({
+    name: `batch-consumer:${def.queue}`,
+    confirm: true,
+    setup: async (ch: ConfirmChannel) => {
+      await declareConsumerTopology(ch, def)
+      if (stopping) return
+      const gen = ++generation
+      // Deliveries of an earlier channel are requeued by the broker; they must never be acked on this one.
+      buffer = []
+      bufferBytes = 0
+      bufferRows = 0
+      ch.once('close', () => {
+        if (generation !== gen) return
+        generation++
+        buffer = []
+        bufferBytes = 0
+        bufferRows = 0
+      })
+      await ch.prefetch(prefetch)
+      const { consumerTag } = await ch.consume(def.queue, (raw) => {
+        if (!raw) {
+          log.warn('consumer cancelled by the broker')
+          return
+        }
+        if (gen !== generation) return
+        onDelivery(ch, gen, raw)
+      })
+      current = { ch, consumerTag, generation: gen }
+    },
+  })
+
+  async function stop() {
+    if (stopping) return
+    stopping = true
+    stopDeadline = Date.now() + (options.stopTimeoutMs ?? 5_000)
+    if (current) await current.ch.cancel(current.consumerTag).catch(() => {})
+    stopped.abort()
+    kick()
+    await loop
+    clearTimeout(timer)
+    await Promise.allSettled([...deadLetters])
+    await channel.close()
+  }
+
+  return api
+}

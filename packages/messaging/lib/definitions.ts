@@ -1,0 +1,70 @@
+import type { Static, TSchema } from 'typebox'
+import { MessagingError } from './errors.js'
+
+/**
+ * The vocabulary of the typed catalog (packages/contracts): exchanges, messages and consumers are declared once,
+ * as values, and every publisher and consumer takes them from there instead of repeating strings.
+ */
+export interface ExchangeDef {
+  name: string
+  type: 'topic'
+}
+
+export interface MessageDef<S extends TSchema = TSchema> {
+  /** Stable, versioned name carried in the AMQP `type` property, e.g. "webhook.received.v1". */
+  type: string
+  exchange: ExchangeDef
+  /** Routing key, or a function of the body for keys such as "webhook.payment.charge.succeeded". */
+  routingKey: string | ((body: Static<S>) => string)
+  schema: S
+}
+
+export interface RetryPolicy {
+  /**
+   * Delay tiers. The n-th failure waits delaysMs[n-1] (the last tier repeats). Each tier is its own queue with
+   * `x-message-ttl`: a shared queue with per-message TTL would hold short delays behind long ones, because
+   * RabbitMQ only expires messages at the head of a queue (https://www.rabbitmq.com/docs/ttl#per-message-ttl-caveats).
+   */
+  delaysMs: number[]
+  /** Failures after which a message is dead-lettered, counting the first delivery. */
+  maxAttempts: number
+}
+
+export interface ConsumerDef {
+  /** Work queue name, by convention "<service>.<purpose>". Its retry and dead-letter queues derive from it. */
+  queue: string
+  bindings: { exchange: ExchangeDef; routingKey: string }[]
+  retry: RetryPolicy
+  prefetch?: number
+  /** A handler running longer than this counts as failed (and is retried); the process keeps running it. */
+  handlerTimeoutMs?: number
+  /**
+   * Deliveries of one message (the broker counts redeliveries after consumer crashes) before the quorum queue
+   * dead-letters it itself: a message that kills its consumer must not kill it forever.
+   */
+  deliveryLimit?: number
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { delaysMs: [1_000, 5_000, 30_000, 120_000, 600_000], maxAttempts: 8 }
+
+export function defineExchange(name: string): ExchangeDef {
+  return { name, type: 'topic' }
+}
+
+export function defineMessage<S extends TSchema>(def: MessageDef<S>): MessageDef<S> {
+  return def
+}
+
+export function defineConsumer(def: ConsumerDef): ConsumerDef {
+  if (def.retry.delaysMs.length === 0 || def.retry.delaysMs.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: retry delays must be positive integers`)
+  }
+  if (def.retry.maxAttempts < 1) {
+    throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: maxAttempts must be at least 1`)
+  }
+  return def
+}
+
+export function routingKeyOf<S extends TSchema>(def: MessageDef<S>, body: Static<S>): string {
+  return typeof def.routingKey === 'function' ? def.routingKey(body) : def.routingKey
+}

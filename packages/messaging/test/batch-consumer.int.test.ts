@@ -1,0 +1,193 @@
+/**
+ * The batch consumer (packages/messaging/lib/batch-consumer.ts) against a real RabbitMQ: flush triggers, acks only
+ * after the handler resolved, dead-lettering with the messaging package's headers, and a channel lost mid-batch.
+ */
+import { createLogger } from '@platform/logging'
+import { createTestVhost, rabbitAdmin, type TestVhost, waitFor } from '@platform/testing'
+import Type from 'typebox'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type BatchMessage,
+  type BatchPolicy,
+  type Broker,
+  connectBroker,
+  createPublisher,
+  defineConsumer,
+  defineExchange,
+  HEADERS,
+  type Publisher,
+  startBatchConsumer,
+} from '../index.js'
+
+const logger = createLogger({ service: 'batch-test', level: 'silent' })
+const exchange = defineExchange('batch.test')
+let vhost: TestVhost
+let broker: Broker
+let publisher: Publisher
+const admin = rabbitAdmin()
+
+beforeAll(async () => {
+  vhost = await createTestVhost('batch')
+  broker = connectBroker({ url: vhost.amqpUrl, name: 'batch-test' })
+  publisher = createPublisher(broker, { exchanges: [exchange] })
+})
+
+afterAll(async () => {
+  await publisher?.close()
+  await broker?.close()
+  await vhost?.delete()
+})
+
+const Body = Type.Object({ n: Type.Integer(), pad: Type.Optional(Type.String()) })
+
+function definition(name: string) {
+  return defineConsumer({
+    queue: `bc.${name}`,
+    bindings: [{ exchange, routingKey: `${name}.#` }],
+    retry: { delaysMs: [1000], maxAttempts: 3 },
+  })
+}
+
+const send = (name: string, bodies: unknown[]) =>
+  publisher.publishBatch(
+    bodies.map((body, i) => ({ exchange: exchange.name, routingKey: `${name}.x`, body, messageId: `${name}-${i}` })),
+  )
+
+/** Declares the queue (a consumer started and stopped), so messages published before the next start wait there. */
+async function declare(name: string) {
+  const c = startBatchConsumer(broker, { def: definition(name), logger, handler: async () => {} })
+  await c.ready()
+  await c.stop()
+}
+
+function consume(
+  name: string,
+  policy: Partial<BatchPolicy>,
+  handler: (batch: BatchMessage<{ n: number }>[]) => Promise<unknown> = async () => undefined,
+) {
+  const batches: number[][] = []
+  const consumer = startBatchConsumer<{ n: number }>(broker, {
+    def: definition(name),
+    logger,
+    schema: Body,
+    policy,
+    prefetch: 100,
+    backoff: { initialMs: 50, maxMs: 200 },
+    handler: async (batch) => {
+      batches.push(batch.map((m) => m.body.n))
+      return (await handler(batch)) as undefined
+    },
+  })
+  return { consumer, batches }
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => ({ n: i }))
+
+describe('batch consumer', () => {
+  it('flushes at N rows, and the remainder when the oldest has waited T ms', async () => {
+    await declare('rows')
+    await send('rows', range(25))
+    const { consumer, batches } = consume('rows', { maxRows: 10, maxWaitMs: 500, maxBytes: 1e6 })
+    await consumer.ready()
+    await waitFor(() => batches.flat().length === 25)
+    expect(batches).toEqual([
+      range(10).map((x) => x.n),
+      range(20)
+        .slice(10)
+        .map((x) => x.n),
+      [20, 21, 22, 23, 24],
+    ])
+    await consumer.stop()
+  })
+
+  it('flushes at B bytes, never putting more than B in one batch', async () => {
+    await declare('bytes')
+    const pad = 'p'.repeat(380) // each body is a little over 400 bytes
+    await send(
+      'bytes',
+      range(6).map((x) => ({ ...x, pad })),
+    )
+    const { consumer, batches } = consume('bytes', { maxRows: 100, maxWaitMs: 60_000, maxBytes: 1000 })
+    await consumer.ready()
+    await waitFor(() => batches.flat().length >= 4)
+    expect(batches.slice(0, 2)).toEqual([
+      [0, 1],
+      [2, 3],
+    ])
+    await consumer.stop() // the last two are written on stop, not left behind
+    expect(batches.flat()).toEqual([0, 1, 2, 3, 4, 5])
+  })
+
+  it('acks nothing while the handler fails and retries the same batch; acks all once it succeeds', async () => {
+    await declare('flaky')
+    await send('flaky', range(5))
+    const heldDuringFailures: number[] = []
+    const { consumer, batches } = consume('flaky', { maxRows: 5, maxWaitMs: 100 }, async () => {
+      if (batches.length <= 3) {
+        heldDuringFailures.push(consumer.pending())
+        throw new Error('sink down')
+      }
+    })
+    await consumer.ready()
+    await waitFor(() => batches.length === 4)
+    expect(batches.every((b) => b.join() === '0,1,2,3,4')).toBe(true)
+    // While failing, all five stayed delivered-and-unacked: none went back to the queue, none was acked.
+    expect(heldDuringFailures).toEqual([5, 5, 5])
+    await waitFor(() => consumer.pending() === 0)
+    expect(await consumer.queueDepth()).toBe(0)
+    await consumer.stop()
+  })
+
+  it('dead-letters what the handler names and what breaks the schema, with the reason; acks the rest', async () => {
+    await declare('dead')
+    await send('dead', [{ n: 0 }, { n: 1 }, { n: 'not a number' }, { n: 3 }])
+    const { consumer, batches } = consume('dead', { maxRows: 3, maxWaitMs: 100 }, async (batch) => ({
+      dead: batch.filter((m) => m.body.n === 1).map((message) => ({ message, error: new Error('row 1 rejected') })),
+    }))
+    await consumer.ready()
+    const dlq = await waitFor(async () => {
+      const messages = await admin.getMessages(vhost.vhost, 'bc.dead.dlq', 10)
+      return messages.length === 2 ? messages : undefined
+    })
+    expect(batches.flat()).toEqual([0, 1, 3])
+    const byId = new Map(dlq.map((m) => [m.properties.message_id, m.properties.headers ?? {}]))
+    expect(byId.get('dead-1')).toMatchObject({
+      [HEADERS.error]: 'Error: row 1 rejected',
+      [HEADERS.deadLetteredBy]: 'bc.dead',
+      [HEADERS.originalExchange]: exchange.name,
+      [HEADERS.originalRoutingKey]: 'dead.x',
+      [HEADERS.attempts]: 1,
+    })
+    expect(String(byId.get('dead-2')?.[HEADERS.error])).toContain('breaks its schema')
+    await waitFor(() => consumer.pending() === 0)
+    expect(await consumer.queueDepth()).toBe(0)
+    await consumer.stop()
+  })
+
+  it('drops a batch whose channel was lost instead of acking it on the new channel; the broker redelivers it', async () => {
+    await declare('lost')
+    await send('lost', range(3))
+    let release: () => void = () => {}
+    const first = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const seen: { n: number[]; redelivered: boolean }[] = []
+    const { consumer } = consume('lost', { maxRows: 3, maxWaitMs: 100 }, async (batch) => {
+      seen.push({ n: batch.map((m) => m.body.n), redelivered: batch.every((m) => m.redelivered) })
+      if (seen.length === 1) await first
+    })
+    await consumer.ready()
+    await waitFor(() => seen.length === 1)
+    // The management API lists a connection some seconds after it opened.
+    await waitFor(async () => (await admin.closeConnections(vhost.vhost, 'test: connection lost mid-batch')) > 0, {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    })
+    release()
+    await waitFor(() => seen.length === 2, { timeoutMs: 20_000 })
+    expect(seen[1]).toEqual({ n: [0, 1, 2], redelivered: true })
+    await waitFor(() => consumer.pending() === 0)
+    expect(await consumer.queueDepth()).toBe(0)
+    await consumer.stop()
+  })
+})

@@ -1,0 +1,10 @@
+import { describeServiceBasics } from '@platform/http/testing'
+import { buildApp } from '../src/app.js'
+import { loadServiceConfig } from '../src/config.js'
+
+describeServiceBasics({
+  name: 'feed',
+  loadConfig: loadServiceConfig,
+  buildApp: (config) => buildApp(config),
+  dependencies: ['postgres', 'rabbitmq', 'redis'],
+})

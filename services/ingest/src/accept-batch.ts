@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto'
+import {
+  eventLogged,
+  type WebhookFormat,
+  type WebhookReceivedV1,
+  type WebhookStatus,
+  webhookReceived,
+} from '@platform/contracts'
+import type { Sql } from '@platform/db'
+import { buildEventMessage, type EventLogOptions } from '@platform/eventlog'
+import { routingKeyOf } from '@platform/messaging'
+import { bucketOf } from '@platform/outbox'
+
+/** One verified, schema-checked webhook waiting for its batch. */
+export interface AcceptItem {
+  source: string
+  format: WebhookFormat
+  dedupeKey: string
+  eventType: string
+  payload: unknown
+  correlationId?: string
+}
+
+export interface AcceptResult {
+  id: string
+  source: string
+  eventId: string
+  /** `expired` when the dedupe key is still remembered but its event was removed by retention. */
+  status: WebhookStatus | 'expired'
+  receivedAt: Date
+  /** True for a duplicate: the event existed (or an earlier copy in the same batch created it). */
+  replayed: boolean
+}
+
+const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey}`
+
+/**
+ * Stores a batch of webhooks with ONE statement (so one round trip and one implicit transaction, whatever the batch
+ * size; docs/adr/0008-ingest-group-commit.md):
+ *   new_keys   INSERT INTO dedupe_keys ... ON CONFLICT DO NOTHING decides which candidates are new;
+ *   new_events only those become events;
+ *   outbox     and get their `webhook.received` message and `webhook.accepted` event-log record in the outbox table
+ *              (the row format of @platform/outbox's enqueue(), written as one set-based insert: enqueue()'s one
+ *              parameter per column and row costs ~4x more per row, measured in loadtest/ingest/bench.ts).
+ * The batch travels as one JSON parameter (jsonb_to_recordset): a fixed statement text, prepared once.
+ *
+ * Keys are inserted in (source, dedupe_key) order, so two concurrent batches lock shared keys in the same order and
+ * cannot deadlock. A key held by another, uncommitted batch makes the insert wait for it; its outcome decides
+ * (committed: ours is a duplicate; rolled back: ours is new). Duplicates are then read after the commit.
+ */
+export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
+  async function insertNew(candidates: (AcceptItem & { id: string })[], receivedAt: Date): Promise<Set<string>> {
+    const input = candidates.map((c) => {
+      const body: WebhookReceivedV1 = {
+        id: c.id,
+        source: c.source,
+        eventId: c.dedupeKey,
+        eventType: c.eventType,
+        format: c.format,
+        receivedAt: receivedAt.toISOString(),
+        payload: c.payload,
+      }
+      const { message: log } = buildEventMessage(eventLog, {
+        eventType: 'webhook.accepted',
+        context: { id: c.id, source: c.source, eventId: c.dedupeKey, eventType: c.eventType },
+        occurredAt: receivedAt,
+      })
+      return {
+        id: c.id,
+        source: c.source,
+        dedupe_key: c.dedupeKey,
+        event_type: c.eventType,
+        format: c.format,
+        correlation_id: c.correlationId ?? null,
+        message: body,
+        routing_key: routingKeyOf(webhookReceived, body),
+        bucket: bucketOf(c.id),
+        log_id: log.eventId,
+        log_message: log,
+        log_routing_key: routingKeyOf(eventLogged, log),
+        log_bucket: bucketOf(log.eventId),
+      }
+    })
+    const rows = await sql<{ event_id: string }[]>`
+      with input as (
+        select * from jsonb_to_recordset(${sql.json(input as never)}) as t(
+          id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
+          message jsonb, routing_key text, bucket smallint,
+          log_id uuid, log_message jsonb, log_routing_key text, log_bucket smallint)
+      ),
+      new_keys as (
+        insert into dedupe_keys (source, dedupe_key, event_id, received_at)
+        select source, dedupe_key, id, ${receivedAt}::timestamptz from input order by source, dedupe_key
+        on conflict do nothing
+        returning event_id
+      ),
+      fresh as (select i.* from input i join new_keys k on k.event_id = i.id),
+      new_events as (
+        insert into events (id, source, event_id, event_type, format, payload, received_at, updated_at)
+        select id, source, dedupe_key, event_type, format, message->'payload', ${receivedAt}::timestamptz,
+          ${receivedAt}::timestamptz
+        from fresh
+      ),
+      new_messages as (
+        insert into outbox (message_id, exchange, routing_key, type, body, correlation_id, bucket)
+        select id, ${webhookReceived.exchange.name}, routing_key, ${webhookReceived.type}, message, correlation_id, bucket
+        from fresh
+        union all
+        select log_id, ${eventLogged.exchange.name}, log_routing_key, ${eventLogged.type}, log_message, correlation_id,
+          log_bucket
+        from fresh
+      )
+      select event_id from new_keys`
+    return new Set(rows.map((r) => r.event_id))
+  }
+
+  async function readExisting(candidates: AcceptItem[]) {
+    return sql<
+      { source: string; dedupe_key: string; event_id: string; received_at: Date; status: WebhookStatus | null }[]
+    >`
+      select k.source, k.dedupe_key, k.event_id, k.received_at, e.status
+      from dedupe_keys k
+      left join events e on e.received_at = k.received_at and e.id = k.event_id
+      where (k.source, k.dedupe_key) in (
+        select * from unnest(${candidates.map((c) => c.source)}::text[], ${candidates.map((c) => c.dedupeKey)}::text[])
+      )`
+  }
+
+  return async function acceptBatch(items: AcceptItem[]): Promise<AcceptResult[]> {
+    const receivedAt = new Date()
+    const unique = new Map<string, AcceptItem & { id: string }>()
+    for (const item of items) {
+      const key = keyOf(item.source, item.dedupeKey)
+      if (!unique.has(key)) unique.set(key, { ...item, id: randomUUID() })
+    }
+    const candidates = [...unique.values()]
+    const isNew = await insertNew(candidates, receivedAt)
+
+    const results = new Map<string, AcceptResult>()
+    for (const c of candidates) {
+      if (!isNew.has(c.id)) continue
+      const result = { id: c.id, source: c.source, eventId: c.dedupeKey, receivedAt, replayed: false }
+      results.set(keyOf(c.source, c.dedupeKey), { ...result, status: 'queued' })
+    }
+    const existing = candidates.filter((c) => !isNew.has(c.id))
+    if (existing.length > 0) {
+      for (const r of await readExisting(existing)) {
+        results.set(keyOf(r.source, r.dedupe_key), {
+          id: r.event_id,
+          source: r.source,
+          eventId: r.dedupe_key,
+          status: r.status ?? 'expired',
+          receivedAt: r.received_at,
+          replayed: true,
+        })
+      }
+    }
+
+    // Later copies of a key within this batch are duplicates of the first one.
+    const seen = new Set<string>()
+    return items.map((item) => {
+      const key = keyOf(item.source, item.dedupeKey)
+      const result = results.get(key)
+      if (!result) throw new Error('a key of the batch was neither inserted nor found')
+      const replayed = result.replayed || seen.has(key)
+      seen.add(key)
+      return { ...result, replayed }
+    })
+  }
+}

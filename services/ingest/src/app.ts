@@ -1,0 +1,41 @@
+import { createService, type ServiceApp, type ServiceOverrides } from '@platform/http'
+import type { Config } from './config.js'
+import { loadSources } from './sources.js'
+import { startWebhookIngest } from './webhook-ingest.js'
+
+export interface IngestOverrides extends ServiceOverrides {
+  /** false: tests run the retention job themselves. */
+  retentionJob?: boolean
+}
+
+/**
+ * The ingest service receives webhooks from outside providers, verifies and records them, and publishes them as
+ * events (docs/webhooks.md). Dependencies: postgres, rabbitmq, redis (the per-source rate limit). The webhook routes,
+ * the outbox relay, the status consumer and the retention job stop in onClose hooks that run before the connections
+ * createService opened are closed.
+ */
+export async function buildApp(config: Config, overrides: IngestOverrides = {}): Promise<ServiceApp> {
+  // A bad sources file stops the start before any connection is opened.
+  const sources = loadSources(config.WEBHOOK_SOURCES_FILE)
+  const { retentionJob, ...serviceOverrides } = overrides
+  const { app, runtime } = await createService({
+    service: 'ingest',
+    config,
+    migrations: new URL('../migrations/', import.meta.url),
+    redis: true,
+    ...serviceOverrides,
+  })
+  try {
+    await startWebhookIngest({
+      app,
+      runtime,
+      config,
+      sources,
+      ...(retentionJob === undefined ? {} : { retentionJob }),
+    })
+  } catch (error) {
+    await app.close()
+    throw error
+  }
+  return app
+}

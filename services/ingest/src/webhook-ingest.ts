@@ -1,0 +1,110 @@
+import { type Static, Type } from '@platform/config'
+import {
+  exchanges,
+  ingestStatusConsumer,
+  WebhookStatusV1 as StatusSchema,
+  type WebhookStatusV1,
+} from '@platform/contracts'
+import type { ServiceApp, ServiceRuntime } from '@platform/http'
+import { createInbox } from '@platform/inbox'
+import { declareExchanges, startConsumer } from '@platform/messaging'
+import { createBatchAcceptor } from './accept-batch.js'
+import { createEventsRepository } from './events-repository.js'
+import { createGroupCommitter } from './group-commit.js'
+import { ingestMetrics } from './metrics.js'
+import { createRetention } from './retention.js'
+import { registerWebhookRoutes } from './routes.js'
+import { DEFAULT_SOURCES_FILE, loadSources, type SourceConfig } from './sources.js'
+
+/** Ingest's webhook settings (spread into the service's config schema). */
+export const webhookEnv = {
+  WEBHOOK_SOURCES_FILE: Type.String({ default: DEFAULT_SOURCES_FILE, minLength: 1 }),
+  WEBHOOK_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1 }),
+  WEBHOOK_RETENTION_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
+  WEBHOOK_PARTITION_LOOKAHEAD_DAYS: Type.Integer({ default: 7, minimum: 1, maximum: 60 }),
+  /** Group commit (docs/adr/0008-ingest-group-commit.md). */
+  GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 200, minimum: 1, maximum: 2000 }),
+  GROUP_COMMIT_MAX_WAIT_MS: Type.Integer({ default: 2, minimum: 0, maximum: 100 }),
+  GROUP_COMMIT_MAX_IN_FLIGHT: Type.Integer({ default: 2, minimum: 1, maximum: 8 }),
+}
+
+export type WebhookConfig = Static<ReturnType<typeof Type.Object<typeof webhookEnv>>> & {
+  DB_SCHEMA: string
+  ENVIRONMENT: string
+  BODY_LIMIT_BYTES: number
+}
+
+export interface WebhookIngestOptions {
+  app: ServiceApp
+  /** Connections, registry, the publisher and outbox relay (started when the app is ready) from createService. */
+  runtime: ServiceRuntime<boolean>
+  config: WebhookConfig
+  /** Defaults to the file named by WEBHOOK_SOURCES_FILE. */
+  sources?: Map<string, SourceConfig>
+  /** false: the test drives retention itself. */
+  retentionJob?: boolean
+}
+
+/**
+ * Everything ingest does with webhooks, wired onto the app: routes, group commit, the consumer of status messages
+ * and the retention job (the runtime's outbox relay publishes what they enqueue). Teardown runs as onClose hooks,
+ * after in-flight requests have finished.
+ */
+export async function startWebhookIngest(options: WebhookIngestOptions) {
+  const { app, config } = options
+  const { sql, broker, logger, registry, publisher } = options.runtime
+  const sources = options.sources ?? loadSources(config.WEBHOOK_SOURCES_FILE)
+  // The relay publishes to these; they must exist before the first row is published.
+  await publisher.channel.addSetup((ch: Parameters<typeof declareExchanges>[0]) =>
+    declareExchanges(ch, [exchanges.webhooks, exchanges.eventlog]),
+  )
+  const metrics = ingestMetrics(registry)
+  const repository = createEventsRepository(sql)
+  const committer = createGroupCommitter({
+    commit: createBatchAcceptor(sql, { service: 'ingest', environment: config.ENVIRONMENT }),
+    maxBatch: config.GROUP_COMMIT_MAX_BATCH,
+    maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS,
+    maxInFlight: config.GROUP_COMMIT_MAX_IN_FLIGHT,
+    onBatch: (size, failed, seconds) => {
+      metrics.batchSize.observe(size)
+      metrics.batchDuration.observe(seconds)
+      if (failed) metrics.batchFailures.inc()
+    },
+  })
+  const retention = createRetention({
+    sql,
+    schema: config.DB_SCHEMA,
+    logger,
+    retentionDays: config.WEBHOOK_RETENTION_DAYS,
+    lookaheadDays: config.WEBHOOK_PARTITION_LOOKAHEAD_DAYS,
+    inboxConsumer: ingestStatusConsumer.queue,
+  })
+  // Before the first request: today's partition must exist even if the job has never run.
+  await retention.ensurePartitions(new Date(Date.now() - 86_400_000), new Date(Date.now() + 86_400_000))
+
+  await registerWebhookRoutes(app, { sources, repository, committer, metrics, bodyLimit: config.BODY_LIMIT_BYTES })
+
+  const def = ingestStatusConsumer
+  const inbox = createInbox(sql, def.queue)
+  const statusConsumer = startConsumer<WebhookStatusV1>(broker, {
+    def,
+    schema: StatusSchema,
+    logger,
+    registry,
+    handler: async (message) => {
+      let applied = false
+      const outcome = await inbox.process(message.messageId, async (tx) => {
+        applied = await repository.applyStatus(tx, message.body)
+      })
+      metrics.statusUpdates.inc({ outcome: outcome.duplicate ? 'duplicate' : applied ? 'applied' : 'stale' })
+    },
+  })
+
+  if (options.retentionJob !== false) retention.start(config.WEBHOOK_RETENTION_INTERVAL_MS)
+  app.addHook('onClose', async () => {
+    await committer.flush()
+    await retention.stop()
+    await statusConsumer.stop()
+  })
+  return { sources, repository, committer, retention, statusConsumer, ready: () => statusConsumer.ready() }
+}

@@ -1,0 +1,60 @@
+import type { ClaimCheckStore } from '@platform/eventlog'
+import { counter, gauge, histogram, type Registry } from '@platform/metrics'
+
+/**
+ * The shipper's own metrics. Deliveries, acks, dead letters, queue depth and the age of the oldest unacked
+ * message come from the batch consumer (batch_consumer_*{queue="log-shipper.eventlog"}); docs/eventlog.md says
+ * what to alert on.
+ */
+export function shipperMetrics(registry: Registry, claims: ClaimCheckStore) {
+  return {
+    eventsReceived: counter(
+      registry,
+      'log_shipper_events_received_total',
+      'Events delivered to the shipper (an envelope counts its events; redeliveries count again)',
+    ),
+    rowsInserted: counter(registry, 'log_shipper_rows_inserted_total', 'Rows ClickHouse accepted'),
+    batchRows: histogram(
+      registry,
+      'log_shipper_batch_rows',
+      'Rows per batch handed to the sink',
+      [],
+      [1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 20_000],
+    ),
+    batchBytes: histogram(
+      registry,
+      'log_shipper_batch_bytes',
+      'Bytes of event context per batch',
+      [],
+      [1e3, 1e4, 1e5, 1e6, 4e6, 16e6, 64e6],
+    ),
+    insertDuration: histogram(
+      registry,
+      'log_shipper_insert_duration_seconds',
+      'Duration of one insert call, by outcome (ok, rejected, unavailable)',
+      ['outcome'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    ),
+    failedRows: counter(registry, 'log_shipper_failed_rows_total', 'Rows ClickHouse rejected, dead-lettered'),
+    alreadyShipped: counter(
+      registry,
+      'log_shipper_already_shipped_total',
+      'Redelivered claim-check messages whose payload was already shipped and cleaned up',
+    ),
+    oldestClaim: gauge(
+      registry,
+      'log_shipper_oldest_claim_check_seconds',
+      'Age of the oldest large context waiting in the claim-check store (0 when none)',
+      [],
+      async function collect() {
+        try {
+          this.set(await claims.oldestAgeSeconds())
+        } catch {
+          // A scrape must not fail because PostgreSQL is down; readiness reports that.
+        }
+      },
+    ),
+  }
+}
+
+export type ShipperMetrics = ReturnType<typeof shipperMetrics>

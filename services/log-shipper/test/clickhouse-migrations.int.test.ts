@@ -1,0 +1,95 @@
+/**
+ * The shipper's ClickHouse migrations on the real server (18.16 here): applied once, refused when changed, safe
+ * when two shippers start together; and a column added later is filled by its DEFAULT while the shipper keeps
+ * inserting exactly what it did before (producers never change for a new column).
+ */
+import { createTestClickHouseDatabase, type TestClickHouse } from '@platform/eventlog/testing'
+import { createTestSchema, type TestSchema } from '@platform/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  clickhouseMigrationsDir,
+  loadClickHouseMigrations,
+  migrateClickHouse,
+  parseClickHouseMigration,
+} from '../src/clickhouse-migrations.js'
+import { createClickHouseSink } from '../src/clickhouse-sink.js'
+
+let ch: TestClickHouse
+let db: TestSchema
+
+beforeAll(async () => {
+  ;[ch, db] = await Promise.all([createTestClickHouseDatabase('chmig'), createTestSchema('chmig')])
+})
+
+afterAll(async () => {
+  await ch?.drop()
+  await db?.drop()
+})
+
+const run = async (migrations: Awaited<ReturnType<typeof loadClickHouseMigrations>>) =>
+  migrateClickHouse({ client: ch.client, sql: db.sql, database: ch.database, migrations })
+
+async function query<T>(sql: string): Promise<T[]> {
+  return (await ch.client.query({ query: sql, format: 'JSONEachRow' })).json<T>()
+}
+
+const row = (id: string) => ({
+  event_id: id,
+  service: 'crm',
+  event_type: 'contact.created',
+  event_date_time: '2024-05-01 10:00:00',
+  environment: 'test',
+  event_context: '{}',
+  metadata_version: 1,
+})
+
+describe('ClickHouse migrations', () => {
+  it('creates the event log and its deduplicating view once, even with two shippers starting together', async () => {
+    const migrations = await loadClickHouseMigrations(clickhouseMigrationsDir)
+    const [first, second] = await Promise.all([run(migrations), run(migrations)])
+    expect([...first, ...second]).toEqual(['0001_event_log'])
+    expect(await run(migrations)).toEqual([])
+    const tables = await query<{ name: string; engine: string }>(
+      `SELECT name, engine FROM system.tables WHERE database = '${ch.database}' ORDER BY name`,
+    )
+    expect(tables).toEqual([
+      { name: 'event_log', engine: 'ReplacingMergeTree' },
+      { name: 'event_log_dedup', engine: 'View' },
+      { name: 'schema_migrations', engine: 'MergeTree' },
+    ])
+    expect(await query<{ id: string }>('SELECT id FROM schema_migrations')).toEqual([{ id: '0001_event_log' }])
+  })
+
+  it('refuses to start when an applied migration was changed', async () => {
+    const [original] = await loadClickHouseMigrations(clickhouseMigrationsDir)
+    const changed = parseClickHouseMigration('0001_event_log', `${original?.statements.join(';\n')};\n-- edited\n`)
+    await expect(run([changed])).rejects.toMatchObject({ code: 'LOGSHIP_MIGRATION_CHANGED' })
+  })
+
+  it('adds a column with a default later: the shipper inserts as before, the reads show the default', async () => {
+    const sink = createClickHouseSink(ch.client)
+    await sink.insert([row('00000000-0000-4000-8000-000000000001')])
+    const migrations = [
+      ...(await loadClickHouseMigrations(clickhouseMigrationsDir)),
+      parseClickHouseMigration(
+        '0002_region',
+        `ALTER TABLE event_log ADD COLUMN region String DEFAULT 'eu-west';
+         DROP TABLE IF EXISTS event_log_dedup;
+         CREATE VIEW event_log_dedup AS
+         SELECT event_id, service, event_type, event_date_time, environment, event_context, metadata_version,
+                inserted_at, region
+         FROM event_log FINAL;`,
+      ),
+    ]
+    expect(await run(migrations)).toEqual(['0002_region'])
+    await sink.insert([row('00000000-0000-4000-8000-000000000002'), row('00000000-0000-4000-8000-000000000002')])
+    const rows = await query<{ id: string; region: string; inserted: number }>(
+      `SELECT toString(event_id) AS id, region, toUnixTimestamp(inserted_at) > 0 AS inserted
+       FROM event_log_dedup ORDER BY id`,
+    )
+    expect(rows).toEqual([
+      { id: '00000000-0000-4000-8000-000000000001', region: 'eu-west', inserted: 1 },
+      { id: '00000000-0000-4000-8000-000000000002', region: 'eu-west', inserted: 1 },
+    ])
+  })
+})

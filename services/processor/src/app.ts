@@ -1,0 +1,25 @@
+import { createService, type ServiceApp, type ServiceOverrides } from '@platform/http'
+import type { Config } from './config.js'
+import { startWebhookProcessing } from './webhook-processing.js'
+
+/**
+ * The processor service consumes accepted webhook events, applies their effects exactly once, notifies the
+ * downstream service and reports each event's status back to ingest (docs/webhooks.md). Dependencies: postgres,
+ * rabbitmq. Its consumers and outbox relay stop in onClose hooks that run before createService closes the
+ * connections it opened.
+ */
+export async function buildApp(config: Config, overrides: ServiceOverrides = {}): Promise<ServiceApp> {
+  const { app, runtime } = await createService({
+    service: 'processor',
+    config,
+    migrations: new URL('../migrations/', import.meta.url),
+    ...overrides,
+  })
+  try {
+    await startWebhookProcessing({ app, runtime, config })
+  } catch (error) {
+    await app.close()
+    throw error
+  }
+  return app
+}

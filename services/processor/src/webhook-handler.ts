@@ -1,0 +1,131 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type { WebhookReceivedV1 } from '@platform/contracts'
+import type { Sql } from '@platform/db'
+import type { EventLog } from '@platform/eventlog'
+import type { Inbox } from '@platform/inbox'
+import { type IncomingMessage, PermanentError } from '@platform/messaging'
+import type { ProcessorMetrics } from './metrics.js'
+import { applyPaymentEvent, type PaymentEvent } from './payments.js'
+import { enqueueCompleted, replaysOf, type StatusPublisher, statusReport } from './status.js'
+
+export interface WebhookHandlerDeps {
+  sql: Sql
+  inbox: Inbox
+  /** The inbox's consumer name (its rows are checked before any work starts). */
+  consumer: string
+  eventLog: EventLog
+  metrics: ProcessorMetrics
+  maxAttempts: number
+  /** Returns the simulated processing time of a non-payment event, in ms. */
+  processingDelayMs: () => number
+  notifyDownstream: boolean
+  publishStatus: StatusPublisher
+}
+
+/**
+ * Test hooks of the simulated (non-payment) processing, read from the event's payload (docs/webhooks.md):
+ * `simulate.failAttempts: n` fails attempts 1..n with a retryable error; `simulate.failUntilReplayed: true` fails
+ * permanently until an operator moved the message back from the DLQ.
+ */
+interface Simulation {
+  failAttempts?: number
+  failUntilReplayed?: boolean
+}
+
+function simulationOf(payload: unknown): Simulation {
+  const simulate = (payload as { simulate?: unknown } | null)?.simulate
+  return simulate && typeof simulate === 'object' ? (simulate as Simulation) : {}
+}
+
+const errorText = (error: unknown) =>
+  (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).replace(/\s+/g, ' ').slice(0, 500)
+
+/**
+ * Handles one accepted webhook event, exactly once in effect:
+ *   1. already in the inbox (a redelivery after a crash, a republished outbox row): nothing to do;
+ *   2. report `processing`;
+ *   3. in ONE transaction: the inbox row, the effects, their event-log records and the `completed` report;
+ *   4. on failure: report `failed` (it will be retried) or `dead` (PermanentError, or the last attempt: the
+ *      consumer dead-letters exactly then; a `webhook.dead_lettered` event-log record first), and rethrow so the
+ *      consumer retries or dead-letters the message. A report that cannot be published fails the attempt too.
+ */
+export function createWebhookHandler(deps: WebhookHandlerDeps) {
+  const { sql, inbox, metrics } = deps
+
+  async function process(message: IncomingMessage<WebhookReceivedV1>): Promise<string> {
+    const event = message.body
+    if (event.format === 'stripe') {
+      const outcome = await inbox.process(message.messageId, async (tx) => {
+        const effect = await applyPaymentEvent(tx, event.payload as PaymentEvent, {
+          eventLog: deps.eventLog,
+          notify: deps.notifyDownstream,
+        })
+        await tx`insert into processed_events (id, source, event_id, event_type, result)
+          values (${event.id}, ${event.source}, ${event.eventId}, ${event.eventType}, ${tx.json({ effect })})
+          on conflict (id) do nothing`
+        await enqueueCompleted(tx, message)
+        return effect
+      })
+      return outcome.duplicate ? 'duplicate' : outcome.result
+    }
+
+    // The simulated work takes its time first, so `processing` is visible for a while, then may fail.
+    const delayMs = deps.processingDelayMs()
+    await delay(delayMs)
+    const simulate = simulationOf(event.payload)
+    if (simulate.failUntilReplayed && replaysOf(message) === 0) {
+      throw new PermanentError('simulated permanent failure (replay the message to let it pass)')
+    }
+    if (simulate.failAttempts !== undefined && message.attempt <= simulate.failAttempts) {
+      throw new Error(`simulated failure of attempt ${message.attempt}`)
+    }
+    const outcome = await inbox.process(message.messageId, async (tx) => {
+      await tx`insert into processed_events (id, source, event_id, event_type, result)
+        values (${event.id}, ${event.source}, ${event.eventId}, ${event.eventType},
+          ${tx.json({ simulated: true, delayMs })})
+        on conflict (id) do nothing`
+      await enqueueCompleted(tx, message)
+    })
+    return outcome.duplicate ? 'duplicate' : 'simulated'
+  }
+
+  return async function handle(message: IncomingMessage<WebhookReceivedV1>): Promise<void> {
+    const started = performance.now()
+    const labels = { source: message.body.source }
+    const [seen] =
+      await sql`select 1 from inbox where consumer = ${deps.consumer} and message_id = ${message.messageId}`
+    if (seen) {
+      metrics.processed.inc({ ...labels, outcome: 'duplicate' })
+      return
+    }
+    await deps.publishStatus(statusReport(message, 'processing'))
+    try {
+      const outcome = await process(message)
+      metrics.processed.inc({ ...labels, outcome })
+      metrics.duration.observe({ ...labels, outcome: 'completed' }, (performance.now() - started) / 1000)
+    } catch (error) {
+      const dead = error instanceof PermanentError || message.attempt >= deps.maxAttempts
+      const lastError = errorText(error)
+      if (dead) {
+        await sql.begin((tx) =>
+          deps.eventLog.record(tx, {
+            eventType: 'webhook.dead_lettered',
+            context: {
+              id: message.body.id,
+              source: message.body.source,
+              eventId: message.body.eventId,
+              attempts: message.attempt,
+              error: lastError,
+            },
+          }),
+        )
+      }
+      await deps.publishStatus(statusReport(message, dead ? 'dead' : 'failed', lastError))
+      if (dead) metrics.deadLetters.inc({ queue: 'webhooks' })
+      else metrics.retries.inc({ queue: 'webhooks' })
+      metrics.processed.inc({ ...labels, outcome: dead ? 'dead' : 'failed' })
+      metrics.duration.observe({ ...labels, outcome: dead ? 'dead' : 'failed' }, (performance.now() - started) / 1000)
+      throw error
+    }
+  }
+}
