@@ -27,8 +27,13 @@ export interface RunningProcess {
 }
 
 /** Starts a TypeScript file as its own Node process (so it can really be SIGKILLed). */
-export function startTsProcess(file: string, env: Record<string, string | undefined> = {}): RunningProcess {
-  const child = spawn(process.execPath, ['--import', tsxLoader, file], {
+export function startTsProcess(
+  file: string,
+  env: Record<string, string | undefined> = {},
+  /** Extra Node flags, e.g. ['--cpu-prof'] (which NODE_OPTIONS does not accept). */
+  nodeArgs: string[] = [],
+): RunningProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', tsxLoader, file], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import {
-  eventLogged,
+  eventLogBatch,
   type WebhookFormat,
   type WebhookReceivedV1,
   type WebhookStatus,
@@ -35,13 +35,22 @@ export interface AcceptResult {
 const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey}`
 
 /**
+ * A webhook.accepted record is ~400 bytes of JSON (its context holds ids, no payload; a dedupe key is capped by the
+ * payload schema), so 50 stay well under ENVELOPE_BYTES. At saturation a group commit holds ~20-60 events: about
+ * one envelope per batch instead of one message per event.
+ */
+export const ACCEPTED_PER_ENVELOPE = 50
+
+/**
  * Stores a batch of webhooks with ONE statement (so one round trip and one implicit transaction, whatever the batch
  * size; docs/adr/0008-ingest-group-commit.md):
  *   new_keys   INSERT INTO dedupe_keys ... ON CONFLICT DO NOTHING decides which candidates are new;
  *   new_events only those become events;
- *   outbox     and get their `webhook.received` message and `webhook.accepted` event-log record in the outbox table
- *              (the row format of @platform/outbox's enqueue(), written as one set-based insert: enqueue()'s one
- *              parameter per column and row costs ~4x more per row, measured in loadtest/ingest/bench.ts).
+ *   outbox     and get their `webhook.received` message (one row each) and their `webhook.accepted` event-log
+ *              records, as envelopes of up to ACCEPTED_PER_ENVELOPE events (what eventLog.recordMany writes: one
+ *              outbox row and one AMQP message for many records). Written in the row format of @platform/outbox's
+ *              enqueue() as one set-based insert: enqueue()'s one parameter per column and row costs ~4x more per
+ *              row, measured in loadtest/ingest/bench.ts.
  * The batch travels as one JSON parameter (jsonb_to_recordset): a fixed statement text, prepared once.
  *
  * Keys are inserted in (source, dedupe_key) order, so two concurrent batches lock shared keys in the same order and
@@ -49,6 +58,9 @@ const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey
  * (committed: ours is a duplicate; rolled back: ours is new). Duplicates are then read after the commit.
  */
 export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
+  // From the catalog: the routing key of an envelope depends only on the emitting service.
+  const sample = buildEventMessage(eventLog, { eventType: 'webhook.accepted', context: null }).message
+  const envelopeRoutingKey = routingKeyOf(eventLogBatch, { events: [sample] })
   async function insertNew(candidates: (AcceptItem & { id: string })[], receivedAt: Date): Promise<Set<string>> {
     const input = candidates.map((c) => {
       const body: WebhookReceivedV1 = {
@@ -75,9 +87,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         message: body,
         routing_key: routingKeyOf(webhookReceived, body),
         bucket: bucketOf(c.id),
-        log_id: log.eventId,
         log_message: log,
-        log_routing_key: routingKeyOf(eventLogged, log),
         log_bucket: bucketOf(log.eventId),
       }
     })
@@ -85,8 +95,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       with input as (
         select * from jsonb_to_recordset(${sql.json(input as never)}) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
-          message jsonb, routing_key text, bucket smallint,
-          log_id uuid, log_message jsonb, log_routing_key text, log_bucket smallint)
+          message jsonb, routing_key text, bucket smallint, log_message jsonb, log_bucket smallint)
       ),
       new_keys as (
         insert into dedupe_keys (source, dedupe_key, event_id, received_at)
@@ -103,12 +112,14 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       ),
       new_messages as (
         insert into outbox (message_id, exchange, routing_key, type, body, correlation_id, bucket)
-        select id, ${webhookReceived.exchange.name}, routing_key, ${webhookReceived.type}, message, correlation_id, bucket
+        select id, ${webhookReceived.exchange.name}, routing_key, ${webhookReceived.type}, message::json,
+          correlation_id, bucket
         from fresh
         union all
-        select log_id, ${eventLogged.exchange.name}, log_routing_key, ${eventLogged.type}, log_message, correlation_id,
-          log_bucket
-        from fresh
+        select gen_random_uuid(), ${eventLogBatch.exchange.name}, ${envelopeRoutingKey}, ${eventLogBatch.type},
+          json_build_object('events', json_agg(log_message order by n)), null, min(log_bucket)
+        from (select log_message, log_bucket, row_number() over () - 1 as n from fresh) as numbered
+        group by n / ${ACCEPTED_PER_ENVELOPE}
       )
       select event_id from new_keys`
     return new Set(rows.map((r) => r.event_id))

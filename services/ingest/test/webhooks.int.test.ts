@@ -11,13 +11,18 @@ import { type IngestHarness, paymentEvent, SECRETS, signedPost, startIngest } fr
 let h: IngestHarness
 
 beforeAll(async () => {
-  h = await startIngest()
+  // ENVIRONMENT: event-log records carry the configured environment.
+  h = await startIngest({ ENVIRONMENT: 'staging' })
   // A queue of the test's own on the webhooks exchange, to see what ingest publishes.
   const admin = rabbitAdmin()
   const vhost = encodeURIComponent(h.env.vhost.vhost)
   await admin.call('PUT', `/exchanges/${vhost}/webhooks`, { type: 'topic', durable: true })
   await admin.call('PUT', `/queues/${vhost}/tap`, { durable: false })
   await admin.call('POST', `/bindings/${vhost}/e/webhooks/q/tap`, { routing_key: 'webhook.payment.#' })
+  // And one on the event log, for ingest's webhook.accepted records.
+  await admin.call('PUT', `/exchanges/${vhost}/eventlog`, { type: 'topic', durable: true })
+  await admin.call('PUT', `/queues/${vhost}/tap-eventlog`, { durable: false })
+  await admin.call('POST', `/bindings/${vhost}/e/eventlog/q/tap-eventlog`, { routing_key: 'eventlog.ingest.#' })
 })
 afterAll(async () => {
   await h?.close()
@@ -106,6 +111,42 @@ describe('accepting webhooks', () => {
       select count(*)::int as n from outbox where message_id = ${rows[0]?.id}`
     expect(webhookMessages?.n).toBeLessThanOrEqual(1)
     expect((await count('outbox')) - before).toBeLessThanOrEqual(2)
+  })
+})
+
+describe('the event log', () => {
+  it('records webhook.accepted once per new event, none for a duplicate, in envelopes of many records', async () => {
+    const events = Array.from({ length: 30 }, () => paymentEvent('charge.succeeded'))
+    // Concurrent requests share group commits; the copy of the first event is a duplicate.
+    const answers = await Promise.all([...events, events[0]].map((e) => h.app.inject(signedPost('payment', e))))
+    expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 200))
+    const ids = new Set(answers.map((a) => a.json().id as string))
+    expect(ids.size).toBe(30)
+
+    type Envelope = { events: { eventType: string; service: string; environment: string; context: string }[] }
+    const records = new Map<string, Envelope['events'][number]>()
+    let envelopes = 0
+    await waitFor(async () => {
+      for (const m of await rabbitAdmin().getMessages(h.env.vhost.vhost, 'tap-eventlog', 100, false)) {
+        expect(m.routing_key).toBe('eventlog.ingest.batch')
+        envelopes++
+        for (const record of (JSON.parse(m.payload) as Envelope).events) {
+          const context = JSON.parse(record.context) as { id: string }
+          expect(records.has(context.id)).toBe(false)
+          records.set(context.id, record)
+        }
+      }
+      return [...ids].every((id) => records.has(id))
+    })
+    expect(envelopes).toBeLessThan(30)
+    const first = records.get(answers[0]?.json().id)
+    expect(first).toMatchObject({ eventType: 'webhook.accepted', service: 'ingest', environment: 'staging' })
+    expect(JSON.parse(first?.context ?? '{}')).toEqual({
+      id: answers[0]?.json().id,
+      source: 'payment',
+      eventId: events[0]?.id,
+      eventType: 'charge.succeeded',
+    })
   })
 })
 
