@@ -33,6 +33,7 @@ import {
 } from '../../services/log-shipper/src/clickhouse-migrations.js'
 import { createClickHouseSink } from '../../services/log-shipper/src/clickhouse-sink.js'
 import { createLogShipper } from '../../services/log-shipper/src/shipper.js'
+import { cpuCeiling, measureCpu, perUnit } from '../lib/machine-cpu.js'
 import { contextOf } from './sample.js'
 
 const EVENTS = Number(process.env.EVENTS ?? 100_000)
@@ -89,7 +90,9 @@ try {
   const bulkSink = createClickHouseSink(clickhouse, { table: 'event_log_bulk' })
   const bulkRows = Array.from({ length: EVENTS }, (_, i) => sample(i, 'bulk'))
   started = performance.now()
+  let cpu = measureCpu()
   for (let i = 0; i < bulkRows.length; i += 10_000) await bulkSink.insert(bulkRows.slice(i, i + 10_000))
+  const bulkCpu = cpu.stop()
   const bulkRate = EVENTS / ((performance.now() - started) / 1000)
 
   // --- direct, at the producers' granularity: each transaction's rows inserted by the producer itself --------------
@@ -160,7 +163,9 @@ try {
     }
   }
 
+  cpu = measureCpu()
   const bulky = await endToEnd(EVENTS, PER_TX, false)
+  const bulkyCpu = cpu.stop()
   const single = await endToEnd(SINGLE_EVENTS, 1, true)
 
   // --- the shipper alone: a backlog of EVENTS (envelopes) waiting in RabbitMQ, drained from a cold start ----------
@@ -171,8 +176,10 @@ try {
   for (const id of backlog) run.committedAt.set(id, 0)
   shipper = newShipper()
   const drainStarted = performance.now()
+  cpu = measureCpu()
   await shipper.start()
   while (run.delays.length < EVENTS) await new Promise((r) => setTimeout(r, 20))
+  const drainCpu = cpu.stop()
   const drainRate = EVENTS / ((run.lastInsertAt - drainStarted) / 1000)
   const [final] = await (
     await clickhouse.query({
@@ -213,6 +220,14 @@ try {
       `end to end (record) / row by row = ${fmt(single.rate / rowByRowRate)}x; ` +
       `shipper alone / direct bulk = ${(drainRate / bulkRate).toFixed(2)}; ` +
       `ClickHouse (FINAL): ${final?.n} rows, ${final?.u} distinct of ${2 * EVENTS + SINGLE_EVENTS}`,
+  )
+  console.log('\nmachine CPU per event (all processes and the kernel; benchmark = producers, relays and shipper):')
+  console.log(`  end to end, recordMany     ${perUnit(bulkyCpu, EVENTS)}`)
+  console.log(`  shipper alone              ${perUnit(drainCpu, EVENTS)}`)
+  console.log(`  direct bulk insert         ${perUnit(bulkCpu, EVENTS)}`)
+  console.log(
+    `  at these costs this machine could sustain ${fmt(cpuCeiling(bulkyCpu, EVENTS))} events/s end to end and ` +
+      `${fmt(cpuCeiling(bulkCpu, EVENTS))} by direct bulk insert with every core busy`,
   )
 } finally {
   await clickhouse.close()
