@@ -68,6 +68,15 @@ export const commonEnv = {
   RATE_LIMIT_MAX: Type.Integer({ default: 1000, minimum: 1 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 1000, minimum: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1 }),
+  /**
+   * Which proxies' X-Forwarded-For to believe, so the client address (rate limit key, logs) is the caller's and not
+   * the load balancer's: empty or "false" (none: the default, the header is ignored and cannot be spoofed), "true"
+   * (any), a hop count ("1"), or addresses and CIDR ranges ("10.0.0.0/8,127.0.0.1"). Fastify's trustProxy.
+   */
+  TRUST_PROXY: Type.String({
+    default: '',
+    pattern: '^(|true|false|\\d+|[0-9A-Fa-f:.]+(/\\d{1,3})?( *, *[0-9A-Fa-f:.]+(/\\d{1,3})?)*)$',
+  }),
   AMQP_PREFETCH: Type.Integer({ default: 20, minimum: 1, maximum: 65535 }),
 } satisfies TProperties
 

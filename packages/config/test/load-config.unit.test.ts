@@ -37,6 +37,16 @@ describe('loadConfig', () => {
     )
   })
 
+  it('takes TRUST_PROXY as off, true, a hop count or addresses, and names it when it is none of those', () => {
+    for (const value of ['false', 'true', '1', '10.0.0.0/8, 127.0.0.1', '::1,fd00::/8']) {
+      expect(loadConfig(schema, { API_SECRET: 'long-enough', TRUST_PROXY: value }).TRUST_PROXY).toBe(value)
+    }
+    expect(loadConfig(schema, { API_SECRET: 'long-enough' }).TRUST_PROXY).toBe('')
+    expect(() => loadConfig(schema, { API_SECRET: 'long-enough', TRUST_PROXY: 'the load balancer' })).toThrow(
+      /TRUST_PROXY: must match/,
+    )
+  })
+
   it('reports a required variable that is missing, and treats empty as unset', () => {
     expect(() => loadConfig(schema, { API_SECRET: '' })).toThrow(/API_SECRET: is required/)
   })

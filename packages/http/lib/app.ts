@@ -18,6 +18,27 @@ export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, Serv
 /** The configuration the HTTP layer reads; every service's config (serviceEnv) has it. */
 export interface HttpConfig extends RateLimitConfig {
   BODY_LIMIT_BYTES: number
+  /** Which proxies' X-Forwarded-For to believe (see TRUST_PROXY in @platform/config); none when absent. */
+  TRUST_PROXY?: string
+}
+
+/**
+ * TRUST_PROXY as Fastify's trustProxy (https://fastify.dev/docs/latest/Reference/Server/#trustproxy): false, true,
+ * a hop count, or a list of addresses and CIDR ranges. Off by default: believing X-Forwarded-For from anyone would
+ * let a client pick its own rate-limit key.
+ */
+export function trustProxySetting(
+  value: string | undefined,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  const text = value?.trim() ?? ''
+  if (text === '' || text === 'false') return false
+  if (text === 'true') return true
+  if (/^\d+$/.test(text)) {
+    // The n nearest hops (what proxy-addr does with a number, which Fastify's types do not accept).
+    const hops = Number(text)
+    return (_address, hop) => hop < hops
+  }
+  return text.split(',').map((part) => part.trim())
 }
 
 export interface ServiceAppOptions {
@@ -47,6 +68,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
     childLoggerFactory,
     logController: new ContextLogController([...HEALTH_PATHS, METRICS_PATH]),
     bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: trustProxySetting(config.TRUST_PROXY),
     // Fastify's own 503 while closing is plain JSON; the onRequest hook below answers it as problem+json.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()

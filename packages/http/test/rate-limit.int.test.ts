@@ -11,9 +11,9 @@ const config = { ...TEST_CONFIG, REDIS_PREFIX: prefix, RATE_LIMIT_MAX: 2, RATE_L
 const admin = new Redis(testUrls().redisUrl)
 const opened: { close(): unknown }[] = []
 
-async function limitedApp(redisUrl = testUrls().redisUrl) {
+async function limitedApp(redisUrl = testUrls().redisUrl, overrides: { TRUST_PROXY?: string } = {}) {
   const redis = createRedis({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix })
-  const { app } = await buildTestApp({ config, redis, rateLimit: {} })
+  const { app } = await buildTestApp({ config: { ...config, ...overrides }, redis, rateLimit: {} })
   app.get('/limited', async () => 'ok')
   opened.push({ close: () => app.close() }, { close: () => redis.disconnect() })
   return app
@@ -38,6 +38,26 @@ describe('rate limit in Redis', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(50)
     // The client's keyPrefix is the service prefix: written once, not twice.
     expect(await admin.keys(`${prefix}*`)).toEqual([`${prefix}rate-limit:127.0.0.1`])
+  })
+
+  it('keys on the address a trusted proxy forwards (TRUST_PROXY) and ignores X-Forwarded-For otherwise', async () => {
+    const behind = (app: ServiceApp, client: string) =>
+      app.inject({ method: 'GET', url: '/limited', remoteAddress: '10.0.0.5', headers: { 'x-forwarded-for': client } })
+    // Behind a trusted load balancer: each client has its own budget.
+    const trusting = await limitedApp(undefined, { TRUST_PROXY: '10.0.0.0/8' })
+    expect((await behind(trusting, '203.0.113.1')).statusCode).toBe(200)
+    expect((await behind(trusting, '203.0.113.1')).statusCode).toBe(200)
+    expect((await behind(trusting, '203.0.113.1')).statusCode).toBe(429)
+    expect((await behind(trusting, '203.0.113.2')).statusCode).toBe(200)
+    expect((await admin.keys(`${prefix}*`)).sort()).toEqual([
+      `${prefix}rate-limit:203.0.113.1`,
+      `${prefix}rate-limit:203.0.113.2`,
+    ])
+    // Not trusted (the default): a client cannot pick its key by sending the header; the peer address counts.
+    const direct = await limitedApp()
+    expect((await behind(direct, '198.51.100.1')).statusCode).toBe(200)
+    expect((await behind(direct, '198.51.100.2')).statusCode).toBe(200)
+    expect((await behind(direct, '198.51.100.3')).statusCode).toBe(429)
   })
 
   it('shares one budget between instances and leaves health and metrics alone', async () => {

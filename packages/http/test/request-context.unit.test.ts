@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { currentCorrelationId } from '@platform/logging'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ServiceApp } from '../index.js'
-import { buildTestApp, type LogLine } from './helpers.js'
+import { buildTestApp, type LogLine, TEST_CONFIG } from './helpers.js'
 
 let app: ServiceApp | undefined
 afterEach(async () => {
@@ -106,5 +106,32 @@ describe('request logs', () => {
     await app.inject({ method: 'GET', url: '/health/live' })
     await app.inject({ method: 'GET', url: '/metrics' })
     expect(byMessage(log.lines, 'request completed')).toEqual([])
+  })
+})
+
+describe('client address behind proxies (TRUST_PROXY)', () => {
+  const ipSeen = async (trustProxy: string | undefined) => {
+    const built = await buildTestApp({ config: { ...TEST_CONFIG, TRUST_PROXY: trustProxy }, rateLimit: false })
+    app = built.app
+    app.get('/ip', async (request) => ({ ip: request.ip }))
+    const res = await app.inject({
+      method: 'GET',
+      url: '/ip',
+      remoteAddress: '10.0.0.5',
+      headers: { 'x-forwarded-for': '198.51.100.7, 192.0.2.9' },
+    })
+    await app.close()
+    app = undefined
+    return res.json().ip
+  }
+
+  it('is the peer by default, the forwarded address of the trusted hops otherwise', async () => {
+    expect(await ipSeen(undefined)).toBe('10.0.0.5')
+    expect(await ipSeen('false')).toBe('10.0.0.5')
+    expect(await ipSeen('1')).toBe('192.0.2.9')
+    expect(await ipSeen('2')).toBe('198.51.100.7')
+    expect(await ipSeen('10.0.0.0/8')).toBe('192.0.2.9')
+    expect(await ipSeen('10.0.0.0/8,192.0.2.0/24')).toBe('198.51.100.7')
+    expect(await ipSeen('true')).toBe('198.51.100.7')
   })
 })
