@@ -3,40 +3,28 @@
  * after the handler resolved, dead-lettering with the messaging package's headers, and a channel lost mid-batch.
  */
 import { createLogger } from '@platform/logging'
-import { createTestVhost, rabbitAdmin, type TestVhost, waitFor } from '@platform/testing'
+import { rabbitAdmin, waitFor } from '@platform/testing'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type BatchMessage,
   type BatchPolicy,
-  type Broker,
-  connectBroker,
-  createPublisher,
   defineConsumer,
   defineExchange,
   HEADERS,
-  type Publisher,
   startBatchConsumer,
 } from '../index.js'
+import { openTestBroker, type TestBroker } from '../lib/testing.js'
 
 const logger = createLogger({ service: 'batch-test', level: 'silent' })
 const exchange = defineExchange('batch.test')
-let vhost: TestVhost
-let broker: Broker
-let publisher: Publisher
 const admin = rabbitAdmin()
+let rabbit: TestBroker
 
 beforeAll(async () => {
-  vhost = await createTestVhost('batch')
-  broker = connectBroker({ url: vhost.amqpUrl, name: 'batch-test' })
-  publisher = createPublisher(broker, { exchanges: [exchange] })
+  rabbit = await openTestBroker('batch', { exchanges: [exchange] })
 })
-
-afterAll(async () => {
-  await publisher?.close()
-  await broker?.close()
-  await vhost?.delete()
-})
+afterAll(() => rabbit?.close())
 
 const Body = Type.Object({ n: Type.Integer(), pad: Type.Optional(Type.String()) })
 
@@ -49,13 +37,13 @@ function definition(name: string) {
 }
 
 const send = (name: string, bodies: unknown[]) =>
-  publisher.publishBatch(
+  rabbit.publisher.publishBatch(
     bodies.map((body, i) => ({ exchange: exchange.name, routingKey: `${name}.x`, body, messageId: `${name}-${i}` })),
   )
 
 /** Declares the queue (a consumer started and stopped), so messages published before the next start wait there. */
 async function declare(name: string) {
-  const c = startBatchConsumer(broker, { def: definition(name), logger, handler: async () => {} })
+  const c = startBatchConsumer(rabbit.broker, { def: definition(name), logger, handler: async () => {} })
   await c.ready()
   await c.stop()
 }
@@ -66,7 +54,7 @@ function consume(
   handler: (batch: BatchMessage<{ n: number }>[]) => Promise<unknown> = async () => undefined,
 ) {
   const batches: number[][] = []
-  const consumer = startBatchConsumer<{ n: number }>(broker, {
+  const consumer = startBatchConsumer<{ n: number }>(rabbit.broker, {
     def: definition(name),
     logger,
     schema: Body,
@@ -146,7 +134,7 @@ describe('batch consumer', () => {
     }))
     await consumer.ready()
     const dlq = await waitFor(async () => {
-      const messages = await admin.getMessages(vhost.vhost, 'bc.dead.dlq', 10)
+      const messages = await admin.getMessages(rabbit.vhost, 'bc.dead.dlq', 10)
       return messages.length === 2 ? messages : undefined
     })
     expect(batches.flat()).toEqual([0, 1, 3])
@@ -179,7 +167,7 @@ describe('batch consumer', () => {
     await consumer.ready()
     await waitFor(() => seen.length === 1)
     // The management API lists a connection some seconds after it opened.
-    await waitFor(async () => (await admin.closeConnections(vhost.vhost, 'test: connection lost mid-batch')) > 0, {
+    await waitFor(async () => (await admin.closeConnections(rabbit.vhost, 'test: connection lost mid-batch')) > 0, {
       timeoutMs: 20_000,
       intervalMs: 250,
     })

@@ -1,22 +1,18 @@
 import { Writable } from 'node:stream'
 import { createLogger } from '@platform/logging'
-import { createTestVhost, rabbitAdmin, type TestVhost, waitFor } from '@platform/testing'
+import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Broker, connectBroker, createPublisher, defineConsumer, defineExchange, startConsumer } from '../index.js'
+import { connectBroker, defineConsumer, defineExchange, startConsumer } from '../index.js'
+import { openTestBroker, type TestBroker } from '../lib/testing.js'
 
 const logger = createLogger({ service: 'test', level: 'silent' })
 const exchange = defineExchange('stop.events')
-let vhost: TestVhost
-let broker: Broker
+let rabbit: TestBroker
 
 beforeAll(async () => {
-  vhost = await createTestVhost('stop')
-  broker = connectBroker({ url: vhost.amqpUrl, name: 'stop-test' })
+  rabbit = await openTestBroker('stop', { exchanges: [exchange] })
 })
-afterAll(async () => {
-  await broker?.close()
-  await vhost?.delete()
-})
+afterAll(() => rabbit?.close())
 
 describe('consumer stop', () => {
   it('finishes the messages in flight and acks them before closing; the rest stay queued', async () => {
@@ -27,7 +23,7 @@ describe('consumer stop', () => {
     })
     const started: string[] = []
     const finished: string[] = []
-    const consumer = startConsumer(broker, {
+    const consumer = startConsumer(rabbit.broker, {
       def,
       logger,
       prefetch: 2,
@@ -38,19 +34,17 @@ describe('consumer stop', () => {
       },
     })
     await consumer.ready()
-    const publisher = createPublisher(broker, { exchanges: [exchange] })
     for (let i = 0; i < 6; i++) {
-      await publisher.publish({ exchange: exchange.name, routingKey: 'k', body: { i }, messageId: `s-${i}` })
+      await rabbit.publisher.publish({ exchange: exchange.name, routingKey: 'k', body: { i }, messageId: `s-${i}` })
     }
     await waitFor(() => started.length === 2)
     await consumer.stop()
     expect(finished.sort()).toEqual([...started].sort())
     expect(finished).toHaveLength(2)
-    await publisher.close()
     // The two handled messages were acked; the four never started are still in the queue for the next instance.
     const admin = rabbitAdmin()
     const left = await waitFor(async () => {
-      const messages = await admin.getMessages(vhost.vhost, 'stop.work', 10)
+      const messages = await admin.getMessages(rabbit.vhost, 'stop.work', 10)
       return messages.length === 4 ? messages : undefined
     })
     expect(left.map((m) => m.properties.message_id).sort()).toEqual(['s-2', 's-3', 's-4', 's-5'])
@@ -73,7 +67,7 @@ describe('channel setup failures', () => {
     const unhandled: unknown[] = []
     const onUnhandled = (reason: unknown) => unhandled.push(reason)
     process.on('unhandledRejection', onUnhandled)
-    const own = connectBroker({ url: vhost.amqpUrl, name: 'setup-failure-test', logger: capture })
+    const own = connectBroker({ url: rabbit.amqpUrl, name: 'setup-failure-test', logger: capture })
     try {
       // amqp-connection-manager emits 'error' on the channel wrapper when a setup function rejects; an emitter
       // without a listener throws, which surfaced as an unhandled rejection when a service stopped mid-setup.

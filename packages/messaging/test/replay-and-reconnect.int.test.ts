@@ -1,35 +1,18 @@
 import { createLogger } from '@platform/logging'
-import { createTestVhost, rabbitAdmin, type TestVhost, waitFor } from '@platform/testing'
+import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Broker,
-  connectBroker,
-  createPublisher,
-  defineConsumer,
-  defineExchange,
-  type IncomingMessage,
-  type Publisher,
-  startConsumer,
-} from '../index.js'
+import { defineConsumer, defineExchange, type IncomingMessage, startConsumer } from '../index.js'
+import { openTestBroker, type TestBroker } from '../lib/testing.js'
 
 const logger = createLogger({ service: 'test', level: 'silent' })
 const exchange = defineExchange('replay.events')
 const admin = rabbitAdmin()
-let vhost: TestVhost
-let broker: Broker
-let publisher: Publisher
+let rabbit: TestBroker
 
 beforeAll(async () => {
-  vhost = await createTestVhost('replay')
-  broker = connectBroker({ url: vhost.amqpUrl, name: 'replay-test', heartbeatSeconds: 2 })
-  publisher = createPublisher(broker, { exchanges: [exchange] })
+  rabbit = await openTestBroker('replay', { exchanges: [exchange], heartbeatSeconds: 2 })
 })
-
-afterAll(async () => {
-  await publisher?.close()
-  await broker?.close()
-  await vhost?.delete()
-})
+afterAll(() => rabbit?.close())
 
 describe('operator replay and broker failures', () => {
   it('processes once a dead message moved back with the UI\'s "Move messages" shovel', async () => {
@@ -41,7 +24,7 @@ describe('operator replay and broker failures', () => {
     let broken = true
     const runs: IncomingMessage[] = []
     const effects: string[] = []
-    const consumer = startConsumer(broker, {
+    const consumer = startConsumer(rabbit.broker, {
       def,
       logger,
       handler: async (m) => {
@@ -51,22 +34,27 @@ describe('operator replay and broker failures', () => {
       },
     })
     await consumer.ready()
-    await publisher.publish({ exchange: exchange.name, routingKey: 'replay.x', body: { a: 1 }, messageId: 'dead-1' })
-    await waitFor(async () => (await admin.getMessages(vhost.vhost, 'replay.work.dlq', 1)).length === 1)
+    await rabbit.publisher.publish({
+      exchange: exchange.name,
+      routingKey: 'replay.x',
+      body: { a: 1 },
+      messageId: 'dead-1',
+    })
+    await waitFor(async () => (await admin.getMessages(rabbit.vhost, 'replay.work.dlq', 1)).length === 1)
     expect(runs).toHaveLength(2)
 
     broken = false // the fix is deployed; the operator moves the message back
-    await admin.moveMessages(vhost.vhost, 'replay.work.dlq', 'replay.work')
+    await admin.moveMessages(rabbit.vhost, 'replay.work.dlq', 'replay.work')
     await waitFor(() => effects.length === 1, { message: 'replayed message processed' })
     // The shovel deletes itself once the DLQ is drained ("src-delete-after": "queue-length").
-    await waitFor(async () => (await admin.shovels(vhost.vhost)).length === 0, { timeoutMs: 20_000 })
+    await waitFor(async () => (await admin.shovels(rabbit.vhost)).length === 0, { timeoutMs: 20_000 })
     await new Promise((r) => setTimeout(r, 500))
     expect(effects).toEqual(['dead-1'])
     const replayed = runs.at(-1)
     expect(replayed?.attempt).toBe(1) // a replay starts afresh, with its retries intact
     expect(replayed?.routingKey).toBe('replay.x') // and still knows where it was first published
     expect(replayed?.headers['x-replays']).toBe(1)
-    expect((await admin.getMessages(vhost.vhost, 'replay.work.dlq', 1)).length).toBe(0)
+    expect((await admin.getMessages(rabbit.vhost, 'replay.work.dlq', 1)).length).toBe(0)
     await consumer.stop()
   })
 
@@ -77,7 +65,7 @@ describe('operator replay and broker failures', () => {
       retry: { delaysMs: [100], maxAttempts: 5 },
     })
     const seen = new Set<string>()
-    const consumer = startConsumer(broker, {
+    const consumer = startConsumer(rabbit.broker, {
       def,
       logger,
       handler: async (m) => {
@@ -91,7 +79,7 @@ describe('operator replay and broker failures', () => {
     let published = 0
     const publishing = (async () => {
       while (!stop) {
-        await publisher.publish({
+        await rabbit.publisher.publish({
           exchange: exchange.name,
           routingKey: 'resilient.n',
           body: { i: published },
@@ -103,7 +91,7 @@ describe('operator replay and broker failures', () => {
     })()
     for (const round of [1, 2]) {
       // The management API lists a (re)opened connection only after its next stats emission: wait for it.
-      await waitFor(async () => (await admin.closeConnections(vhost.vhost, `chaos round ${round}`)) > 0, {
+      await waitFor(async () => (await admin.closeConnections(rabbit.vhost, `chaos round ${round}`)) > 0, {
         timeoutMs: 20_000,
         intervalMs: 250,
       })

@@ -1,41 +1,29 @@
 import { createLogger } from '@platform/logging'
 import { createRegistry } from '@platform/metrics'
-import { createTestVhost, rabbitAdmin, type TestVhost, waitFor } from '@platform/testing'
+import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  type Broker,
-  connectBroker,
-  createPublisher,
   defineConsumer,
   defineExchange,
   HEADERS,
   type IncomingMessage,
   PermanentError,
-  type Publisher,
   RetryableError,
   startConsumer,
 } from '../index.js'
+import { openTestBroker, type TestBroker } from '../lib/testing.js'
 
 const logger = createLogger({ service: 'test', level: 'silent' })
 const exchange = defineExchange('test.events')
-let vhost: TestVhost
-let broker: Broker
-let publisher: Publisher
+let rabbit: TestBroker
 
 beforeAll(async () => {
-  vhost = await createTestVhost('msg')
-  broker = connectBroker({ url: vhost.amqpUrl, name: 'retry-test' })
-  publisher = createPublisher(broker, { exchanges: [exchange] })
+  rabbit = await openTestBroker('retry', { exchanges: [exchange] })
 })
-
-afterAll(async () => {
-  await publisher?.close()
-  await broker?.close()
-  await vhost?.delete()
-})
+afterAll(() => rabbit?.close())
 
 const send = (routingKey: string, body: unknown, messageId: string) =>
-  publisher.publish({ exchange: exchange.name, routingKey, body, messageId, type: 'test.v1' })
+  rabbit.publisher.publish({ exchange: exchange.name, routingKey, body, messageId, type: 'test.v1' })
 
 describe('retry tiers and the dead-letter queue', () => {
   it('runs a handler that fails twice then succeeds three times, with increasing delays', async () => {
@@ -45,7 +33,7 @@ describe('retry tiers and the dead-letter queue', () => {
       retry: { delaysMs: [300, 1200], maxAttempts: 5 },
     })
     const runs: { at: number; attempt: number }[] = []
-    const consumer = startConsumer(broker, {
+    const consumer = startConsumer(rabbit.broker, {
       def,
       logger,
       handler: async (m: IncomingMessage) => {
@@ -73,7 +61,7 @@ describe('retry tiers and the dead-letter queue', () => {
       retry: { delaysMs: [100, 200], maxAttempts: 3 },
     })
     let runs = 0
-    const consumer = startConsumer(broker, {
+    const consumer = startConsumer(rabbit.broker, {
       def,
       logger,
       handler: async () => {
@@ -85,7 +73,7 @@ describe('retry tiers and the dead-letter queue', () => {
     await send('broken.thing', { n: 2 }, 'm-broken-1')
     const admin = rabbitAdmin()
     const [dead] = await waitFor(async () => {
-      const messages = await admin.getMessages(vhost.vhost, 'broken.work.dlq', 1)
+      const messages = await admin.getMessages(rabbit.vhost, 'broken.work.dlq', 1)
       return messages.length ? messages : undefined
     })
     expect(runs).toBe(3)
@@ -110,7 +98,7 @@ describe('retry tiers and the dead-letter queue', () => {
     })
     const seen: Record<string, number[]> = {}
     const registry = createRegistry()
-    const consumer = startConsumer<{ kind: string }>(broker, {
+    const consumer = startConsumer<{ kind: string }>(rabbit.broker, {
       def,
       logger,
       registry,
@@ -123,17 +111,17 @@ describe('retry tiers and the dead-letter queue', () => {
     await consumer.ready()
     await send('picky.a', { kind: 'permanent' }, 'p-1')
     await send('picky.b', { kind: 'later' }, 'p-2')
-    await publisher.publish({
+    await rabbit.publisher.publish({
       exchange: exchange.name,
       routingKey: 'picky.c',
       body: Buffer.from('{not json'),
       messageId: 'p-3',
     })
     const admin = rabbitAdmin()
-    await waitFor(async () => (await admin.getMessages(vhost.vhost, 'picky.work.dlq', 5)).length === 2, {
+    await waitFor(async () => (await admin.getMessages(rabbit.vhost, 'picky.work.dlq', 5)).length === 2, {
       timeoutMs: 10_000,
     })
-    const dead = await admin.getMessages(vhost.vhost, 'picky.work.dlq', 5)
+    const dead = await admin.getMessages(rabbit.vhost, 'picky.work.dlq', 5)
     const byId = Object.fromEntries(dead.map((d) => [d.properties.message_id, d.properties.headers?.[HEADERS.error]]))
     expect(byId['p-1']).toMatch(/PermanentError: unknown order/)
     expect(byId['p-3']).toMatch(/not valid JSON/)

@@ -1,37 +1,24 @@
 import { Writable } from 'node:stream'
 import { migrate } from '@platform/db'
 import { createLogger, currentCorrelationId, runWithContext } from '@platform/logging'
-import {
-  type Broker,
-  connectBroker,
-  createPublisher,
-  defineConsumer,
-  defineExchange,
-  type Publisher,
-  startConsumer,
-} from '@platform/messaging'
-import { createTestSchema, createTestVhost, type TestSchema, type TestVhost, waitFor } from '@platform/testing'
+import { defineConsumer, defineExchange, startConsumer } from '@platform/messaging'
+import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
+import { createTestSchema, type TestSchema, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutboxRelay, enqueue, outboxMigrations } from '../index.js'
 
 const exchange = defineExchange('corr')
 let db: TestSchema
-let vhost: TestVhost
-let broker: Broker
-let publisher: Publisher
+let rabbit: TestBroker
 
 beforeAll(async () => {
   db = await createTestSchema('corr')
   await migrate(db.sql, { schema: db.schema, migrations: outboxMigrations })
-  vhost = await createTestVhost('corr')
-  broker = connectBroker({ url: vhost.amqpUrl, name: 'corr-test' })
-  publisher = createPublisher(broker, { exchanges: [exchange] })
+  rabbit = await openTestBroker('corr', { exchanges: [exchange] })
 })
 
 afterAll(async () => {
-  await publisher?.close()
-  await broker?.close()
-  await vhost?.delete()
+  await rabbit?.close()
   await db?.drop()
 })
 
@@ -48,7 +35,7 @@ describe('correlation id', () => {
       }),
     })
     const seen: { fromMessage: string; fromContext: string | undefined }[] = []
-    const consumer = startConsumer(broker, {
+    const consumer = startConsumer(rabbit.broker, {
       def: defineConsumer({
         queue: 'corr.work',
         bindings: [{ exchange, routingKey: '#' }],
@@ -67,7 +54,7 @@ describe('correlation id', () => {
     )
     const rows = await db.sql`select correlation_id from outbox`
     expect(rows.map((r) => r.correlation_id)).toEqual(['req-7f3a'])
-    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher, logger })
+    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher: rabbit.publisher, logger })
     await relay.start()
     await waitFor(() => seen.length === 1)
     expect(seen[0]).toEqual({ fromMessage: 'req-7f3a', fromContext: 'req-7f3a' })

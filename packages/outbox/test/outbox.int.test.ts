@@ -1,34 +1,16 @@
 import { migrate } from '@platform/db'
 import { createInbox, inboxMigrations } from '@platform/inbox'
 import { createLogger } from '@platform/logging'
-import {
-  type Broker,
-  type Consumer,
-  connectBroker,
-  createPublisher,
-  defineConsumer,
-  defineExchange,
-  type Publisher,
-  startConsumer,
-} from '@platform/messaging'
-import {
-  createTestSchema,
-  createTestVhost,
-  startTsProcess,
-  type TestSchema,
-  type TestVhost,
-  testUrls,
-  waitFor,
-} from '@platform/testing'
+import { type Consumer, defineConsumer, defineExchange, startConsumer } from '@platform/messaging'
+import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
+import { createTestSchema, startTsProcess, type TestSchema, testUrls, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutboxRelay, enqueue, outboxMigrations } from '../index.js'
 
 const logger = createLogger({ service: 'outbox-test', level: 'silent' })
 const exchange = defineExchange('orders')
 let db: TestSchema
-let vhost: TestVhost
-let broker: Broker
-let publisher: Publisher
+let rabbit: TestBroker
 let consumer: Consumer
 const received: { messageId: string; body: { key: string; seq: number } }[] = []
 
@@ -36,11 +18,9 @@ beforeAll(async () => {
   db = await createTestSchema('outbox')
   await migrate(db.sql, { schema: db.schema, migrations: [...outboxMigrations, ...inboxMigrations] })
   await db.sql`create table effects (message_id text primary key, applied_at timestamptz default now())`
-  vhost = await createTestVhost('outbox')
-  broker = connectBroker({ url: vhost.amqpUrl, name: 'outbox-test' })
-  publisher = createPublisher(broker, { exchanges: [exchange] })
+  rabbit = await openTestBroker('outbox', { exchanges: [exchange] })
   const inbox = createInbox(db.sql, 'effects-consumer')
-  consumer = startConsumer<{ key: string; seq: number }>(broker, {
+  consumer = startConsumer<{ key: string; seq: number }>(rabbit.broker, {
     def: defineConsumer({
       queue: 'effects.work',
       bindings: [{ exchange, routingKey: '#' }],
@@ -60,9 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await consumer?.stop()
-  await publisher?.close()
-  await broker?.close()
-  await vhost?.delete()
+  await rabbit?.close()
   await db?.drop()
 })
 
@@ -75,7 +53,7 @@ const message = (key: string, seq: number) => ({
 
 describe('transactional outbox', () => {
   it('publishes what a committed transaction enqueued and nothing of a rolled-back one', async () => {
-    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher, logger })
+    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher: rabbit.publisher, logger })
     await relay.start()
     const before = received.length
     const [committed] = await db.sql.begin((tx) => enqueue(tx, message('commit', 1)))
@@ -100,7 +78,7 @@ describe('transactional outbox', () => {
     const dying = startTsProcess(new URL('./fixtures/relay-that-dies.ts', import.meta.url).pathname, {
       OUTBOX_SCHEMA: db.schema,
       DATABASE_URL: testUrls().databaseUrl,
-      AMQP_URL: vhost.amqpUrl,
+      AMQP_URL: rabbit.amqpUrl,
     })
     await dying.waitForOutput(/dying before delete/)
     expect(await dying.exited).toBe('SIGKILL')
@@ -109,7 +87,7 @@ describe('transactional outbox', () => {
     expect(still?.n).toBe(3)
     await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)))
 
-    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher, logger })
+    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher: rabbit.publisher, logger })
     await relay.start()
     await waitFor(() => ids.every((id) => received.filter((r) => r.messageId === id).length === 2), {
       message: 'every message delivered twice (once per relay)',
@@ -121,7 +99,14 @@ describe('transactional outbox', () => {
 
   it('publishes 10,000 rows from 20 writers whose commits interleave: none skipped, per-key order kept', async () => {
     const relays = [1, 2].map(() =>
-      createOutboxRelay({ sql: db.sql, schema: db.schema, publisher, logger, batchSize: 300, pollIntervalMs: 200 }),
+      createOutboxRelay({
+        sql: db.sql,
+        schema: db.schema,
+        publisher: rabbit.publisher,
+        logger,
+        batchSize: 300,
+        pollIntervalMs: 200,
+      }),
     )
     await Promise.all(relays.map((r) => r.start()))
     const before = received.length
