@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p results
+# The ingest benchmark saturates with wrk (a load generator in C, Debian's package) and falls back to autocannon.
+if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing wrk (apt-get install wrk)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || echo "could not install wrk; using autocannon"
+fi
 shopt -s nullglob
 ran=0
 for bench in */bench.ts; do

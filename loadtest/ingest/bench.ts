@@ -24,6 +24,11 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100)
 const PGBENCH_CLIENTS = Number(process.env.PGBENCH_CLIENTS ?? 16)
 const RATE = 500
+/** Requests prepared for one wrk run: more than ingest can take in SECONDS, so none is sent twice. */
+const WRK_REQUESTS = Number(process.env.WRK_REQUESTS ?? 150_000)
+const WRK_SCRIPT = fileURLToPath(new URL('../lib/wrk-requests.lua', import.meta.url))
+/** wrk when it is installed (apt-get install wrk), else autocannon; GENERATOR=autocannon forces it. */
+const GENERATOR = process.env.GENERATOR ?? 'auto'
 const SECRET = 'whsec_bench_0123456789abcdef'
 
 interface Run {
@@ -90,6 +95,68 @@ async function load(label: string, url: string, rate?: number): Promise<Run> {
     p95: quantile(latencies, 0.95),
     p99: quantile(latencies, 0.99),
     errors: result.non2xx + result.errors + result.timeouts,
+  }
+}
+
+/**
+ * Saturation with wrk (Debian's package), a load generator in C: autocannon spends ~80 µs of CPU per request in
+ * JavaScript, which on a 2-core machine is CPU taken from the service under test. Every line of `file` is a request
+ * sent once (see ../lib/wrk-requests.lua); one wrk thread, so none is sent twice.
+ */
+function wrkLoad(label: string, url: string, file: string): Run {
+  const out = execFileSync(
+    'wrk',
+    [
+      '-t1',
+      `-c${CONNECTIONS}`,
+      `-d${SECONDS}s`,
+      '--timeout',
+      '10s',
+      '-s',
+      WRK_SCRIPT,
+      url,
+      '--',
+      file,
+      '/v1/webhooks/payment',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 },
+  )
+  const json = /WRK_JSON (\{.*\})/.exec(out)?.[1]
+  if (!json) throw new Error(`wrk printed no summary:\n${out}`)
+  const r = JSON.parse(json) as Record<string, number>
+  const seconds = (r.duration_us ?? 1) / 1e6
+  const errors = (r.non2xx ?? 0) + (r.socket_errors ?? 0)
+  return {
+    label,
+    offered: `saturation (${CONNECTIONS} conns, wrk)`,
+    accepted: (r.requests ?? 0) - errors,
+    perSecond: ((r.requests ?? 0) - errors) / seconds,
+    p50: (r.p50_us ?? 0) / 1000,
+    p95: (r.p95_us ?? 0) / 1000,
+    p99: (r.p99_us ?? 0) / 1000,
+    errors,
+  }
+}
+
+/** `count` signed requests, each a new event, in wrk-requests.lua's line format. */
+function writeSignedRequests(count: number): string {
+  const file = join(tmpdir(), `ingest-wrk-${randomUUID()}.txt`)
+  const lines: string[] = []
+  for (let i = 0; i < count; i++) {
+    const { body, headers } = signedRequest({})
+    lines.push(`Stripe-Signature\t${headers['stripe-signature']}\t${body}`)
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`)
+  return file
+}
+
+function hasWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch (error) {
+    // `wrk --version` prints its usage and exits 1: it is installed.
+    return (error as { status?: number }).status === 1
   }
 }
 
@@ -197,15 +264,21 @@ async function main() {
     runs.push(await load('bare Fastify route', bareUrl, RATE))
     runs.push(await load('ingest', ingestUrl, RATE))
     const cpuPids = { ingest: [ingest.child.pid], 'bare route': [bare.child.pid] }
+    const useWrk = GENERATOR === 'wrk' || (GENERATOR === 'auto' && hasWrk())
+    const bareFile = useWrk ? writeSignedRequests(1) : ''
+    const ingestFile = useWrk ? writeSignedRequests(WRK_REQUESTS) : ''
     let cpu = measureCpu(cpuPids)
-    runs.push(await load('bare Fastify route', bareUrl))
+    runs.push(useWrk ? wrkLoad('bare Fastify route', bareUrl, bareFile) : await load('bare Fastify route', bareUrl))
     const bareCpu = cpu.stop()
     // CPU seconds the ingest process spent per accepted event at saturation: unlike events/s, barely moved by
     // other work on the machine, so it shows what a change saves even on a busy host.
     const cpuBefore = sampleOf(await (await fetch(`${ingestUrl}/metrics`)).text())('process_cpu_seconds_total')
     cpu = measureCpu(cpuPids)
-    runs.push(await load('ingest', ingestUrl))
+    runs.push(useWrk ? wrkLoad('ingest', ingestUrl, ingestFile) : await load('ingest', ingestUrl))
     const ingestCpu = cpu.stop()
+    if (useWrk && (runs[3]?.accepted ?? 0) >= WRK_REQUESTS) {
+      console.warn(`wrk sent all ${WRK_REQUESTS} prepared requests: raise WRK_REQUESTS, later ones were duplicates`)
+    }
     const scrape = await (await fetch(`${ingestUrl}/metrics`)).text()
     const sample = sampleOf(scrape)
     const cpuPerEvent = ((sample('process_cpu_seconds_total') - cpuBefore) / (runs[3]?.accepted || 1)) * 1e6

@@ -46,7 +46,10 @@ function processTicks(groups: CpuGroup[], pids: Map<string, Set<number>>): Map<s
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const ticks = Number(fields[11]) + Number(fields[12])
+      // utime + stime, and for this process also cutime + cstime: the children it waited for (wrk, pgbench),
+      // which would otherwise be gone from /proc by the end of the phase.
+      const self = pid === process.pid
+      const ticks = Number(fields[11]) + Number(fields[12]) + (self ? Number(fields[13]) + Number(fields[14]) : 0)
       let name = [...pids].find(([, set]) => set.has(pid))?.[0]
       if (!name) {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
@@ -98,7 +101,8 @@ export function measureCpu(pids: Record<string, (number | undefined)[]> = {}, gr
 
 /**
  * "412 µs (benchmark 120, ingest 180, postgres 70, ..., other+kernel 12)" per unit of work (event, request, insert).
- * A process that exited during the phase (pgbench) is not found at the end: its time shows under other+kernel.
+ * 'benchmark' includes the children the benchmark ran and waited for (the load generator, pgbench); a process
+ * that exited otherwise during the phase shows under other+kernel.
  */
 export function perUnit(report: CpuReport, units: number): string {
   const us = (s: number) => Math.round((s / Math.max(units, 1)) * 1e6)
