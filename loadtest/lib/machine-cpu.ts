@@ -22,13 +22,11 @@ export const DEFAULT_GROUPS: CpuGroup[] = [
   { name: 'rabbitmq', pattern: /^(beam\.smp|erl_child_setup|inet_gethost|epmd) / },
   { name: 'clickhouse', pattern: /clickhouse/i },
   { name: 'redis', pattern: /^redis-server / },
-  { name: 'pgbench', pattern: /^pgbench / },
 ]
 
 interface Snapshot {
   machineBusy: number
   groups: Map<string, number>
-  at: number
 }
 
 function machineBusyTicks(): number {
@@ -64,7 +62,6 @@ function processTicks(groups: CpuGroup[], pids: Map<string, Set<number>>): Map<s
 }
 
 export interface CpuReport {
-  seconds: number
   /** Machine-wide busy CPU seconds, and per group (the rest: other processes and kernel threads). */
   machine: number
   groups: Record<string, number>
@@ -80,7 +77,6 @@ export function measureCpu(pids: Record<string, (number | undefined)[]> = {}, gr
   const take = (): Snapshot => ({
     machineBusy: machineBusyTicks(),
     groups: processTicks(groups, own),
-    at: performance.now(),
   })
   const start = take()
   return {
@@ -91,7 +87,6 @@ export function measureCpu(pids: Record<string, (number | undefined)[]> = {}, gr
         out[name] = Math.max(0, ticks - (start.groups.get(name) ?? 0)) * TICK_SECONDS
       }
       return {
-        seconds: (end.at - start.at) / 1000,
         machine: (end.machineBusy - start.machineBusy) * TICK_SECONDS,
         groups: out,
       }

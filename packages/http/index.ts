@@ -1,10 +1,4 @@
-export {
-  buildServiceApp,
-  type HttpConfig,
-  type ServiceApp,
-  type ServiceAppOptions,
-  trustProxySetting,
-} from './lib/app.js'
+export { buildServiceApp, type HttpConfig, type ServiceApp, type ServiceAppOptions } from './lib/app.js'
 export {
   BLANK_TYPE,
   badRequest,
