@@ -3,20 +3,28 @@
  *   end to end  events recorded in PostgreSQL transactions (outbox) -> relay -> RabbitMQ -> log-shipper -> ClickHouse,
  *               events/s from the first record to the last row visible, and each event's delay from its commit
  *               to the moment ClickHouse accepted its row (p50/p99/max). Twice: bulk producers (recordMany, PER_TX
- *               events per transaction, travelling as envelopes) and business-code producers (record(), one event
- *               per transaction, one message per event);
+ *               events per transaction, travelling as rows messages) and business-code producers (record(), one
+ *               event per transaction, one message per event);
  *   bulk        the same rows inserted straight into ClickHouse in 10,000-row batches (the ceiling), and in
  *               PER_TX-row inserts (what producers would get writing their own transactions' rows directly);
  *   row by row  single-row inserts, the old way (timed on ROW_BY_ROW rows and extrapolated).
  * Targets (issue 4): end to end >= 1/2 of bulk, >= 100x row by row.
  *
  *   node --import tsx loadtest/eventlog/bench.ts
- *   (EVENTS=100000 PER_TX=100 PRODUCERS=8 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2)
+ *   (EVENTS=100000 PER_TX=100 PRODUCERS=8 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2 SHIPPER_NODE_ARGS=...)
  *
  * Uses the local PostgreSQL, RabbitMQ and ClickHouse, each in a database/schema/vhost of its own, dropped at the end.
- * The shipper runs in this process with its production defaults (10,000 rows / 1 s / 16 MiB, prefetch 20,000).
+ * Producers and outbox relays run in this process; the log-shipper runs in a process of its own (shipper-process.ts,
+ * production defaults: 10,000 rows / 1 s / 16 MiB, prefetch 20,000), as in production, so the two use separate cores.
+ *
+ * The delay: every event of a transaction shares its commit time (taken here after the commit). The shipper process
+ * prints the time of each insert ClickHouse accepted with the first event id of each part of the batch (a rows
+ * message: its first event id and row count; a single event: its id), and each event of that part counts the delay
+ * accepted - committed. A rows message never spans transactions, so its rows share their commit time too. Both
+ * times come from the machine's clock (performance.timeOrigin + performance.now() in each process).
  */
 import os from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { loadMigrations, migrate } from '@platform/db'
 import type { EventLogRow } from '@platform/eventlog'
 import { createEventLog, ensureClaimCheckStore } from '@platform/eventlog'
@@ -24,7 +32,7 @@ import { createTestClickHouseDatabase, inSlices, recordConcurrently } from '@pla
 import { createLogger } from '@platform/logging'
 import { connectBroker, createPublisher } from '@platform/messaging'
 import { createOutboxRelay, outboxMigrations } from '@platform/outbox'
-import { createTestSchema, createTestVhost, testUrls } from '@platform/testing'
+import { createTestSchema, createTestVhost, type RunningProcess, startTsProcess, testUrls } from '@platform/testing'
 import { createClickHouseClient } from '../../services/log-shipper/src/clickhouse-client.js'
 import {
   clickhouseMigrationsDir,
@@ -32,7 +40,7 @@ import {
   migrateClickHouse,
 } from '../../services/log-shipper/src/clickhouse-migrations.js'
 import { createClickHouseSink } from '../../services/log-shipper/src/clickhouse-sink.js'
-import { createLogShipper } from '../../services/log-shipper/src/shipper.js'
+import { rowsBatch } from '../../services/log-shipper/src/sink.js'
 import { cpuCeiling, measureCpu, perUnit } from '../lib/machine-cpu.js'
 import { contextOf } from './sample.js'
 
@@ -83,7 +91,7 @@ try {
   })
   const rowSink = createClickHouseSink(clickhouse, { table: 'event_log_rows' })
   let started = performance.now()
-  for (let i = 0; i < ROW_BY_ROW; i++) await rowSink.insert([sample(i, 'rows')])
+  for (let i = 0; i < ROW_BY_ROW; i++) await rowSink.insert(rowsBatch([sample(i, 'rows')]))
   const rowByRowRate = ROW_BY_ROW / ((performance.now() - started) / 1000)
 
   // --- direct bulk: the same number of rows, 10,000 per insert (the ceiling) ------------------------------------
@@ -91,39 +99,56 @@ try {
   const bulkRows = Array.from({ length: EVENTS }, (_, i) => sample(i, 'bulk'))
   started = performance.now()
   let cpu = measureCpu()
-  for (let i = 0; i < bulkRows.length; i += 10_000) await bulkSink.insert(bulkRows.slice(i, i + 10_000))
+  for (let i = 0; i < bulkRows.length; i += 10_000) await bulkSink.insert(rowsBatch(bulkRows.slice(i, i + 10_000)))
   const bulkCpu = cpu.stop()
   const bulkRate = EVENTS / ((performance.now() - started) / 1000)
 
   // --- direct, at the producers' granularity: each transaction's rows inserted by the producer itself --------------
   started = performance.now()
-  await inSlices(EVENTS, PER_TX, PRODUCERS, (from, to) => bulkSink.insert(bulkRows.slice(from, to)))
+  await inSlices(EVENTS, PER_TX, PRODUCERS, (from, to) => bulkSink.insert(rowsBatch(bulkRows.slice(from, to))))
   const perTxRate = EVENTS / ((performance.now() - started) / 1000)
 
-  // --- end to end: the shipper with its production defaults, producers recording in transactions ----------------
-  let run = { committedAt: new Map<string, number>(), delays: [] as number[], lastInsertAt: 0 }
-  const sink = createClickHouseSink(clickhouse)
-  const shipperBroker = connectBroker({ url: vhost.amqpUrl, name: 'bench-shipper' })
-  const newShipper = () =>
-    createLogShipper({
-      sql: shipperDb.sql,
-      broker: shipperBroker,
-      logger,
-      sink: {
-        ping: () => sink.ping(),
-        async insert(rows) {
-          await sink.insert(rows)
-          const now = performance.now()
-          run.lastInsertAt = now
-          for (const row of rows) {
-            const at = run.committedAt.get(row.event_id)
-            if (at !== undefined) run.delays.push(now - at)
-          }
-        },
+  // --- end to end: the shipper process with its production defaults, producers recording in transactions ---------
+  const now = () => performance.timeOrigin + performance.now()
+  let run = { committedAt: new Map<string, number>(), delays: [] as number[], accepted: 0, lastAcceptedAt: 0 }
+  /** Starts the shipper process; resolves when it starts consuming, with that time and a promise of its readiness. */
+  async function startShipper(): Promise<{ process: RunningProcess; startedAt: number; ready: Promise<void> }> {
+    const child = startTsProcess(
+      fileURLToPath(new URL('./shipper-process.ts', import.meta.url)),
+      {
+        DATABASE_URL: testUrls().databaseUrl,
+        DB_SCHEMA: shipperDb.schema,
+        AMQP_URL: vhost.amqpUrl,
+        CLICKHOUSE_URL: testUrls().clickhouseUrl,
+        CLICKHOUSE_DATABASE: ch.database,
       },
+      // e.g. SHIPPER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/shipper-prof" to profile the shipper process
+      process.env.SHIPPER_NODE_ARGS?.split(' ').filter(Boolean),
+    )
+    let pending = ''
+    child.child.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n')
+      pending = lines.pop() ?? ''
+      for (const line of lines) {
+        const [word, at, ...parts] = line.split(' ')
+        if (word !== 'accepted') continue
+        for (const part of parts) {
+          const [id = '', rows] = part.split(':')
+          const committedAt = run.committedAt.get(id)
+          if (committedAt === undefined) continue
+          for (let k = Number(rows); k > 0; k--) run.delays.push(Number(at) - committedAt)
+          run.accepted += Number(rows)
+          run.lastAcceptedAt = Number(at)
+        }
+      }
     })
-  let shipper = newShipper()
-  await shipper.start()
+    await child.waitForOutput(/^starting \S+$/m, 60_000)
+    const startedAt = Number(/^starting (\S+)$/m.exec(child.output())?.[1])
+    return { process: child, startedAt, ready: child.waitForOutput(/^ready$/m, 60_000) }
+  }
+  let shipper = await startShipper()
+  await shipper.ready
+  const cpuGroups = () => ({ shipper: [shipper.process.child.pid] })
   const broker = connectBroker({ url: vhost.amqpUrl, name: 'bench-producer' })
   const publisher = createPublisher(broker)
   const relays = Array.from({ length: RELAYS }, () =>
@@ -141,21 +166,21 @@ try {
       perTx,
       oneByOne,
       onCommit: (ids) => {
-        const at = performance.now()
+        const at = now()
         for (const id of ids) run.committedAt.set(id, at)
       },
     })
 
   /** Records `events` and waits until all of them are in ClickHouse. */
   async function endToEnd(events: number, perTx: number, oneByOne: boolean) {
-    run = { committedAt: new Map(), delays: [], lastInsertAt: 0 }
-    const t0 = performance.now()
+    run = { committedAt: new Map(), delays: [], accepted: 0, lastAcceptedAt: 0 }
+    const t0 = now()
     await recordAll(events, perTx, oneByOne)
-    const recordedIn = performance.now() - t0
-    while (run.delays.length < events) await new Promise((r) => setTimeout(r, 20))
+    const recordedIn = now() - t0
+    while (run.accepted < events) await new Promise((r) => setTimeout(r, 20))
     const delays = run.delays.sort((a, b) => a - b)
     return {
-      rate: events / ((run.lastInsertAt - t0) / 1000),
+      rate: events / ((run.lastAcceptedAt - t0) / 1000),
       producers: events / (recordedIn / 1000),
       p50: quantile(delays, 0.5),
       p99: quantile(delays, 0.99),
@@ -163,24 +188,23 @@ try {
     }
   }
 
-  cpu = measureCpu()
+  cpu = measureCpu(cpuGroups())
   const bulky = await endToEnd(EVENTS, PER_TX, false)
   const bulkyCpu = cpu.stop()
   const single = await endToEnd(SINGLE_EVENTS, 1, true)
 
-  // --- the shipper alone: a backlog of EVENTS (envelopes) waiting in RabbitMQ, drained from a cold start ----------
-  await shipper.stop()
-  run = { committedAt: new Map(), delays: [], lastInsertAt: 0 }
+  // --- the shipper alone: a backlog of EVENTS (rows messages) waiting in RabbitMQ, drained by a new process ---------
+  await shipper.process.kill('SIGTERM')
+  run = { committedAt: new Map(), delays: [], accepted: 0, lastAcceptedAt: 0 }
   const backlog = await recordAll(EVENTS, PER_TX, false)
   await relays[0]?.drain()
   for (const id of backlog) run.committedAt.set(id, 0)
-  shipper = newShipper()
-  const drainStarted = performance.now()
-  cpu = measureCpu()
-  await shipper.start()
-  while (run.delays.length < EVENTS) await new Promise((r) => setTimeout(r, 20))
+  shipper = await startShipper()
+  cpu = measureCpu(cpuGroups())
+  await shipper.ready
+  while (run.accepted < EVENTS) await new Promise((r) => setTimeout(r, 20))
   const drainCpu = cpu.stop()
-  const drainRate = EVENTS / ((run.lastInsertAt - drainStarted) / 1000)
+  const drainRate = EVENTS / ((run.lastAcceptedAt - shipper.startedAt) / 1000)
   const [final] = await (
     await clickhouse.query({
       query: 'SELECT count() AS n, uniqExact(event_id) AS u FROM event_log FINAL',
@@ -189,15 +213,14 @@ try {
   ).json<{ n: string; u: string }>()
 
   await Promise.all(relays.map((r) => r.stop()))
-  await shipper.stop()
+  await shipper.process.kill('SIGTERM')
   await publisher.close()
   await broker.close()
-  await shipperBroker.close()
 
   const delay = (r: typeof bulky) => `p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms`
   const rows: [string, string, string][] = [
     [
-      'end to end, recordMany (envelopes)',
+      'end to end, recordMany (rows messages)',
       fmt(bulky.rate),
       `${fmt(EVENTS)} events, ${PER_TX}/tx, ${PRODUCERS} producers`,
     ],
@@ -221,7 +244,9 @@ try {
       `shipper alone / direct bulk = ${(drainRate / bulkRate).toFixed(2)}; ` +
       `ClickHouse (FINAL): ${final?.n} rows, ${final?.u} distinct of ${2 * EVENTS + SINGLE_EVENTS}`,
   )
-  console.log('\nmachine CPU per event (all processes and the kernel; benchmark = producers, relays and shipper):')
+  console.log(
+    '\nmachine CPU per event (all processes and the kernel; benchmark = producers and relays, shipper = its process):',
+  )
   console.log(`  end to end, recordMany     ${perUnit(bulkyCpu, EVENTS)}`)
   console.log(`  shipper alone              ${perUnit(drainCpu, EVENTS)}`)
   console.log(`  direct bulk insert         ${perUnit(bulkCpu, EVENTS)}`)

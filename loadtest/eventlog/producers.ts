@@ -3,7 +3,7 @@
  *   node --import tsx eventlog/producers.ts   (EVENTS=100000 RELAYS=0 ALTER="compression lz4")
  */
 
-import { eventLogBatch } from '@platform/contracts'
+import { eventLogRows } from '@platform/contracts'
 import { migrate } from '@platform/db'
 import { createEventLog } from '@platform/eventlog'
 import { recordConcurrently } from '@platform/eventlog/testing'
@@ -25,7 +25,7 @@ const publisher = createPublisher(broker)
 // Relayed messages are routed nowhere (no queue): this measures the producers and relays, not the broker's storage.
 const setup = broker.createChannel({
   name: 'bench-setup',
-  setup: (ch: Parameters<typeof declareExchanges>[0]) => declareExchanges(ch, [eventLogBatch.exchange]),
+  setup: (ch: Parameters<typeof declareExchanges>[0]) => declareExchanges(ch, [eventLogRows.exchange]),
 })
 await setup.waitForConnect()
 try {

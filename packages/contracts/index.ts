@@ -5,14 +5,20 @@
  */
 export {
   ENVELOPE_BYTES,
+  EVENT_COUNT_HEADER,
   EVENTS_PER_ENVELOPE,
   EventLogBatchV1,
   EventLoggedV1,
   EventLogMessageV1,
+  EventLogRowsV1,
+  EventLogRowV1,
   eventLogBatch,
   eventLogged,
+  eventLogRows,
   eventsOf,
   logShipperConsumer,
+  ROWS_PREFIX,
+  ROWS_SUFFIX,
 } from './lib/eventlog.js'
 export { exchanges } from './lib/exchanges.js'
 export {

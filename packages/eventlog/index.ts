@@ -10,11 +10,13 @@ export {
   clickhouseDateTime,
   createEventLog,
   DEFAULT_CLAIM_CHECK_THRESHOLD,
+  type EnvelopeLimits,
   type EventLog,
   type EventLogEntry,
   type EventLogOptions,
-  envelopes,
-  envelopeTexts,
+  packEnvelopes,
+  rowJson,
+  rowsMessages,
 } from './lib/event-log.js'
 export { createRecordingEventLog, type RecordedEvent } from './lib/recording-event-log.js'
 export { EVENT_LOG_COLUMNS, type EventLogRow, toRow } from './lib/row.js'

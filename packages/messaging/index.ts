@@ -1,5 +1,6 @@
 export {
   type BatchConsumer,
+  type BatchDecode,
   type BatchHandler,
   type BatchMessage,
   type BatchOutcome,
@@ -7,6 +8,7 @@ export {
   DEFAULT_BATCH_POLICY,
   type FlushReason,
   flushDue,
+  jsonDecode,
   type StartBatchConsumerOptions,
   startBatchConsumer,
   takeBatch,

@@ -52,14 +52,56 @@ export const eventLogBatch = defineMessage({
   schema: EventLogBatchV1,
 })
 
-/** What the log-shipper's queue carries: single events and envelopes. */
+/** The parsed kinds of the log-shipper's queue: single events and envelopes of events. */
 export const EventLogMessageV1 = Type.Union([EventLoggedV1, EventLogBatchV1])
 export type EventLogMessageV1 = Static<typeof EventLogMessageV1>
 
-/** The events of either kind of message. */
+/** The events of either parsed kind of message. */
 export function eventsOf(body: EventLogMessageV1): EventLoggedV1[] {
   return 'events' in body ? body.events : [body]
 }
+
+/**
+ * One row of the ClickHouse `event_log` table, keys = the columns the shipper names in its INSERT
+ * (EVENT_LOG_COLUMNS, packages/eventlog/lib/row.ts): event_context is the context's JSON text, event_date_time is
+ * as in EventLoggedV1.
+ */
+export const EventLogRowV1 = Type.Object(
+  {
+    event_id: Type.String({ format: 'uuid' }),
+    service: Type.String({ minLength: 1 }),
+    event_type: Type.String({ minLength: 1, maxLength: 200 }),
+    event_date_time: Type.String({ minLength: 1 }),
+    environment: Type.String(),
+    event_context: Type.String(),
+    metadata_version: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  },
+  { additionalProperties: false },
+)
+export type EventLogRowV1 = Static<typeof EventLogRowV1>
+
+/**
+ * Several events as ClickHouse-ready rows: what recordMany writes for events whose context travels inline (a large
+ * one travels alone as eventLogged, by claim check). The body is exactly ROWS_PREFIX, the rows' JSON separated by
+ * commas, ROWS_SUFFIX, and the AMQP header EVENT_COUNT_HEADER holds the number of rows. The shipper hands the bytes
+ * between prefix and suffix to ClickHouse as JSONEachRow without parsing them (docs/eventlog.md), so producers
+ * write each row with JSON.stringify (no whitespace) and its keys are exactly the table's columns. Same limits as
+ * eventLogBatch: EVENTS_PER_ENVELOPE rows, ENVELOPE_BYTES of JSON.
+ */
+export const EventLogRowsV1 = Type.Object({
+  rows: Type.Array(EventLogRowV1, { minItems: 1, maxItems: EVENTS_PER_ENVELOPE }),
+})
+export type EventLogRowsV1 = Static<typeof EventLogRowsV1>
+export const ROWS_PREFIX = '{"rows":['
+export const ROWS_SUFFIX = ']}'
+export const EVENT_COUNT_HEADER = 'x-event-count'
+
+export const eventLogRows = defineMessage({
+  type: 'eventlog.rows.v1',
+  exchange: exchanges.eventlog,
+  routingKey: (body: EventLogRowsV1) => `eventlog.${body.rows[0]?.service ?? 'unknown'}.rows`,
+  schema: EventLogRowsV1,
+})
 
 export const logShipperConsumer = defineConsumer({
   queue: 'log-shipper.eventlog',
@@ -67,7 +109,7 @@ export const logShipperConsumer = defineConsumer({
   // Declares the usual retry tiers, but the shipper's batch consumer does not use them: a failed insert is retried
   // in process with the whole batch held unacked (packages/messaging/lib/batch-consumer.ts).
   retry: DEFAULT_RETRY,
-  // Messages (single events or envelopes) held unacked at most: two full batches of single events, so the next
+  // Messages (single events, envelopes or rows messages) held unacked at most: two full batches of single events, so the next
   // batch fills while one is being inserted (the shipper acks only after ClickHouse accepted the insert). This is
   // the bound on the shipper's memory while ClickHouse is down: prefetch x 64 KiB at worst, since no message is
   // larger (bigger contexts travel by claim check, envelopes are capped).

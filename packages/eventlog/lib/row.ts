@@ -1,18 +1,11 @@
-import type { EventLoggedV1 } from '@platform/contracts'
+import type { EventLoggedV1, EventLogRowV1 } from '@platform/contracts'
 
 /**
- * One row of the ClickHouse `event_log` table as the log-shipper writes it (JSONEachRow keys = column names).
- * inserted_at is not written: ClickHouse fills it (DEFAULT now()), like every column added later with a default.
+ * One row of the ClickHouse `event_log` table as the log-shipper writes it (JSONEachRow keys = column names), and as
+ * rows messages carry it (EventLogRowV1). inserted_at is not written: ClickHouse fills it (DEFAULT now()), like
+ * every column added later with a default.
  */
-export interface EventLogRow {
-  event_id: string
-  service: string
-  event_type: string
-  event_date_time: string
-  environment: string
-  event_context: string
-  metadata_version: number
-}
+export type EventLogRow = EventLogRowV1
 
 /** The columns the shipper names in its INSERT; columns added later get their DEFAULT, producers never change. */
 export const EVENT_LOG_COLUMNS = [

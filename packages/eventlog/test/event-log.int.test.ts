@@ -1,4 +1,4 @@
-import { eventLogBatch, eventLogged } from '@platform/contracts'
+import { EVENT_COUNT_HEADER, eventLogged, eventLogRows } from '@platform/contracts'
 import { migrate } from '@platform/db'
 import { outboxMigrations } from '@platform/outbox'
 import { createTestSchema, type TestSchema } from '@platform/testing'
@@ -102,7 +102,7 @@ describe('recording inside the business transaction', () => {
     expect((await store.get([eventId])).size).toBe(0)
   })
 
-  it('records many events as envelopes: one outbox row per envelope, large contexts still by claim check', async () => {
+  it('records many events as rows envelopes: one outbox row per envelope, a large context alone by claim check', async () => {
     const entries = [
       ...Array.from({ length: 700 }, (_, i) => ({ eventType: 'import.row', context: { i } })),
       { eventType: 'import.report', context: { report: 'q'.repeat(3000) } },
@@ -110,22 +110,28 @@ describe('recording inside the business transaction', () => {
     const ids = await db.sql.begin((tx) => eventLog.recordMany(tx, entries))
     expect(ids).toHaveLength(701)
     expect(new Set(ids).size).toBe(701)
-    const rows = await db.sql<OutboxRow[]>`
-      select message_id, exchange, routing_key, type, body from outbox where type = ${eventLogBatch.type}
-      and body->'events'->0->>'eventId' = any(${ids}::text[])`
-    // A few envelopes, each at most 500 events and 64 KiB of JSON.
+    const rows = await db.sql<(OutboxRow & { headers: Record<string, unknown> })[]>`
+      select message_id, exchange, routing_key, type, body, headers from outbox where type = ${eventLogRows.type}
+      and body->'rows'->0->>'event_id' = any(${ids}::text[]) order by id`
+    // A few envelopes, each at most 500 rows and 64 KiB of JSON, the row count in a header.
     expect(rows.length).toBeGreaterThan(1)
     expect(rows.length).toBeLessThan(10)
     for (const row of rows) {
-      expect((row.body.events as unknown[]).length).toBeLessThanOrEqual(500)
+      const carried = row.body.rows as unknown[]
+      expect(carried.length).toBeLessThanOrEqual(500)
+      expect(row.headers).toEqual({ [EVENT_COUNT_HEADER]: carried.length })
       expect(JSON.stringify(row.body).length).toBeLessThanOrEqual(64 * 1024)
     }
-    expect(rows.every((r) => r.exchange === 'eventlog' && r.routing_key === 'eventlog.billing.batch')).toBe(true)
-    const carried = rows.flatMap((r) => r.body.events as { eventId: string; claimCheck: unknown }[])
-    expect(carried.map((e) => e.eventId)).toEqual(ids)
-    expect(carried.at(-1)?.claimCheck).toEqual({
-      id: ids.at(-1),
-      bytes: JSON.stringify(entries.at(-1)?.context).length,
+    expect(rows.every((r) => r.exchange === 'eventlog' && r.routing_key === 'eventlog.billing.rows')).toBe(true)
+    const carried = rows.flatMap((r) => r.body.rows as { event_id: string; event_context: string }[])
+    expect(carried.map((e) => e.event_id)).toEqual(ids.slice(0, 700))
+    expect(carried[5]?.event_context).toBe('{"i":5}')
+    // The large one: its own eventLogged message, context in the claim-check store.
+    const [large] = await outboxRows(ids.slice(700))
+    expect(large).toMatchObject({ type: eventLogged.type, routing_key: 'eventlog.billing.import.report' })
+    expect(large?.body).toMatchObject({
+      context: null,
+      claimCheck: { id: ids[700], bytes: JSON.stringify(entries.at(-1)?.context).length },
     })
     expect(await claims(ids)).toHaveLength(1)
   })

@@ -1,4 +1,4 @@
-import { eventLogged } from '@platform/contracts'
+import { EVENT_COUNT_HEADER, eventLogged, eventLogRows, ROWS_PREFIX, ROWS_SUFFIX } from '@platform/contracts'
 import { Compile } from 'typebox/compile'
 import { describe, expect, it } from 'vitest'
 import {
@@ -6,8 +6,11 @@ import {
   clickhouseDateTime,
   createRecordingEventLog,
   DEFAULT_CLAIM_CHECK_THRESHOLD,
-  envelopes,
-  envelopeTexts,
+  EVENT_LOG_COLUMNS,
+  packEnvelopes,
+  rowJson,
+  rowsMessages,
+  toRow,
 } from '../index.js'
 
 const options = { service: 'billing', environment: 'staging' }
@@ -71,36 +74,96 @@ describe('buildEventMessage', () => {
   })
 })
 
-describe('envelopes', () => {
-  const events = (n: number, contextBytes: number) =>
-    Array.from(
-      { length: n },
-      () => buildEventMessage(options, { eventType: 'x', context: 'c'.repeat(contextBytes) }).message,
+describe('packEnvelopes', () => {
+  const frame = { prefix: '{"rows":[', suffix: ']}' }
+  const texts = (n: number, bytes: number, char = 'c') =>
+    Array.from({ length: n }, () => JSON.stringify(char.repeat(bytes)))
+
+  it('holds at most maxEvents texts each (500 by default), in order, joined by commas inside the frame', () => {
+    const list = texts(1203, 10).map((_, i) => String(i))
+    const packed = packEnvelopes(list, frame, { maxEvents: 500, maxBytes: 10_000_000 })
+    expect(packed.map((e) => [e.from, e.count])).toEqual([
+      [0, 500],
+      [500, 500],
+      [1000, 203],
+    ])
+    expect(packed.flatMap((e) => JSON.parse(e.text).rows)).toEqual(list.map(Number))
+    expect(packEnvelopes(list, frame).every((e) => e.count <= 500)).toBe(true)
+  })
+
+  it('holds at most 64 KiB of UTF-8 each (non-ASCII counted in bytes), and never splits below one text', () => {
+    expect(packEnvelopes(texts(10, 20_000), frame).map((e) => e.count)).toEqual([3, 3, 3, 1])
+    const wide = packEnvelopes(texts(12, 3_000, 'é€'), frame)
+    expect(wide.map((e) => e.count)).toEqual([4, 4, 4])
+    for (const e of wide) expect(Buffer.byteLength(e.text)).toBeLessThanOrEqual(64 * 1024)
+    expect(packEnvelopes(texts(1, 70_000), frame).map((e) => e.count)).toEqual([1])
+  })
+})
+
+describe('rowsMessages', () => {
+  const valid = Compile(eventLogRows.schema)
+  const built = (n: number, context: unknown) =>
+    Array.from({ length: n }, (_, i) => buildEventMessage(options, { eventType: `t.${i}`, context }).message)
+
+  it('writes ClickHouse rows whose keys are exactly the table columns, the count in a header', () => {
+    const messages = built(3, { orderId: 'o-1', note: 'quote " and é' })
+    const [message, ...more] = rowsMessages(messages)
+    expect(more).toEqual([])
+    expect(message).toMatchObject({
+      exchange: 'eventlog',
+      routingKey: 'eventlog.billing.rows',
+      type: 'eventlog.rows.v1',
+      headers: { [EVENT_COUNT_HEADER]: 3 },
+    })
+    const text = message?.bodyJson as string
+    expect(text.startsWith(ROWS_PREFIX) && text.endsWith(ROWS_SUFFIX)).toBe(true)
+    const body = JSON.parse(text)
+    expect(valid.Check(body)).toBe(true)
+    for (const row of body.rows) expect(Object.keys(row)).toEqual([...EVENT_LOG_COLUMNS])
+    expect(body.rows[1]).toEqual({
+      event_id: messages[1]?.eventId,
+      service: 'billing',
+      event_type: 't.1',
+      event_date_time: messages[1]?.eventDateTime,
+      environment: 'staging',
+      event_context: '{"orderId":"o-1","note":"quote \\" and é"}',
+      metadata_version: 1,
+    })
+    // The bytes the shipper hands to ClickHouse: the rows between prefix and suffix, as JSON.stringify writes them.
+    expect(text.slice(ROWS_PREFIX.length, -ROWS_SUFFIX.length)).toBe(
+      messages.map((m) => JSON.stringify(toRow(m, m.context as string))).join(','),
     )
-
-  it('holds at most maxEvents events each (500 by default), in order', () => {
-    const list = events(1203, 10)
-    const chunks = envelopes(list, { maxEvents: 500, maxBytes: 10_000_000 })
-    expect(chunks.map((c) => c.length)).toEqual([500, 500, 203])
-    expect(chunks.flat()).toEqual(list)
-    expect(envelopes(list).every((c) => c.length <= 500)).toBe(true)
+    expect(text.slice(ROWS_PREFIX.length, -ROWS_SUFFIX.length)).toBe(
+      body.rows.map((r: unknown) => JSON.stringify(r)).join(','),
+    )
   })
 
-  it('holds at most 64 KiB of JSON each, and never splits below one event', () => {
-    const chunks = envelopes(events(10, 20_000))
-    expect(chunks.map((c) => c.length)).toEqual([3, 3, 3, 1])
-    for (const chunk of chunks) expect(JSON.stringify({ events: chunk }).length).toBeLessThanOrEqual(64 * 1024)
-    expect(envelopes(events(1, 70_000)).map((c) => c.length)).toEqual([1])
+  it('writes a row as JSON.stringify does, for any strings an entry may hold', () => {
+    const odd = ['tab\t', 'nl\n', 'quote"', 'back\\slash', '\u2028', '\ud800 lone', 'é€😀', '</script>']
+    for (const text of odd) {
+      const { message } = buildEventMessage(options, {
+        eventType: `t${text}`,
+        context: { text },
+        environment: `e${text}`,
+        metadataVersion: 7,
+      })
+      const strange = { ...message, eventId: `i${text}`, service: `s${text}`, eventDateTime: `d${text}` }
+      for (const m of [message, strange]) {
+        expect(rowJson(m, m.context as string)).toBe(JSON.stringify(toRow(m, m.context as string)))
+      }
+    }
   })
 
-  it('envelopeTexts splits as envelopes does and writes the same JSON (non-ASCII counted in bytes)', () => {
-    const list = [...events(7, 20_000), ...events(5, 9_000).map((m) => ({ ...m, context: 'é€'.repeat(3_000) }))]
-    const chunks = envelopes(list)
-    const texts = envelopeTexts(list)
-    expect(texts.map((t) => t.count)).toEqual(chunks.map((c) => c.length))
-    expect(texts.map((t) => t.text)).toEqual(chunks.map((events) => JSON.stringify({ events })))
-    expect(texts.map((t) => t.first)).toEqual(chunks.map((c) => c[0]))
-    for (const t of texts) expect(Buffer.byteLength(t.text)).toBeLessThanOrEqual(64 * 1024)
+  it('splits at 500 rows and 64 KiB like envelopes of events', () => {
+    const messages = rowsMessages(built(1203, 1), { maxEvents: 500, maxBytes: 10_000_000 })
+    expect(messages.map((m) => m.headers?.[EVENT_COUNT_HEADER])).toEqual([500, 500, 203])
+    // ~200 bytes a row: 64 KiB comes before 500 rows.
+    const byDefault = rowsMessages(built(1203, 1))
+    expect(byDefault.reduce((sum, m) => sum + Number(m.headers?.[EVENT_COUNT_HEADER]), 0)).toBe(1203)
+    for (const m of byDefault) expect(Buffer.byteLength(m.bodyJson as string)).toBeLessThanOrEqual(64 * 1024)
+    const big = rowsMessages(built(10, 'x'.repeat(20_000)))
+    expect(big.map((m) => m.headers?.[EVENT_COUNT_HEADER])).toEqual([3, 3, 3, 1])
+    for (const m of big) expect(Buffer.byteLength(m.bodyJson as string)).toBeLessThanOrEqual(64 * 1024)
   })
 })
 

@@ -86,12 +86,44 @@ export interface BatchOutcome<T> {
 // biome-ignore lint/suspicious/noConfusingVoidType: lets plain `async () => {}` handlers mean "ack all".
 export type BatchHandler<T> = (batch: BatchMessage<T>[]) => Promise<BatchOutcome<T> | undefined | void>
 
+/**
+ * Turns a delivery's bytes into the body the handler gets. Throwing dead-letters the message at once with the error
+ * as reason; it never reaches the handler.
+ */
+export type BatchDecode<T> = (
+  content: Buffer,
+  properties: { type: string | undefined; headers: Record<string, unknown> },
+) => T
+
+/** The default decode: JSON.parse, then the schema when there is one. */
+export function jsonDecode<T>(schema?: TSchema): (content: Buffer) => T {
+  const check = schema ? Compile(schema) : undefined
+  return (content) => {
+    let body: T
+    try {
+      body = JSON.parse(content.toString('utf8')) as T
+    } catch {
+      throw new Error('message body is not valid JSON')
+    }
+    if (check && !check.Check(body)) {
+      const [first] = check.Errors(body)
+      throw new Error(`message body breaks its schema: ${first?.instancePath || '/'} ${first?.message}`)
+    }
+    return body
+  }
+}
+
 export interface StartBatchConsumerOptions<T> {
   def: ConsumerDef
   handler: BatchHandler<T>
   logger: Logger
   /** Validates each body; a message that breaks it is dead-lettered at once and never reaches the handler. */
   schema?: TSchema
+  /**
+   * Replaces JSON.parse + schema (give one or the other): for a consumer that takes some bodies as they are, without
+   * parsing them (the log-shipper's rows messages, handed to ClickHouse as bytes). By default jsonDecode(schema).
+   */
+  decode?: BatchDecode<T>
   registry?: Registry
   policy?: Partial<BatchPolicy>
   /** Defaults to def.prefetch, else twice maxRows (the next batch fills while one is being written). */
@@ -146,7 +178,10 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
   if (prefetch < policy.maxRows) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: prefetch ${prefetch} < batch size`)
   }
-  const check = options.schema ? Compile(options.schema) : undefined
+  if (options.decode && options.schema) {
+    throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: give a schema or a decode, not both`)
+  }
+  const decode = options.decode ?? jsonDecode<T>(options.schema)
   const sizeOf = options.sizeOf ?? ((_body: T, content: Buffer) => content.length)
   const rowsOf = options.rowsOf ?? (() => 1)
   const initialBackoff = options.backoff?.initialMs ?? 200
@@ -230,16 +265,9 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
     }
     let body: T
     try {
-      body = JSON.parse(raw.content.toString('utf8')) as T
-    } catch {
-      return { error: new Error('message body is not valid JSON'), headers }
-    }
-    if (check && !check.Check(body)) {
-      const [first] = check.Errors(body)
-      return {
-        error: new Error(`message body breaks its schema: ${first?.instancePath || '/'} ${first?.message}`),
-        headers,
-      }
+      body = decode(raw.content, { type: raw.properties.type, headers })
+    } catch (error) {
+      return { error: error instanceof Error ? error : new Error(String(error)), headers }
     }
     const messageId = String(raw.properties.messageId ?? '')
     if (!messageId) return { error: new Error('message has no messageId; consumers deduplicate by it'), headers }

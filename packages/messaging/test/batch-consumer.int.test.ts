@@ -12,6 +12,7 @@ import {
   defineConsumer,
   defineExchange,
   HEADERS,
+  jsonDecode,
   startBatchConsumer,
 } from '../index.js'
 import { openTestBroker, type TestBroker } from '../lib/testing.js'
@@ -150,6 +151,57 @@ describe('batch consumer', () => {
     await waitFor(() => consumer.pending() === 0)
     expect(await consumer.queueDepth()).toBe(0)
     await consumer.stop()
+  })
+
+  it('hands bodies to the handler as its decode returns them; one the decode throws on is dead-lettered', async () => {
+    await declare('decode')
+    const raw = (n: number, body: string, type: string) => ({
+      exchange: exchange.name,
+      routingKey: 'decode.x',
+      body: Buffer.from(body),
+      messageId: `decode-${n}`,
+      type,
+      headers: { 'x-count': n },
+    })
+    await rabbit.publisher.publishBatch([
+      raw(0, '{"n":0}', 'json'),
+      raw(1, 'n=1, not JSON', 'text'),
+      raw(2, 'n=2', 'text'),
+      raw(3, 'broken', 'text'),
+    ])
+    const seen: unknown[] = []
+    const consumer = startBatchConsumer<unknown>(rabbit.broker, {
+      def: definition('decode'),
+      logger,
+      policy: { maxRows: 3, maxWaitMs: 100 },
+      decode: (content, { type, headers }) => {
+        if (type === 'json') return jsonDecode(Body)(content)
+        if (!content.toString().startsWith('n=')) throw new Error('text body does not start with n=')
+        return { text: content.toString(), count: headers['x-count'] }
+      },
+      handler: async (batch) => {
+        seen.push(...batch.map((m) => m.body))
+      },
+    })
+    await consumer.ready()
+    const [dead] = await waitFor(async () => {
+      const messages = await admin.getMessages(rabbit.vhost, 'bc.decode.dlq', 10)
+      return messages.length === 1 ? messages : undefined
+    })
+    expect(dead?.properties.message_id).toBe('decode-3')
+    expect(dead?.properties.headers?.[HEADERS.error]).toBe('Error: text body does not start with n=')
+    await waitFor(() => seen.length === 3)
+    expect(seen).toEqual([{ n: 0 }, { text: 'n=1, not JSON', count: 1 }, { text: 'n=2', count: 2 }])
+    await consumer.stop()
+    expect(() =>
+      startBatchConsumer(rabbit.broker, {
+        def: definition('both'),
+        logger,
+        schema: Body,
+        decode: () => 1,
+        handler: async () => {},
+      }),
+    ).toThrow(/schema or a decode/)
   })
 
   it('drops a batch whose channel was lost instead of acking it on the new channel; the broker redelivers it', async () => {

@@ -9,7 +9,7 @@ import {
 import type { Sql } from '@platform/db'
 import { buildEventMessage, type EventLogOptions } from '@platform/eventlog'
 import { routingKeyOf } from '@platform/messaging'
-import { bucketOf } from '@platform/outbox'
+import { anyBucket } from '@platform/outbox'
 
 /** One verified, schema-checked webhook waiting for its batch. */
 export interface AcceptItem {
@@ -32,6 +32,9 @@ export interface AcceptResult {
   replayed: boolean
 }
 
+/** PostgreSQL's "unknown" type: the server reads the text as the type the statement casts it to (json). */
+const UNKNOWN_OID = 705
+
 const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey}`
 
 /**
@@ -51,7 +54,9 @@ export const ACCEPTED_PER_ENVELOPE = 50
  *              outbox row and one AMQP message for many records). Written in the row format of @platform/outbox's
  *              enqueue() as one set-based insert: enqueue()'s one parameter per column and row costs ~4x more per
  *              row, measured in loadtest/ingest/bench.ts.
- * The batch travels as one JSON parameter (jsonb_to_recordset): a fixed statement text, prepared once.
+ * The batch travels as one JSON parameter (json_to_recordset): a fixed statement text, prepared once. json, not
+ * jsonb: the outbox bodies are copied out as the text they arrived as, and no value is converted to jsonb's binary
+ * form (measured: ~5 µs less per event in PostgreSQL).
  *
  * Keys are inserted in (source, dedupe_key) order, so two concurrent batches lock shared keys in the same order and
  * cannot deadlock. A key held by another, uncommitted batch makes the insert wait for it; its outcome decides
@@ -86,16 +91,16 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         correlation_id: c.correlationId ?? null,
         message: body,
         routing_key: routingKeyOf(webhookReceived, body),
-        bucket: bucketOf(c.id),
+        bucket: anyBucket(),
         log_message: log,
-        log_bucket: bucketOf(log.eventId),
+        log_bucket: anyBucket(),
       }
     })
     const rows = await sql<{ event_id: string }[]>`
       with input as (
-        select * from jsonb_to_recordset(${sql.json(input as never)}) as t(
+        select * from json_to_recordset(${sql.typed(JSON.stringify(input) as never, UNKNOWN_OID)}::json) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
-          message jsonb, routing_key text, bucket smallint, log_message jsonb, log_bucket smallint)
+          message json, routing_key text, bucket smallint, log_message json, log_bucket smallint)
       ),
       new_keys as (
         insert into dedupe_keys (source, dedupe_key, event_id, received_at)
@@ -112,7 +117,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       ),
       new_messages as (
         insert into outbox (message_id, exchange, routing_key, type, body, correlation_id, bucket)
-        select id, ${webhookReceived.exchange.name}, routing_key, ${webhookReceived.type}, message::json,
+        select id, ${webhookReceived.exchange.name}, routing_key, ${webhookReceived.type}, message,
           correlation_id, bucket
         from fresh
         union all

@@ -1,6 +1,9 @@
 import type { WebhookStatus, WebhookStatusV1 } from '@platform/contracts'
 import type { Queryable, Sql } from '@platform/db'
 
+/** The statuses events_source_status_rare indexes (migrations/0002): listing them reads that index. */
+const RARE_STATUSES = new Set<WebhookStatus>(['processing', 'failed', 'dead'])
+
 export interface EventRow {
   id: string
   source: string
@@ -36,6 +39,13 @@ export function createEventsRepository(sql: Sql) {
         select ${columns} from events e
         where e.source = ${source}
           ${options.status ? sql`and e.status = ${options.status}` : sql``}
+          ${
+            // Spelled out so the planner, which cannot look into the parameter of a prepared statement, sees that
+            // the query stays inside the partial index's predicate.
+            options.status && RARE_STATUSES.has(options.status)
+              ? sql`and e.status in ('processing', 'failed', 'dead')`
+              : sql``
+          }
           ${options.after ? sql`and (e.received_at, e.id) < (${options.after.receivedAt}, ${options.after.id}::uuid)` : sql``}
         order by e.received_at desc, e.id desc
         limit ${options.limit}`

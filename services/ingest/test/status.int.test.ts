@@ -95,4 +95,22 @@ describe('status API', () => {
     const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body
     expect(metrics).toMatch(/webhook_status_updates_total\{[^}]*outcome="stale"[^}]*\} [1-9]/)
   })
+
+  it('lists each status exactly: common ones walk the newest events, rare ones read their partial index', async () => {
+    const events = await Promise.all(Array.from({ length: 5 }, () => accept()))
+    const statuses = ['queued', 'processing', 'completed', 'failed', 'dead'] as const
+    for (const [i, wanted] of statuses.entries()) {
+      const event = events[i] as (typeof events)[number]
+      if (wanted === 'queued') continue
+      const { received_at: receivedAt } = await status(event.status_url)
+      await report(event, receivedAt, { status: wanted, version: 10, attempts: 1 })
+      await waitFor(async () => (await status(event.status_url)).status === wanted)
+    }
+    const ours = new Set(events.map((e) => e.id))
+    for (const [i, wanted] of statuses.entries()) {
+      const page = (await status(`/v1/webhooks/payment?status=${wanted}&limit=500`)) as { items: { id: string }[] }
+      const listed = page.items.map((item) => item.id).filter((id) => ours.has(id))
+      expect(listed, wanted).toEqual([events[i]?.id])
+    }
+  })
 })

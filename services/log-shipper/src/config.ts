@@ -11,7 +11,7 @@ export const ConfigSchema = Type.Object({
   LOG_SHIPPER_BATCH_ROWS: Type.Integer({ default: 10_000, minimum: 1 }),
   /** ...or when its oldest message has waited this long... */
   LOG_SHIPPER_BATCH_WAIT_MS: Type.Integer({ default: 1_000, minimum: 1 }),
-  /** ...or at this many bytes of event context, whichever comes first. */
+  /** ...or at this many bytes of messages (a context held by claim check counted at its size), whichever first. */
   LOG_SHIPPER_BATCH_BYTES: Type.Integer({ default: 16 * 1024 * 1024, minimum: 1 }),
   /** Unacked messages held at most (the memory bound while ClickHouse is down); at least the batch rows. */
   LOG_SHIPPER_PREFETCH: Type.Integer({ default: 20_000, minimum: 1, maximum: 65_535 }),

@@ -1,4 +1,4 @@
-import type { EventLoggedV1 } from '@platform/contracts'
+import type { EventLoggedV1, EventLogRowV1 } from '@platform/contracts'
 import type { Queryable, Sql } from '@platform/db'
 
 export interface FailedEvent {
@@ -6,7 +6,8 @@ export interface FailedEvent {
   eventId: string
   messageId: string
   error: string
-  event: EventLoggedV1
+  /** The event as its message carried it: an event of a single-event message or envelope, or a row of a rows message. */
+  event: EventLoggedV1 | EventLogRowV1
 }
 
 export interface FailedEventRow {
@@ -18,7 +19,8 @@ export interface FailedEventRow {
   event_type: string
   error: string
   payload_ref: string | null
-  message: EventLoggedV1
+  /** The event as its message carried it (EventLoggedV1, or EventLogRowV1 from a rows message). */
+  message: Record<string, unknown>
   failed_at: Date
 }
 
@@ -32,9 +34,9 @@ export function failedEventsRepository(sql: Sql) {
         event_id: f.eventId,
         message_id: f.messageId,
         service: f.event.service,
-        event_type: f.event.eventType,
+        event_type: 'eventType' in f.event ? f.event.eventType : f.event.event_type,
         error: f.error,
-        payload_ref: f.event.claimCheck?.id ?? null,
+        payload_ref: 'claimCheck' in f.event ? (f.event.claimCheck?.id ?? null) : null,
         message: tx.json(f.event as never),
       }))
       await tx`insert into failed_events ${tx(rows)}`

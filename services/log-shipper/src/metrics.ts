@@ -11,7 +11,7 @@ export function shipperMetrics(registry: Registry, claims: ClaimCheckStore) {
     eventsReceived: counter(
       registry,
       'log_shipper_events_received_total',
-      'Events delivered to the shipper (an envelope counts its events; redeliveries count again)',
+      'Events delivered to the shipper (a message counts its events; redeliveries count again)',
     ),
     rowsInserted: counter(registry, 'log_shipper_rows_inserted_total', 'Rows ClickHouse accepted'),
     batchRows: histogram(
@@ -24,7 +24,7 @@ export function shipperMetrics(registry: Registry, claims: ClaimCheckStore) {
     batchBytes: histogram(
       registry,
       'log_shipper_batch_bytes',
-      'Bytes of event context per batch',
+      'Bytes per batch: the message bodies, plus the contexts held by claim check (what the byte limit counts)',
       [],
       [1e3, 1e4, 1e5, 1e6, 4e6, 16e6, 64e6],
     ),

@@ -13,6 +13,7 @@ import {
   parseClickHouseMigration,
 } from '../src/clickhouse-migrations.js'
 import { createClickHouseSink } from '../src/clickhouse-sink.js'
+import { rowsBatch, sinkBatch } from '../src/sink.js'
 
 let ch: TestClickHouse
 let db: TestSchema
@@ -68,7 +69,7 @@ describe('ClickHouse migrations', () => {
 
   it('adds a column with a default later: the shipper inserts as before, the reads show the default', async () => {
     const sink = createClickHouseSink(ch.client)
-    await sink.insert([row('00000000-0000-4000-8000-000000000001')])
+    await sink.insert(rowsBatch([row('00000000-0000-4000-8000-000000000001')]))
     const migrations = [
       ...(await loadClickHouseMigrations(clickhouseMigrationsDir)),
       parseClickHouseMigration(
@@ -82,7 +83,9 @@ describe('ClickHouse migrations', () => {
       ),
     ]
     expect(await run(migrations)).toEqual(['0002_region'])
-    await sink.insert([row('00000000-0000-4000-8000-000000000002'), row('00000000-0000-4000-8000-000000000002')])
+    // As a row object and as a rows message's JSON text: both get the new column's DEFAULT.
+    const second = row('00000000-0000-4000-8000-000000000002')
+    await sink.insert(sinkBatch([{ row: second }, { json: Buffer.from(JSON.stringify(second)), count: 1 }]))
     const rows = await query<{ id: string; region: string; inserted: number }>(
       `SELECT toString(event_id) AS id, region, toUnixTimestamp(inserted_at) > 0 AS inserted
        FROM event_log_dedup ORDER BY id`,

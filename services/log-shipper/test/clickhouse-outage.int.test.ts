@@ -79,8 +79,9 @@ describe('ClickHouse unavailable', () => {
 
     expect(failures).toBe(0)
     expect(recordedDuringOutage).toBeGreaterThan(3_000)
-    // Producers only write PostgreSQL: no transaction waited on ClickHouse (generous bound for a loaded machine).
-    expect(Math.max(...durations.slice(durationsBefore))).toBeLessThan(2_000)
+    // Producers only write PostgreSQL: no transaction waited on ClickHouse. One that did would take the whole outage
+    // (30 s); the bound is a third of it, so a loaded CI machine (seen: 2.7 s) does not fail a correct shipper.
+    expect(Math.max(...durations.slice(durationsBefore))).toBeLessThan(OUTAGE_MS / 3)
     expect(countAtEnd).toBe(countDuring) // nothing reached ClickHouse during the outage
     expect(maxPending).toBeLessThanOrEqual(prefetch)
     expect(maxPending).toBeGreaterThan(0)

@@ -17,7 +17,7 @@ import { createClickHouseClient } from '../src/clickhouse-client.js'
 import { clickhouseMigrationsDir, loadClickHouseMigrations, migrateClickHouse } from '../src/clickhouse-migrations.js'
 import { createClickHouseSink } from '../src/clickhouse-sink.js'
 import { createLogShipper, type LogShipper, type LogShipperOptions } from '../src/shipper.js'
-import type { EventLogRow, EventSink } from '../src/sink.js'
+import type { EventSink, SinkBatch } from '../src/sink.js'
 
 export const logger = createLogger({ service: 'log-shipper-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' })
 
@@ -27,11 +27,11 @@ export function countingSink(sink: EventSink) {
     inserts: 0,
     rows: 0,
     batches: [] as number[],
-    async insert(rows: EventLogRow[]) {
+    async insert(batch: SinkBatch) {
       counted.inserts++
-      counted.batches.push(rows.length)
-      await sink.insert(rows)
-      counted.rows += rows.length
+      counted.batches.push(batch.count)
+      await sink.insert(batch)
+      counted.rows += batch.count
     },
     ping: () => sink.ping(),
   }

@@ -28,7 +28,8 @@ describe('isolating rejected rows by bisection', () => {
   it('inserts a clean batch in one call', async () => {
     const store = memoryStore(() => false)
     const result = await insertIsolating(range(1000), (rows) => store.insert(rows))
-    expect(result).toEqual({ rejected: [], inserts: 1 })
+    expect(result).toMatchObject({ rejected: [], inserts: 1 })
+    expect(result.landed).toHaveLength(1000)
     expect(store.stored).toHaveLength(1000)
   })
 
@@ -46,6 +47,38 @@ describe('isolating rejected rows by bisection', () => {
     const store = memoryStore(() => true)
     const result = await insertIsolating([42], (rows) => store.insert(rows))
     expect(result.rejected.map((r) => r.item)).toEqual([42])
+  })
+
+  it('bisects over messages first, then over the rows of a message rejected alone (its rows land, but the bad one)', async () => {
+    // Items are messages of 10 rows each (row ids m*10..m*10+9); the store takes rows, a message's rows at once.
+    type Message = { rows: number[] }
+    const store = memoryStore((n) => n === 47 || n === 83)
+    const messages: Message[] = range(10).map((m) => ({ rows: range(10).map((r) => m * 10 + r) }))
+    const result = await insertIsolating(
+      messages,
+      (items) => store.insert(items.flatMap((m) => m.rows)),
+      (message) => message.rows.map((row) => ({ rows: [row] })),
+    )
+    expect(result.rejected.map((r) => r.item.rows)).toEqual([[47], [83]])
+    expect(String(result.rejected[0]?.error)).toContain('cannot parse row 47')
+    expect([...store.stored].sort((a, b) => a - b)).toEqual(range(100).filter((n) => n !== 47 && n !== 83))
+    // What landed: the clean messages whole, and the rows of the two split ones but the bad rows.
+    expect(result.landed.filter((m) => m.rows.length === 10)).toHaveLength(8)
+    expect(result.landed.filter((m) => m.rows.length === 1)).toHaveLength(18)
+    expect(result.inserts).toBeLessThanOrEqual(1 + 2 * 2 * (Math.ceil(Math.log2(10)) + Math.ceil(Math.log2(10))))
+  })
+
+  it('rejects an item whole, with the reason, when it cannot be split', async () => {
+    const store = memoryStore((n) => n === 3)
+    const result = await insertIsolating(
+      [[1, 2], [3, 4], [5]],
+      (items) => store.insert(items.flat()),
+      () => {
+        throw new Error('rows message body is not valid JSON')
+      },
+    )
+    expect(result.rejected).toEqual([{ item: [3, 4], error: new Error('rows message body is not valid JSON') }])
+    expect(store.stored.sort()).toEqual([1, 2, 5])
   })
 
   it('gives up at once when the sink is unavailable, so the caller retries the whole batch', async () => {

@@ -1,4 +1,8 @@
-import { eventsInClickHouse, waitForEventInClickHouse } from '@platform/eventlog/testing'
+import { randomUUID } from 'node:crypto'
+import { eventLogBatch, eventLogged } from '@platform/contracts'
+import { buildEventMessage, rowsMessages } from '@platform/eventlog'
+import { eventsInClickHouse, waitForEventInClickHouse, waitForEventsInClickHouse } from '@platform/eventlog/testing'
+import { routingKeyOf } from '@platform/messaging'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness, metricValue } from './helpers.js'
@@ -55,6 +59,75 @@ describe('event log to ClickHouse', () => {
     // Both were recorded before the committed one was shipped; the rolled-back one never reached the outbox.
     expect(await eventsInClickHouse(h.ch.client, h.ch.database, [rolledBack])).toEqual([])
     expect(await h.counts('order.paid')).toMatchObject({ rows: 1, distinct: 1 })
+  })
+
+  it('ships a rows message, an envelope of events and a single event in one batch, all as the same rows', async () => {
+    const log = { service: 'billing', environment: 'test' }
+    const built = (n: number, from: number) =>
+      Array.from(
+        { length: n },
+        (_, i) =>
+          buildEventMessage(log, {
+            eventType: 'mixed.kind',
+            context: { i: from + i, text: 'quotes " and \\ and é' },
+            metadataVersion: from + i,
+          }).message,
+      )
+    const [inRows, inEnvelope, [single]] = [built(30, 0), built(20, 30), built(1, 50)]
+    const [rows] = rowsMessages(inRows)
+    const before = {
+      inserts: shipped.sink.inserts,
+      rows: await metricValue(shipped.registry, 'log_shipper_rows_inserted_total'),
+      received: await metricValue(shipped.registry, 'log_shipper_events_received_total'),
+    }
+    // As producers write them: the new rows message, an envelope of events (ingest still writes those; others wait
+    // in queues across a deploy) and a single event, published together, so they arrive in one batch.
+    await h.publisher.publishBatch([
+      {
+        exchange: 'eventlog',
+        routingKey: rows?.routingKey as string,
+        type: rows?.type as string,
+        body: Buffer.from(rows?.bodyJson as string),
+        headers: rows?.headers as Record<string, unknown>,
+        messageId: randomUUID(),
+      },
+      {
+        exchange: 'eventlog',
+        routingKey: routingKeyOf(eventLogBatch, { events: inEnvelope }),
+        type: eventLogBatch.type,
+        body: { events: inEnvelope },
+        messageId: randomUUID(),
+      },
+      {
+        exchange: 'eventlog',
+        routingKey: routingKeyOf(eventLogged, single!),
+        type: eventLogged.type,
+        body: single,
+        messageId: single!.eventId,
+      },
+    ])
+    const all = [...inRows, ...inEnvelope, single!]
+    const stored = await waitForEventsInClickHouse(
+      h.ch.client,
+      h.ch.database,
+      all.map((m) => m.eventId),
+    )
+    expect(shipped.sink.inserts - before.inserts).toBe(1)
+    expect(shipped.sink.batches.at(-1)).toBe(51)
+    const byId = new Map(stored.map((r) => [r.event_id, r]))
+    for (const m of all) {
+      expect(byId.get(m.eventId)).toEqual({
+        event_id: m.eventId,
+        service: 'billing',
+        event_type: 'mixed.kind',
+        event_date_time: m.eventDateTime,
+        environment: 'test',
+        event_context: m.context,
+        metadata_version: String(m.metadataVersion),
+      })
+    }
+    expect(await metricValue(shipped.registry, 'log_shipper_rows_inserted_total')).toBe(before.rows + 51)
+    expect(await metricValue(shipped.registry, 'log_shipper_events_received_total')).toBe(before.received + 51)
   })
 
   it('ships 100,000 events from 10 concurrent producers exactly once, in fewer than 100 inserts', async () => {
