@@ -11,10 +11,17 @@
  * Targets (issue 4): end to end >= 1/2 of bulk, >= 100x row by row.
  *
  *   node --import tsx loadtest/eventlog/bench.ts
- *   (EVENTS=100000 PER_TX=100 PRODUCERS=8 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2 SHIPPER_NODE_ARGS=...)
+ *   (EVENTS=500000 PER_TX=1000 PRODUCERS=8 PRODUCER_PROCESSES=1 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2
+ *    SHIPPER_NODE_ARGS=...)
+ *
+ * Sizes: 500,000 events, so the rate is the pipeline's steady state (with 100,000 the run lasts about as long as the
+ * pipeline takes to fill and drain: a 10,000-row batch waits to fill, the last rows wait for the time flush); 1,000
+ * events per transaction, a bulk producer's transaction (recordMany's purpose). PER_TX=100 measures the per-transaction
+ * cost instead: three PostgreSQL round trips per transaction then dominate (docs/eventlog.md#performance).
  *
  * Uses the local PostgreSQL, RabbitMQ and ClickHouse, each in a database/schema/vhost of its own, dropped at the end.
- * Producers and outbox relays run in this process; the log-shipper runs in a process of its own (shipper-process.ts,
+ * Producers and outbox relays run in this process (PRODUCER_PROCESSES=2: the producers in processes of their own,
+ * producer-process.ts); the log-shipper runs in a process of its own (shipper-process.ts,
  * production defaults: 10,000 rows / 1 s / 16 MiB, prefetch 20,000), as in production, so the two use separate cores.
  *
  * The delay: every event of a transaction shares its commit time (taken here after the commit). The shipper process
@@ -44,17 +51,29 @@ import { rowsBatch } from '../../services/log-shipper/src/sink.js'
 import { cpuCeiling, measureCpu, perUnit } from '../lib/machine-cpu.js'
 import { contextOf } from './sample.js'
 
-const EVENTS = Number(process.env.EVENTS ?? 100_000)
+const EVENTS = Number(process.env.EVENTS ?? 500_000)
 const PRODUCERS = Number(process.env.PRODUCERS ?? 8)
-const PER_TX = Number(process.env.PER_TX ?? 100)
+const PER_TX = Number(process.env.PER_TX ?? 1000)
 const ROW_BY_ROW = Number(process.env.ROW_BY_ROW ?? 300)
 const RELAYS = Number(process.env.RELAYS ?? 2)
 const SINGLE_EVENTS = Number(process.env.SINGLE_EVENTS ?? 20_000)
+/** recordMany's producers run in this many processes of their own (1: in the benchmark's process, with the relays). */
+const PRODUCER_PROCESSES = Number(process.env.PRODUCER_PROCESSES ?? 1)
 const logger = createLogger({ service: 'eventlog-bench', level: 'warn' })
 
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+
+/** Calls `onLine` with the words of each whole line a child process prints on stdout. */
+function onWords(child: RunningProcess, onLine: (words: string[]) => void) {
+  let pending = ''
+  child.child.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (pending + chunk.toString()).split('\n')
+    pending = lines.pop() ?? ''
+    for (const line of lines) onLine(line.split(' '))
+  })
+}
 
 const ch = await createTestClickHouseDatabase('bench')
 const shipperDb = await createTestSchema('bench_ship')
@@ -110,7 +129,15 @@ try {
 
   // --- end to end: the shipper process with its production defaults, producers recording in transactions ---------
   const now = () => performance.timeOrigin + performance.now()
-  let run = { committedAt: new Map<string, number>(), delays: [] as number[], accepted: 0, lastAcceptedAt: 0 }
+  const newRun = () => ({
+    committedAt: new Map<string, number>(),
+    delays: [] as number[],
+    /** Parts reported by the shipper before their commit was known (producer processes report through a pipe). */
+    unmatched: [] as { id: string; rows: number; at: number }[],
+    accepted: 0,
+    lastAcceptedAt: 0,
+  })
+  let run = newRun()
   /** Starts the shipper process; resolves when it starts consuming, with that time and a promise of its readiness. */
   async function startShipper(): Promise<{ process: RunningProcess; startedAt: number; ready: Promise<void> }> {
     const child = startTsProcess(
@@ -125,21 +152,15 @@ try {
       // e.g. SHIPPER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/shipper-prof" to profile the shipper process
       process.env.SHIPPER_NODE_ARGS?.split(' ').filter(Boolean),
     )
-    let pending = ''
-    child.child.stdout?.on('data', (chunk: Buffer) => {
-      const lines = (pending + chunk.toString()).split('\n')
-      pending = lines.pop() ?? ''
-      for (const line of lines) {
-        const [word, at, ...parts] = line.split(' ')
-        if (word !== 'accepted') continue
-        for (const part of parts) {
-          const [id = '', rows] = part.split(':')
-          const committedAt = run.committedAt.get(id)
-          if (committedAt === undefined) continue
-          for (let k = Number(rows); k > 0; k--) run.delays.push(Number(at) - committedAt)
-          run.accepted += Number(rows)
-          run.lastAcceptedAt = Number(at)
-        }
+    onWords(child, ([word, at, ...parts]) => {
+      if (word !== 'accepted') return
+      for (const part of parts) {
+        const [id = '', rows] = part.split(':')
+        const committedAt = run.committedAt.get(id)
+        if (committedAt === undefined) run.unmatched.push({ id, rows: Number(rows), at: Number(at) })
+        else for (let k = Number(rows); k > 0; k--) run.delays.push(Number(at) - committedAt)
+        run.accepted += Number(rows)
+        run.lastAcceptedAt = Number(at)
       }
     })
     await child.waitForOutput(/^starting \S+$/m, 60_000)
@@ -171,13 +192,49 @@ try {
       },
     })
 
+  /**
+   * recordMany's producers in PRODUCER_PROCESSES processes of their own (producer-process.ts), PRODUCERS writers in
+   * all: started and connected before the timing starts, recording from `go()`; their commits are reported through
+   * their stdout.
+   */
+  async function producerProcesses(events: number, perTx: number) {
+    const share = Math.ceil(events / PRODUCER_PROCESSES)
+    const children = Array.from({ length: PRODUCER_PROCESSES }, (_, p) => {
+      const child = startTsProcess(fileURLToPath(new URL('./producer-process.ts', import.meta.url)), {
+        DATABASE_URL: testUrls().databaseUrl,
+        DB_SCHEMA: producerDb.schema,
+        EVENTS: String(Math.min(share, events - p * share)),
+        FROM: String(p * share),
+        PER_TX: String(perTx),
+        PRODUCERS: String(Math.max(1, Math.round(PRODUCERS / PRODUCER_PROCESSES))),
+      })
+      onWords(child, ([word, at, ...ids]) => {
+        if (word === 'committed') for (const id of ids) run.committedAt.set(id, Number(at))
+      })
+      return child
+    })
+    await Promise.all(children.map((c) => c.waitForOutput(/^ready$/m, 60_000)))
+    return {
+      pids: children.map((c) => c.child.pid),
+      async record() {
+        for (const c of children) c.child.kill('SIGUSR2')
+        await Promise.all(children.map((c) => c.waitForOutput(/^done$/m, 600_000)))
+      },
+      stop: () => Promise.all(children.map((c) => c.kill('SIGTERM'))),
+    }
+  }
+
   /** Records `events` and waits until all of them are in ClickHouse. */
-  async function endToEnd(events: number, perTx: number, oneByOne: boolean) {
-    run = { committedAt: new Map(), delays: [], accepted: 0, lastAcceptedAt: 0 }
+  async function endToEnd(events: number, perTx: number, oneByOne: boolean, record?: () => Promise<unknown>) {
+    run = newRun()
     const t0 = now()
-    await recordAll(events, perTx, oneByOne)
+    await (record ? record() : recordAll(events, perTx, oneByOne))
     const recordedIn = now() - t0
     while (run.accepted < events) await new Promise((r) => setTimeout(r, 20))
+    for (const { id, rows, at } of run.unmatched) {
+      const committedAt = run.committedAt.get(id)
+      if (committedAt !== undefined) for (let k = rows; k > 0; k--) run.delays.push(at - committedAt)
+    }
     const delays = run.delays.sort((a, b) => a - b)
     return {
       rate: events / ((run.lastAcceptedAt - t0) / 1000),
@@ -185,17 +242,21 @@ try {
       p50: quantile(delays, 0.5),
       p99: quantile(delays, 0.99),
       max: delays.at(-1) ?? 0,
+      measured: delays.length,
     }
   }
 
-  cpu = measureCpu(cpuGroups())
-  const bulky = await endToEnd(EVENTS, PER_TX, false)
+  const producers = PRODUCER_PROCESSES > 1 ? await producerProcesses(EVENTS, PER_TX) : undefined
+  cpu = measureCpu({ ...cpuGroups(), ...(producers ? { producers: producers.pids } : {}) })
+  const bulky = await endToEnd(EVENTS, PER_TX, false, producers?.record)
   const bulkyCpu = cpu.stop()
+  await producers?.stop()
+  if (bulky.measured < EVENTS) console.warn(`delays measured for ${bulky.measured} of ${EVENTS} events only`)
   const single = await endToEnd(SINGLE_EVENTS, 1, true)
 
   // --- the shipper alone: a backlog of EVENTS (rows messages) waiting in RabbitMQ, drained by a new process ---------
   await shipper.process.kill('SIGTERM')
-  run = { committedAt: new Map(), delays: [], accepted: 0, lastAcceptedAt: 0 }
+  run = newRun()
   const backlog = await recordAll(EVENTS, PER_TX, false)
   await relays[0]?.drain()
   for (const id of backlog) run.committedAt.set(id, 0)
@@ -222,7 +283,7 @@ try {
     [
       'end to end, recordMany (rows messages)',
       fmt(bulky.rate),
-      `${fmt(EVENTS)} events, ${PER_TX}/tx, ${PRODUCERS} producers`,
+      `${fmt(EVENTS)} events, ${PER_TX}/tx, ${PRODUCERS} producers${PRODUCER_PROCESSES > 1 ? ` in ${PRODUCER_PROCESSES} processes` : ''}`,
     ],
     ['  delay commit -> row in ClickHouse', '', delay(bulky)],
     ['  producers alone (record + commit)', fmt(bulky.producers), 'PostgreSQL only, same run'],
@@ -245,7 +306,7 @@ try {
       `ClickHouse (FINAL): ${final?.n} rows, ${final?.u} distinct of ${2 * EVENTS + SINGLE_EVENTS}`,
   )
   console.log(
-    '\nmachine CPU per event (all processes and the kernel; benchmark = producers and relays, shipper = its process):',
+    '\nmachine CPU per event (all processes and the kernel; benchmark = this process: relays, and producers unless in processes of their own; shipper = its process):',
   )
   console.log(`  end to end, recordMany     ${perUnit(bulkyCpu, EVENTS)}`)
   console.log(`  shipper alone              ${perUnit(drainCpu, EVENTS)}`)
