@@ -13,14 +13,10 @@
 import { createSql } from '@platform/db'
 import { createEventLog } from '@platform/eventlog'
 import { recordConcurrently } from '@platform/eventlog/testing'
+import { env } from '../../services/log-shipper/test/fixtures/standalone-shipper.js'
 import { contextOf } from './sample.js'
 
 const now = () => performance.timeOrigin + performance.now()
-const env = (name: string) => {
-  const value = process.env[name]
-  if (value === undefined) throw new Error(`${name} is not set`)
-  return value
-}
 
 const sql = createSql({ url: env('DATABASE_URL'), schema: env('DB_SCHEMA'), applicationName: 'bench-producer' })
 const eventLog = createEventLog({ service: 'bench', environment: 'bench' })

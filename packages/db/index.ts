@@ -3,6 +3,7 @@ export {
   type CreateSqlOptions,
   createSql,
   inTransaction,
+  jsonText,
   pingDatabase,
   type Queryable,
   type Sql,

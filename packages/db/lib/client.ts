@@ -5,6 +5,19 @@ export type Tx = postgres.TransactionSql
 /** Either the pool or an open transaction: repository methods take one of these as their optional last argument. */
 export type Queryable = Sql | Tx
 
+/** PostgreSQL's "unknown" type (pg_type oid 705). */
+const UNKNOWN_OID = 705
+
+/**
+ * JSON text as a query parameter, sent with PostgreSQL's "unknown" type: the server resolves it to the type the
+ * statement gives it (a json column, a `::json` cast) and parses the text itself, and postgres.js does not serialise
+ * it again (it would JSON.stringify a json-typed string). sql.json would send jsonb instead, which the server parses
+ * into its binary form and, for a json column, prints again.
+ */
+export function jsonText(sql: Queryable, text: string) {
+  return sql.typed(text as never, UNKNOWN_OID)
+}
+
 export interface CreateSqlOptions {
   url: string
   /** The service's own schema: set as search_path, so queries name tables without qualifying them. */

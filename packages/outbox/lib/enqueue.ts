@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import type { Queryable } from '@platform/db'
+import { jsonText, type Queryable } from '@platform/db'
 import { currentCorrelationId } from '@platform/logging'
 import { type MessageDef, routingKeyOf } from '@platform/messaging'
 import type { Static, TSchema } from 'typebox'
@@ -25,17 +25,10 @@ export interface OutboxMessage {
   correlationId?: string
 }
 
-/**
- * PostgreSQL's "unknown" type: a parameter sent as it lets the server resolve it to the column's type (json) and
- * parse our text, and keeps postgres.js from serialising it again (it would JSON.stringify a json-typed string).
- * tx.json would send jsonb instead, which the server parses, converts to json and prints again.
- */
-const UNKNOWN_OID = 705
-
-/** The JSON text of an outbox body, as the relay will publish it. */
+/** The JSON text of an outbox body, as the relay will publish it (jsonText: the server parses it as json, once). */
 function bodyParameter(tx: Queryable, m: OutboxMessage) {
   const text = m.bodyJson ?? (JSON.stringify(m.body) as string | undefined)
-  return text === undefined ? tx.json(m.body as never) : tx.typed(text as never, UNKNOWN_OID)
+  return text === undefined ? tx.json(m.body as never) : jsonText(tx, text)
 }
 
 /** The bucket of an ordering key: every message of one key goes to the same bucket, so one relay at a time sends it. */

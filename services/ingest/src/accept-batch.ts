@@ -6,7 +6,7 @@ import {
   type WebhookStatus,
   webhookReceived,
 } from '@platform/contracts'
-import type { Sql } from '@platform/db'
+import { jsonText, type Sql } from '@platform/db'
 import { buildEventMessage, type EventLogOptions } from '@platform/eventlog'
 import { routingKeyOf } from '@platform/messaging'
 import { anyBucket } from '@platform/outbox'
@@ -31,9 +31,6 @@ export interface AcceptResult {
   /** True for a duplicate: the event existed (or an earlier copy in the same batch created it). */
   replayed: boolean
 }
-
-/** PostgreSQL's "unknown" type: the server reads the text as the type the statement casts it to (json). */
-const UNKNOWN_OID = 705
 
 const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey}`
 
@@ -98,7 +95,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
     })
     const rows = await sql<{ event_id: string }[]>`
       with input as (
-        select * from json_to_recordset(${sql.typed(JSON.stringify(input) as never, UNKNOWN_OID)}::json) as t(
+        select * from json_to_recordset(${jsonText(sql, JSON.stringify(input))}::json) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
           message json, routing_key text, bucket smallint, log_message json, log_bucket smallint)
       ),

@@ -175,7 +175,8 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
         const checked = checkBody(source.format, body, request.headers)
         if (!checked.ok) return reject(request, 'invalid_body', new ProblemError(400, { detail: checked.detail }))
         if (raw.includes('\\u0000')) {
-          // PostgreSQL's jsonb cannot hold NUL characters.
+          // PostgreSQL's text and jsonb cannot hold NUL characters: the payload could not be read back as text, or
+          // stored as jsonb by a consumer.
           return reject(request, 'invalid_body', new ProblemError(400, { detail: 'Strings must not contain \\u0000.' }))
         }
 

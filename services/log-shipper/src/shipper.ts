@@ -17,7 +17,7 @@ import { failedEventsRepository } from './failed-events.js'
 import { insertIsolating } from './isolate.js'
 import { decodeMessage, parsedRows, rowsIn, type ShipperMessage } from './messages.js'
 import { shipperMetrics } from './metrics.js'
-import { type EventSink, type SinkPart, sinkBatch, toRow } from './sink.js'
+import { type EventSink, rowsOfPart, type SinkPart, sinkBatch, toRow } from './sink.js'
 
 export interface LogShipperOptions {
   /** PostgreSQL: the shipper's schema (failed_events) and the claim-check store (eventlog_claims). */
@@ -54,7 +54,6 @@ interface Item {
   event?: EventLoggedV1
 }
 
-const rowsOfPart = (part: SinkPart) => ('row' in part ? 1 : part.count)
 const rowsOfItems = (items: Item[]) => items.reduce((sum, i) => sum + rowsOfPart(i.part), 0)
 
 /** A rejected rows message, split into its rows (parsed here, and only here), so bisection finds the rejected ones. */

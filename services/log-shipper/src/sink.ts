@@ -25,10 +25,13 @@ export interface SinkBatch {
 
 const NEWLINE = Buffer.from('\n')
 
+/** Rows a part stands for. */
+export const rowsOfPart = (part: SinkPart): number => ('row' in part ? 1 : part.count)
+
 export function sinkBatch(parts: readonly SinkPart[]): SinkBatch {
   return {
     parts,
-    count: parts.reduce((sum, p) => sum + ('row' in p ? 1 : p.count), 0),
+    count: parts.reduce((sum, p) => sum + rowsOfPart(p), 0),
     jsonEachRow() {
       const buffers: Buffer[] = []
       let texts: string[] = []
