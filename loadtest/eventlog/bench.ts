@@ -5,19 +5,21 @@
  *               to the moment ClickHouse accepted its row (p50/p99/max). Twice: bulk producers (recordMany, PER_TX
  *               events per transaction, travelling as rows messages) and business-code producers (record(), one
  *               event per transaction, one message per event);
- *   bulk        the same rows inserted straight into ClickHouse in 10,000-row batches (the ceiling), and in
- *               PER_TX-row inserts (what producers would get writing their own transactions' rows directly);
+ *   bulk        the same rows (built from the same contexts) inserted straight into ClickHouse in 10,000-row batches
+ *               back to back: the baseline of the target; the same rows as JSONEachRow bytes serialised beforehand
+ *               (ClickHouse alone, for reference); and PER_TX-row inserts (what producers would get writing their own
+ *               transactions' rows directly);
  *   row by row  single-row inserts, the old way (timed on ROW_BY_ROW rows and extrapolated).
  * Targets (issue 4): end to end >= 1/2 of bulk, >= 100x row by row.
  *
  *   node --import tsx loadtest/eventlog/bench.ts
- *   (EVENTS=500000 PER_TX=1000 PRODUCERS=8 PRODUCER_PROCESSES=1 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2
+ *   (EVENTS=1000000 PER_TX=1000 PRODUCERS=8 PRODUCER_PROCESSES=1 SINGLE_EVENTS=20000 ROW_BY_ROW=300 RELAYS=2
  *    SHIPPER_NODE_ARGS=...)
  *
- * Sizes: 500,000 events, so the rate is the pipeline's steady state (with 100,000 the run lasts about as long as the
- * pipeline takes to fill and drain: a 10,000-row batch waits to fill, the last rows wait for the time flush); 1,000
- * events per transaction, a bulk producer's transaction (recordMany's purpose). PER_TX=100 measures the per-transaction
- * cost instead: three PostgreSQL round trips per transaction then dominate (docs/eventlog.md#performance).
+ * Sizes: 1,000,000 events, so the rate is the pipeline's steady state: the last rows of a run wait for the shipper's
+ * 1 s time flush, a second that a run of 500,000 events (~5 s) spent a fifth of its time in; 1,000 events per
+ * transaction, a bulk producer's transaction (recordMany's purpose). PER_TX=100 measures the per-transaction cost
+ * instead: three PostgreSQL round trips per transaction then dominate (docs/eventlog.md#performance).
  *
  * Uses the local PostgreSQL, RabbitMQ and ClickHouse, each in a database/schema/vhost of its own, dropped at the end.
  * Producers and outbox relays run in this process (PRODUCER_PROCESSES=2: the producers in processes of their own,
@@ -34,7 +36,7 @@ import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { loadMigrations, migrate } from '@platform/db'
 import type { EventLogRow } from '@platform/eventlog'
-import { createEventLog, ensureClaimCheckStore } from '@platform/eventlog'
+import { clickhouseDateTime, createEventLog, ensureClaimCheckStore } from '@platform/eventlog'
 import { createTestClickHouseDatabase, inSlices, recordConcurrently } from '@platform/eventlog/testing'
 import { createLogger } from '@platform/logging'
 import { connectBroker, createPublisher } from '@platform/messaging'
@@ -47,11 +49,11 @@ import {
   migrateClickHouse,
 } from '../../services/log-shipper/src/clickhouse-migrations.js'
 import { createClickHouseSink } from '../../services/log-shipper/src/clickhouse-sink.js'
-import { rowsBatch } from '../../services/log-shipper/src/sink.js'
+import { rowsBatch, sinkBatch } from '../../services/log-shipper/src/sink.js'
 import { cpuCeiling, measureCpu, perUnit } from '../lib/machine-cpu.js'
 import { contextOf } from './sample.js'
 
-const EVENTS = Number(process.env.EVENTS ?? 500_000)
+const EVENTS = Number(process.env.EVENTS ?? 1_000_000)
 const PRODUCERS = Number(process.env.PRODUCERS ?? 8)
 const PER_TX = Number(process.env.PER_TX ?? 1000)
 const ROW_BY_ROW = Number(process.env.ROW_BY_ROW ?? 300)
@@ -99,44 +101,93 @@ try {
   }
 
   // --- row by row: the old way -------------------------------------------------------------------------------
+  // The time formatted once a second, as recordMany does.
+  let second = 0
+  let secondText = ''
+  const dateTime = () => {
+    const s = Math.floor(Date.now() / 1000)
+    if (s !== second) [second, secondText] = [s, clickhouseDateTime(new Date(s * 1000))]
+    return secondText
+  }
   const sample = (i: number, table: string): EventLogRow => ({
     event_id: crypto.randomUUID(),
     service: 'bench',
     event_type: `bench.${table}`,
-    event_date_time: new Date().toISOString().slice(0, 19).replace('T', ' '),
+    event_date_time: dateTime(),
     environment: 'bench',
     event_context: JSON.stringify(contextOf(i)),
     metadata_version: 1,
   })
   const rowSink = createClickHouseSink(clickhouse, { table: 'event_log_rows' })
-  let started = performance.now()
+  const started = performance.now()
   for (let i = 0; i < ROW_BY_ROW; i++) await rowSink.insert(rowsBatch([sample(i, 'rows')]))
   const rowByRowRate = ROW_BY_ROW / ((performance.now() - started) / 1000)
 
-  // --- direct bulk: the same number of rows, 10,000 per insert (the ceiling) ------------------------------------
-  const bulkSink = createClickHouseSink(clickhouse, { table: 'event_log_bulk' })
-  const bulkRows = Array.from({ length: EVENTS }, (_, i) => sample(i, 'bulk'))
-  started = performance.now()
-  let cpu = measureCpu()
-  for (let i = 0; i < bulkRows.length; i += 10_000) await bulkSink.insert(rowsBatch(bulkRows.slice(i, i + 10_000)))
-  const bulkCpu = cpu.stop()
-  const bulkRate = EVENTS / ((performance.now() - started) / 1000)
+  /**
+   * The direct inserts, each building its rows from the same contexts as the producers do (contextOf) and inserting
+   * them back to back, so ClickHouse gets no idle time between inserts that the pipeline would not get either.
+   * Rows are built as they are inserted: with all EVENTS row objects built up front, every collection during the
+   * serialisation marked them (106,000 rows/s at 1,000,000 rows against ~190,000 at 500,000), and they would stay in
+   * this process's heap for the end-to-end run, whose producers share it. Building a row (an id, its context's JSON)
+   * is what the producers do in the end-to-end timing too.
+   */
+  async function directInserts() {
+    const bulkSink = createClickHouseSink(clickhouse, { table: 'event_log_bulk' })
+    const rowsFrom = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => sample(from + k, 'bulk'))
+    // --- direct bulk: the same number of rows, 10,000 per insert (the baseline of the target) ---------------------
+    let started = performance.now()
+    let cpu = measureCpu()
+    for (let from = 0; from < EVENTS; from += 10_000) {
+      await bulkSink.insert(rowsBatch(rowsFrom(from, Math.min(from + 10_000, EVENTS))))
+    }
+    const bulkCpu = cpu.stop()
+    const bulkRate = EVENTS / ((performance.now() - started) / 1000)
 
-  // --- direct, at the producers' granularity: each transaction's rows inserted by the producer itself --------------
-  started = performance.now()
-  await inSlices(EVENTS, PER_TX, PRODUCERS, (from, to) => bulkSink.insert(rowsBatch(bulkRows.slice(from, to))))
-  const perTxRate = EVENTS / ((performance.now() - started) / 1000)
+    // --- ClickHouse alone: the same rows as JSONEachRow bytes serialised beforehand, 10,000 per insert --------------
+    const serialised: Buffer[] = []
+    for (let from = 0; from < EVENTS; from += 10_000) {
+      serialised.push(rowsBatch(rowsFrom(from, Math.min(from + 10_000, EVENTS))).jsonEachRow())
+    }
+    started = performance.now()
+    cpu = measureCpu()
+    for (const [n, json] of serialised.entries()) {
+      await bulkSink.insert(sinkBatch([{ json, count: Math.min(10_000, EVENTS - n * 10_000) }]))
+    }
+    const bytesCpu = cpu.stop()
+    const bytesRate = EVENTS / ((performance.now() - started) / 1000)
+
+    // --- direct, at the producers' granularity: each transaction's rows inserted by the producer itself ------------
+    started = performance.now()
+    await inSlices(EVENTS, PER_TX, PRODUCERS, (from, to) => bulkSink.insert(rowsBatch(rowsFrom(from, to))))
+    const perTxRate = EVENTS / ((performance.now() - started) / 1000)
+    return { bulkCpu, bulkRate, bytesCpu, bytesRate, perTxRate }
+  }
+  const { bulkCpu, bulkRate, bytesCpu, bytesRate, perTxRate } = await directInserts()
 
   // --- end to end: the shipper process with its production defaults, producers recording in transactions ---------
   const now = () => performance.timeOrigin + performance.now()
+  /**
+   * What a run collects while it is timed: one entry per transaction and one per part the shipper reported, nothing
+   * per event (a map of every event id, filled as the producers commit, cost the benchmark's thread ~1 µs per event
+   * and grew the heap the collector walks). Delays are matched after the run (delaysOf).
+   */
   const newRun = () => ({
-    committedAt: new Map<string, number>(),
-    delays: [] as number[],
-    /** Parts reported by the shipper before their commit was known (producer processes report through a pipe). */
-    unmatched: [] as { id: string; rows: number; at: number }[],
+    commits: [] as { at: number; ids: string[] }[],
+    parts: [] as { id: string; rows: number; at: number }[],
     accepted: 0,
     lastAcceptedAt: 0,
   })
+  /** Each event's delay from its transaction's commit to the insert that ClickHouse accepted, sorted. */
+  function delaysOf(r: ReturnType<typeof newRun>): number[] {
+    const committedAt = new Map<string, number>()
+    for (const { at, ids } of r.commits) for (const id of ids) committedAt.set(id, at)
+    const delays: number[] = []
+    for (const { id, rows, at } of r.parts) {
+      const committed = committedAt.get(id)
+      if (committed !== undefined) for (let k = rows; k > 0; k--) delays.push(at - committed)
+    }
+    return delays.sort((a, b) => a - b)
+  }
   let run = newRun()
   /** Starts the shipper process; resolves when it starts consuming, with that time and a promise of its readiness. */
   async function startShipper(): Promise<{ process: RunningProcess; startedAt: number; ready: Promise<void> }> {
@@ -156,9 +207,7 @@ try {
       if (word !== 'accepted') return
       for (const part of parts) {
         const [id = '', rows] = part.split(':')
-        const committedAt = run.committedAt.get(id)
-        if (committedAt === undefined) run.unmatched.push({ id, rows: Number(rows), at: Number(at) })
-        else for (let k = Number(rows); k > 0; k--) run.delays.push(Number(at) - committedAt)
+        run.parts.push({ id, rows: Number(rows), at: Number(at) })
         run.accepted += Number(rows)
         run.lastAcceptedAt = Number(at)
       }
@@ -187,8 +236,7 @@ try {
       perTx,
       oneByOne,
       onCommit: (ids) => {
-        const at = now()
-        for (const id of ids) run.committedAt.set(id, at)
+        run.commits.push({ at: now(), ids })
       },
     })
 
@@ -209,7 +257,7 @@ try {
         PRODUCERS: String(Math.max(1, Math.round(PRODUCERS / PRODUCER_PROCESSES))),
       })
       onWords(child, ([word, at, ...ids]) => {
-        if (word === 'committed') for (const id of ids) run.committedAt.set(id, Number(at))
+        if (word === 'committed') run.commits.push({ at: Number(at), ids })
       })
       return child
     })
@@ -231,11 +279,7 @@ try {
     await (record ? record() : recordAll(events, perTx, oneByOne))
     const recordedIn = now() - t0
     while (run.accepted < events) await new Promise((r) => setTimeout(r, 20))
-    for (const { id, rows, at } of run.unmatched) {
-      const committedAt = run.committedAt.get(id)
-      if (committedAt !== undefined) for (let k = rows; k > 0; k--) run.delays.push(at - committedAt)
-    }
-    const delays = run.delays.sort((a, b) => a - b)
+    const delays = delaysOf(run)
     return {
       rate: events / ((run.lastAcceptedAt - t0) / 1000),
       producers: events / (recordedIn / 1000),
@@ -247,7 +291,7 @@ try {
   }
 
   const producers = PRODUCER_PROCESSES > 1 ? await producerProcesses(EVENTS, PER_TX) : undefined
-  cpu = measureCpu({ ...cpuGroups(), ...(producers ? { producers: producers.pids } : {}) })
+  let cpu = measureCpu({ ...cpuGroups(), ...(producers ? { producers: producers.pids } : {}) })
   const bulky = await endToEnd(EVENTS, PER_TX, false, producers?.record)
   const bulkyCpu = cpu.stop()
   await producers?.stop()
@@ -259,7 +303,7 @@ try {
   run = newRun()
   const backlog = await recordAll(EVENTS, PER_TX, false)
   await relays[0]?.drain()
-  for (const id of backlog) run.committedAt.set(id, 0)
+  run.commits.push({ at: 0, ids: backlog })
   shipper = await startShipper()
   cpu = measureCpu(cpuGroups())
   await shipper.ready
@@ -290,7 +334,8 @@ try {
     ['end to end, record() 1 event/tx', fmt(single.rate), `${fmt(SINGLE_EVENTS)} events, one message each`],
     ['  delay commit -> row in ClickHouse', '', delay(single)],
     ['shipper alone, draining a backlog', fmt(drainRate), `${fmt(EVENTS)} events waiting in RabbitMQ`],
-    ['direct bulk insert, 10,000 rows/insert', fmt(bulkRate), 'baseline: the ClickHouse ceiling'],
+    ['direct bulk insert, 10,000 rows/insert', fmt(bulkRate), 'baseline: rows built, serialised, inserted'],
+    ['  ClickHouse alone, same rows as bytes', fmt(bytesRate), 'JSONEachRow serialised beforehand'],
     ['direct insert, one per transaction', fmt(perTxRate), `${PER_TX} rows/insert, ${PRODUCERS} concurrent`],
     ['row by row, 1 row/insert', fmt(rowByRowRate), `${ROW_BY_ROW} inserts, extrapolated`],
   ]
@@ -311,6 +356,7 @@ try {
   console.log(`  end to end, recordMany     ${perUnit(bulkyCpu, EVENTS)}`)
   console.log(`  shipper alone              ${perUnit(drainCpu, EVENTS)}`)
   console.log(`  direct bulk insert         ${perUnit(bulkCpu, EVENTS)}`)
+  console.log(`  ClickHouse alone (bytes)   ${perUnit(bytesCpu, EVENTS)}`)
   console.log(
     `  at these costs this machine could sustain ${fmt(cpuCeiling(bulkyCpu, EVENTS))} events/s end to end and ` +
       `${fmt(cpuCeiling(bulkCpu, EVENTS))} by direct bulk insert with every core busy`,

@@ -1,6 +1,6 @@
 /**
  * Producers (and optionally relays) alone: recordMany into a fresh outbox, events/s; for profiling the write path.
- *   node --import tsx eventlog/producers.ts   (EVENTS=100000 RELAYS=0 ALTER="compression lz4")
+ *   node --import tsx eventlog/producers.ts   (EVENTS=100000 RELAYS=0 PER_TX=100 ALTER="compression lz4")
  */
 
 import { eventLogRows } from '@platform/contracts'
@@ -53,7 +53,7 @@ try {
       count: EVENTS,
       entry: (i) => ({ eventType: 'order.paid', context: contextOf(i) }),
       producers: 8,
-      perTx: 100,
+      perTx: Number(process.env.PER_TX ?? 100),
     })
     const producersAt = performance.now()
     if (relays[0]) await relays[0].drain()

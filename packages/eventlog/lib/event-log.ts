@@ -130,15 +130,30 @@ export function packEnvelopes(
 }
 
 /**
+ * JSON string literals of the short values that repeat from event to event (service, event type, environment, the
+ * formatted second), so each is escaped once rather than once per event. Bounded: past the limit a value is
+ * escaped every time, which is only slower.
+ */
+const quotedCache = new Map<string, string>()
+function quoted(value: string): string {
+  let text = quotedCache.get(value)
+  if (text === undefined) {
+    text = JSON.stringify(value)
+    if (quotedCache.size < 1024) quotedCache.set(value, text)
+  }
+  return text
+}
+
+/**
  * The JSON text of an event's ClickHouse row, exactly what JSON.stringify(toRow(message, context)) writes (same keys,
- * same order, same escapes), written directly: no row object is built, the context text is escaped once (less than
- * half the cost of JSON.stringify of a row object, measured).
+ * same order, same escapes), written directly: no row object is built, the context text is escaped once and the
+ * repeating values come from `quoted` (less than half the cost of JSON.stringify of a row object, measured).
  */
 export function rowJson(message: EventLoggedV1, context: string): string {
   return (
-    `{"event_id":${JSON.stringify(message.eventId)},"service":${JSON.stringify(message.service)},` +
-    `"event_type":${JSON.stringify(message.eventType)},"event_date_time":${JSON.stringify(message.eventDateTime)},` +
-    `"environment":${JSON.stringify(message.environment)},"event_context":${JSON.stringify(context)},` +
+    `{"event_id":${JSON.stringify(message.eventId)},"service":${quoted(message.service)},` +
+    `"event_type":${quoted(message.eventType)},"event_date_time":${quoted(message.eventDateTime)},` +
+    `"environment":${quoted(message.environment)},"event_context":${JSON.stringify(context)},` +
     `"metadata_version":${JSON.stringify(message.metadataVersion)}}`
   )
 }

@@ -29,17 +29,25 @@ export interface OutboxRelay {
   drain(): Promise<number>
 }
 
-interface OutboxRow {
-  id: string
-  message_id: string
-  exchange: string
-  routing_key: string
-  type: string | null
-  body: string
-  headers: Record<string, unknown>
-  correlation_id: string | null
-  created_at: Date
-}
+/**
+ * A claimed row as postgres.js returns it with `.raw()`: every column as the bytes PostgreSQL sent (text format),
+ * null for NULL. The body is passed to the broker as these bytes: a 64 KiB event-log envelope is neither decoded into
+ * a JavaScript string nor encoded back (and never sits in the JavaScript heap, where the young-generation collector
+ * would copy it).
+ */
+type RawOutboxRow = [
+  id: Buffer,
+  messageId: Buffer,
+  exchange: Buffer,
+  routingKey: Buffer,
+  type: Buffer | null,
+  body: Buffer,
+  headers: Buffer,
+  correlationId: Buffer | null,
+  createdAt: Buffer,
+]
+
+const text = (b: Buffer) => b.toString('utf8')
 
 function shuffled(n: number): number[] {
   const a = Array.from({ length: n }, (_, i) => i)
@@ -108,27 +116,31 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         where pg_try_advisory_xact_lock(hashtext(${channel}), b)
         limit ${bucketsPerClaim}`
       if (buckets.length === 0) return 0
-      const rows = await tx<OutboxRow[]>`
-        select id, message_id, exchange, routing_key, type, body::text as body, headers, correlation_id, created_at
+      const rows = (await tx`
+        select id, message_id, exchange, routing_key, type, body, headers, correlation_id,
+          floor(extract(epoch from created_at))::bigint as created_at
         from outbox
         where bucket = any(${buckets.map((r) => r.b)}::int[])
         order by id
-        limit ${batchSize}`
+        limit ${batchSize}`.raw()) as unknown as RawOutboxRow[]
       if (rows.length === 0) return 0
-      const messages: OutgoingMessage[] = rows.map((row) => ({
-        exchange: row.exchange,
-        routingKey: row.routing_key,
-        // The JSON text exactly as enqueued: no parse and re-serialise on the way to the broker.
-        body: Buffer.from(row.body),
-        messageId: row.message_id,
-        ...(row.type ? { type: row.type } : {}),
-        ...(row.correlation_id ? { correlationId: row.correlation_id } : {}),
-        headers: row.headers,
-        timestamp: Math.floor(row.created_at.getTime() / 1000),
-      }))
+      const ids = rows.map((row) => text(row[0]))
+      const messages: OutgoingMessage[] = rows.map(
+        ([, messageId, exchange, routingKey, type, body, headers, correlationId, createdAt]) => ({
+          exchange: text(exchange),
+          routingKey: text(routingKey),
+          // The JSON text exactly as enqueued: no parse and re-serialise (nor decode and encode) on the way.
+          body,
+          messageId: text(messageId),
+          ...(type ? { type: text(type) } : {}),
+          ...(correlationId ? { correlationId: text(correlationId) } : {}),
+          headers: JSON.parse(text(headers)) as Record<string, unknown>,
+          timestamp: Number(text(createdAt)),
+        }),
+      )
       await publisher.publishBatch(messages)
-      await options.afterPublish?.(rows.map((r) => r.id))
-      await tx`delete from outbox where id = any(${rows.map((r) => r.id)}::bigint[])`
+      await options.afterPublish?.(ids)
+      await tx`delete from outbox where id = any(${ids}::bigint[])`
       metrics?.published.inc(rows.length)
       return rows.length
     })

@@ -1,7 +1,7 @@
 import { migrate } from '@platform/db'
 import { createInbox, inboxMigrations } from '@platform/inbox'
 import { createLogger } from '@platform/logging'
-import { type Consumer, defineConsumer, defineExchange, startConsumer } from '@platform/messaging'
+import { type Consumer, defineConsumer, defineExchange, type IncomingMessage, startConsumer } from '@platform/messaging'
 import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
 import { createTestSchema, startTsProcess, type TestSchema, testUrls, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,7 +12,10 @@ const exchange = defineExchange('orders')
 let db: TestSchema
 let rabbit: TestBroker
 let consumer: Consumer
-const received: { messageId: string; body: { key: string; seq: number } }[] = []
+const received: Pick<
+  IncomingMessage<{ key: string; seq: number }>,
+  'messageId' | 'body' | 'type' | 'correlationId' | 'headers'
+>[] = []
 
 beforeAll(async () => {
   db = await createTestSchema('outbox')
@@ -29,7 +32,13 @@ beforeAll(async () => {
     logger,
     prefetch: 200,
     handler: async (m) => {
-      received.push({ messageId: m.messageId, body: m.body })
+      received.push({
+        messageId: m.messageId,
+        body: m.body,
+        type: m.type,
+        correlationId: m.correlationId,
+        headers: m.headers,
+      })
       await inbox.process(m.messageId, async (tx) => {
         await tx`insert into effects (message_id) values (${m.messageId})`
       })
@@ -71,6 +80,32 @@ describe('transactional outbox', () => {
     const [left] = await db.sql`select count(*)::int as n from outbox`
     expect(left?.n).toBe(0)
     await relay.stop()
+  })
+
+  it("publishes a row's body text and properties as they were enqueued", async () => {
+    const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher: rabbit.publisher, logger })
+    await relay.start()
+    // Non-ASCII text and a key order JSON.stringify would not produce: the relay passes the stored bytes through.
+    const bodyJson = '{"seq": 7, "key": "grüße €😀"}'
+    const [id] = await db.sql.begin((tx) =>
+      enqueue(tx, {
+        exchange: exchange.name,
+        routingKey: 'order.props',
+        body: undefined,
+        bodyJson,
+        type: 'orders.props.v1',
+        headers: { 'x-event-count': 3, note: 'ä' },
+        correlationId: 'corr-props-1',
+      }),
+    )
+    await waitFor(() => received.some((r) => r.messageId === id))
+    await relay.stop()
+    expect(received.find((r) => r.messageId === id)).toMatchObject({
+      body: { seq: 7, key: 'grüße €😀' },
+      type: 'orders.props.v1',
+      correlationId: 'corr-props-1',
+      headers: { 'x-event-count': 3, note: 'ä' },
+    })
   })
 
   it('republishes after a relay is SIGKILLed between publish and delete; the inbox applies the effect once', async () => {
