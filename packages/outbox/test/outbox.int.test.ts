@@ -85,7 +85,7 @@ describe('transactional outbox', () => {
   it("publishes a row's body text and properties as they were enqueued", async () => {
     const relay = createOutboxRelay({ sql: db.sql, schema: db.schema, publisher: rabbit.publisher, logger })
     await relay.start()
-    // Non-ASCII text and a key order JSON.stringify would not produce: the relay passes the stored bytes through.
+    // Text of 2-, 3- and 4-byte UTF-8 characters: the relay hands the broker the bytes PostgreSQL sent, undecoded.
     const bodyJson = '{"seq": 7, "key": "grüße €😀"}'
     const [id] = await db.sql.begin((tx) =>
       enqueue(tx, {
