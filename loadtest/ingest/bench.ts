@@ -290,28 +290,42 @@ async function main() {
     const cpuPids = { ingest: [ingest.child.pid], 'bare route': [bare.child.pid] }
     const useWrk = GENERATOR === 'wrk' || (GENERATOR === 'auto' && hasWrk())
     const bareFile = useWrk ? writeSignedRequests(1) : ''
+    /**
+     * One saturation run, with the machine's CPU during it. `unique`: ingest's, each request a new event (requests of
+     * its own: one sent in an earlier run would be a duplicate), and what the relay left unpublished is recorded.
+     */
+    const saturateOnce = async (
+      label: string,
+      url: string,
+      fresh: () => string,
+      unique: boolean,
+      connections: number,
+    ) => {
+      const file = useWrk ? fresh() : ''
+      const cpu = measureCpu(cpuPids)
+      const run = useWrk ? wrkLoad(label, url, file, connections) : await load(label, url, undefined, connections)
+      const used = cpu.stop()
+      if (unique) run.backlog = await outboxBacklog()
+      if (unique && useWrk && run.accepted >= WRK_REQUESTS) {
+        console.warn(`wrk sent all ${WRK_REQUESTS} prepared requests: raise WRK_REQUESTS, later ones were duplicates`)
+      }
+      return { run, cpu: used, connections }
+    }
     /** One saturation run per connection count; returns the best, with the machine's CPU during it. */
     const saturate = async (label: string, url: string, fresh: () => string, unique: boolean) => {
-      let best: { run: Run; cpu: ReturnType<ReturnType<typeof measureCpu>['stop']>; connections: number } | undefined
+      let best: Awaited<ReturnType<typeof saturateOnce>> | undefined
       for (const connections of SWEEP) {
-        // Each run gets requests of its own: a request sent in an earlier run would be a duplicate.
-        const file = useWrk ? fresh() : ''
         if (unique) await settle()
-        const cpu = measureCpu(cpuPids)
-        const run = useWrk ? wrkLoad(label, url, file, connections) : await load(label, url, undefined, connections)
-        const used = cpu.stop()
-        if (unique) run.backlog = await outboxBacklog()
-        runs.push(run)
-        if (unique && useWrk && run.accepted >= WRK_REQUESTS) {
-          console.warn(`wrk sent all ${WRK_REQUESTS} prepared requests: raise WRK_REQUESTS, later ones were duplicates`)
-        }
-        if (!best || run.perSecond > best.run.perSecond) best = { run, cpu: used, connections }
+        const result = await saturateOnce(label, url, fresh, unique, connections)
+        runs.push(result.run)
+        if (!best || result.run.perSecond > best.run.perSecond) best = result
       }
       if (!best) throw new Error('BENCH_CONNECTIONS is empty')
       return best
     }
     const bareBest = await saturate('bare Fastify route', bareUrl, () => bareFile, false)
-    const ingestBest = await saturate('ingest', ingestUrl, () => writeSignedRequests(WRK_REQUESTS), true)
+    const freshIngestRequests = () => writeSignedRequests(WRK_REQUESTS)
+    const ingestBest = await saturate('ingest', ingestUrl, freshIngestRequests, true)
     const bareCpu = bareBest.cpu
     const ingestCpu = ingestBest.cpu
     // A keep-alive socket from before the sweep may have been closed by the server meanwhile: retried once.
@@ -322,6 +336,8 @@ async function main() {
     const batches = sample('webhook_group_commit_batch_size_count')
     const perBatch = sample('webhook_group_commit_batch_size_sum') / batches
     const commitMs = (sample('webhook_group_commit_duration_seconds_sum') / batches) * 1000
+    // Counted with the scrape, so both cover the same runs (the paired rounds below add events and commits).
+    const [stored] = await schema.sql<{ n: number }[]>`select count(*)::int as n from events`
     const events = `"${schema.schema}".events`
     await settle()
     let cpu = measureCpu(cpuPids)
@@ -340,17 +356,11 @@ async function main() {
     for (let r = 0; r < PAIRED_ROUNDS; r++) {
       await settle()
       const base = pgbench(scratch.schema, events, 1)
-      const file = useWrk ? writeSignedRequests(WRK_REQUESTS) : ''
-      const connections = ingestBest.connections
-      const run = useWrk
-        ? wrkLoad('ingest', ingestUrl, file, connections)
-        : await load('ingest', ingestUrl, undefined, connections)
-      run.backlog = await outboxBacklog()
+      const { run } = await saturateOnce('ingest', ingestUrl, freshIngestRequests, true, ingestBest.connections)
       rounds.push({ pgbench: base, ingest: run })
     }
     const ratios = rounds.map((r) => r.ingest.perSecond / r.pgbench).sort((a, b) => a - b)
     const medianRatio = ratios[Math.floor(ratios.length / 2)] ?? 0
-    const [stored] = await schema.sql<{ n: number }[]>`select count(*)::int as n from events`
 
     const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padEnd(i === 0 ? 26 : 24)).join('')
     console.log(`\ningest benchmark (${SECONDS} s per run, node ${process.version})`)
