@@ -24,6 +24,28 @@ export function counter<L extends string>(
   return getOrCreate(registry, name, () => new Counter<L>({ name, help, labelNames, registers: [registry] }))
 }
 
+/** How long a scrape waits for a gauge's asynchronous collect (a database query, say) before it reports without it. */
+export const COLLECT_TIMEOUT_MS = 2000
+
+/**
+ * A collect that waits on I/O can hang while its dependency is half down (a query on a connection that neither
+ * answers nor closes), and prom-client's scrape waits for every collect: one stuck query would hang /metrics until
+ * Prometheus times the whole scrape out, losing every other metric with it. Bounded, the scrape goes on after
+ * COLLECT_TIMEOUT_MS with the gauge's last value (readiness is what reports the dependency). A collect that rejects
+ * still fails the scrape, as before; the platform's collectors catch their errors themselves.
+ */
+function bounded<L extends string>(collect: (this: Gauge<L>) => void | Promise<void>) {
+  return function (this: Gauge<L>): void | Promise<void> {
+    const result = collect.call(this)
+    if (!(result instanceof Promise)) return result
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, COLLECT_TIMEOUT_MS)
+    })
+    return Promise.race([result, late]).finally(() => clearTimeout(timer))
+  }
+}
+
 export function gauge<L extends string>(
   registry: Registry,
   name: string,
@@ -34,7 +56,14 @@ export function gauge<L extends string>(
   return getOrCreate(
     registry,
     name,
-    () => new Gauge<L>({ name, help, labelNames, registers: [registry], ...(collect ? { collect } : {}) }),
+    () =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        ...(collect ? { collect: bounded(collect) } : {}),
+      }),
   )
 }
 
