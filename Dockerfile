@@ -27,4 +27,5 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
 ENV NODE_ENV=production \
     HOST=0.0.0.0
 USER node
-CMD ["node", "--import", "tsx", "services/ingest/src/server.ts"]
+# ingest by default, with its package.json Node flags (platform.nodeArgs); compose sets each service's command.
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "services/ingest/src/server.ts"]

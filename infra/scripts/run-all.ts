@@ -14,7 +14,7 @@
  * close-with-grace shutdown give up).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -37,6 +37,17 @@ const READY_TIMEOUT_MS = Number(process.env.RUN_ALL_READY_TIMEOUT_MS || 90_000)
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const tsxLoader = import.meta.resolve('tsx')
+
+/**
+ * Node flags a service asks for in its package.json (`"platform": { "nodeArgs": [...] }`), e.g. ingest's larger
+ * young generation (docs/adr/0008-ingest-group-commit.md). docker-compose.yml repeats them in its commands.
+ */
+function nodeArgsOf(name: string): string[] {
+  const manifest = JSON.parse(readFileSync(join(root, 'services', name, 'package.json'), 'utf8')) as {
+    platform?: { nodeArgs?: string[] }
+  }
+  return manifest.platform?.nodeArgs ?? []
+}
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR
 const paint = (code: number, text: string) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text)
@@ -148,7 +159,7 @@ toRun.forEach((service, i) => {
   const color = COLORS[i % COLORS.length] ?? 36
   const prefix = `${paint(color, service.name.padEnd(width))} | `
   const { PORT: _ignored, ...env } = process.env
-  const child = spawn(process.execPath, ['--import', tsxLoader, entry(service)], {
+  const child = spawn(process.execPath, [...nodeArgsOf(service.name), '--import', tsxLoader, entry(service)], {
     cwd: root,
     env: { ...env, PORT: String(service.port), ...(useColor ? { FORCE_COLOR: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],

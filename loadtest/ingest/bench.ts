@@ -18,7 +18,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -216,6 +216,11 @@ function pgbench(schema: string, eventsTable: string, clients: number): number {
 const sampleOf = (scrape: string) => (name: string) =>
   Number(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(scrape)?.[2] ?? 0)
 
+function ingestNodeArgs(): string[] {
+  const manifest = new URL('../../services/ingest/package.json', import.meta.url)
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { platform?: { nodeArgs?: string[] } }).platform?.nodeArgs ?? []
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
@@ -257,8 +262,9 @@ async function main() {
       WEBHOOK_SOURCES_FILE: sources,
       RATE_LIMIT_MAX: '10000000',
     },
-    // e.g. INGEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/ingest-prof" to profile the service under load
-    process.env.INGEST_NODE_ARGS?.split(' ').filter(Boolean),
+    // The flags ingest is deployed with (its package.json, as infra/scripts/run-all.ts reads them), then e.g.
+    // INGEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/ingest-prof" to profile the service under load.
+    [...ingestNodeArgs(), ...(process.env.INGEST_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
   )
   const bare = startTsProcess(fileURLToPath(new URL('./bare-server.ts', import.meta.url)), { PORT: '0' })
   try {

@@ -3,7 +3,8 @@ import { createInbox, inboxMigrations } from '@platform/inbox'
 import { createLogger } from '@platform/logging'
 import { type Consumer, defineConsumer, defineExchange, type IncomingMessage, startConsumer } from '@platform/messaging'
 import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
-import { createTestSchema, startTsProcess, type TestSchema, testUrls, waitFor } from '@platform/testing'
+import { createRegistry } from '@platform/metrics'
+import { createTestSchema, sleep, startTsProcess, type TestSchema, testUrls, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutboxRelay, enqueue, outboxMigrations } from '../index.js'
 
@@ -179,5 +180,51 @@ describe('transactional outbox', () => {
       expect(body.seq, `order of ${body.key}`).toBeGreaterThan(previous)
       lastSeq.set(body.key, body.seq)
     }
+  })
+
+  it('keeps up with a steady stream in few claims: a claim that did not fill a batch waits minClaimIntervalMs', async () => {
+    const registry = createRegistry({ service: 'outbox-test' })
+    const relay = createOutboxRelay({
+      sql: db.sql,
+      schema: db.schema,
+      publisher: rabbit.publisher,
+      logger,
+      registry,
+      minClaimIntervalMs: 250,
+    })
+    await relay.start()
+    // One commit every ~5 ms for ~1 s: each commit notifies the relay, which without the interval claims after each.
+    const ids: string[] = []
+    const started = Date.now()
+    for (let seq = 0; Date.now() - started < 1000; seq++) {
+      ids.push(...(await enqueue(db.sql, message('steady', seq))))
+      await sleep(5)
+    }
+    await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)), {
+      message: 'every row of the stream published',
+    })
+    await relay.stop()
+    const claims = Number(/^outbox_claims_total\{[^}]*\} (\d+)$/m.exec(await registry.metrics())?.[1])
+    expect(ids.length).toBeGreaterThan(50)
+    // ~1 s of stream at one claim per 250 ms, and one or two for the last rows. Claiming whenever notified, the relay
+    // made 23 claims here (each claim takes a while, so commits pile up during it), and one per commit at most.
+    expect(claims).toBeGreaterThanOrEqual(3)
+    expect(claims).toBeLessThanOrEqual(9)
+  })
+
+  it('stops at once while it waits out the interval between claims', async () => {
+    const relay = createOutboxRelay({
+      sql: db.sql,
+      schema: db.schema,
+      publisher: rabbit.publisher,
+      logger,
+      minClaimIntervalMs: 60_000,
+    })
+    await relay.start()
+    const [id] = await enqueue(db.sql, message('pause', 0))
+    await waitFor(() => received.some((r) => r.messageId === id))
+    const stopping = Date.now()
+    await relay.stop()
+    expect(Date.now() - stopping).toBeLessThan(2000)
   })
 })
