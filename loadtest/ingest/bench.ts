@@ -17,15 +17,15 @@
  *                                                PAIRED_ROUNDS=3, GENERATOR=auto|wrk|autocannon, WRK_REQUESTS=150000)
  */
 import { execFileSync } from 'node:child_process'
-import { createHmac, randomUUID } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createTestSchema, createTestVhost, redisPrefix, startTsProcess, testUrls, waitFor } from '@platform/testing'
+import { createTestSchema, startTsProcess, testUrls } from '@platform/testing'
 import { cpuCeiling, measureCpu, perUnit } from '../lib/machine-cpu.js'
+import { hasWrk, ingestNodeArgs, type Run, signedRequest, startIngest, writeSignedRequests, wrkLoad } from './load.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const SWEEP = (process.env.BENCH_CONNECTIONS ?? '100,200,400').split(',').map(Number)
@@ -35,23 +35,8 @@ const PAIRED_ROUNDS = Number(process.env.PAIRED_ROUNDS ?? 3)
 const RATE = 500
 /** Requests prepared for one wrk run: more than ingest can take in SECONDS, so none is sent twice. */
 const WRK_REQUESTS = Number(process.env.WRK_REQUESTS ?? 150_000)
-const WRK_SCRIPT = fileURLToPath(new URL('../lib/wrk-requests.lua', import.meta.url))
 /** wrk when it is installed (apt-get install wrk), else autocannon; GENERATOR=autocannon forces it. */
 const GENERATOR = process.env.GENERATOR ?? 'auto'
-const SECRET = 'whsec_bench_0123456789abcdef'
-
-interface Run {
-  label: string
-  offered: string
-  accepted: number
-  perSecond: number
-  p50: number
-  p95: number
-  p99: number
-  errors: number
-  /** Ingest only: rows its outbox relay had not yet published when the run ended. */
-  backlog?: number
-}
 
 type Autocannon = (options: Record<string, unknown>) => {
   on(event: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void
@@ -61,24 +46,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
 
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
-
-/** A signed Stripe-shaped event with a fresh id per request: every request is a new event, never a duplicate. */
-function signedRequest(request: Record<string, unknown>) {
-  const id = `evt_${randomUUID()}`
-  const body = JSON.stringify({
-    id,
-    type: 'charge.succeeded',
-    created: 1_700_000_000,
-    data: { object: { id: `ch_${id.slice(4, 20)}`, amount: 1000, currency: 'eur', metadata: { order_id: `o_${id}` } } },
-  })
-  const t = Math.floor(Date.now() / 1000)
-  const mac = createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex')
-  return {
-    ...request,
-    body,
-    headers: { 'content-type': 'application/json', 'stripe-signature': `t=${t},v1=${mac}` },
-  }
-}
 
 async function load(label: string, url: string, rate?: number, connections = SWEEP[0] ?? 100): Promise<Run> {
   const latencies: number[] = []
@@ -106,68 +73,6 @@ async function load(label: string, url: string, rate?: number, connections = SWE
     p95: quantile(latencies, 0.95),
     p99: quantile(latencies, 0.99),
     errors: result.non2xx + result.errors + result.timeouts,
-  }
-}
-
-/**
- * Saturation with wrk (Debian's package), a load generator in C: autocannon spends ~80 µs of CPU per request in
- * JavaScript, which on a 2-core machine is CPU taken from the service under test. Every line of `file` is a request
- * sent once (see ../lib/wrk-requests.lua); one wrk thread, so none is sent twice.
- */
-function wrkLoad(label: string, url: string, file: string, connections: number): Run {
-  const out = execFileSync(
-    'wrk',
-    [
-      '-t1',
-      `-c${connections}`,
-      `-d${SECONDS}s`,
-      '--timeout',
-      '10s',
-      '-s',
-      WRK_SCRIPT,
-      url,
-      '--',
-      file,
-      '/v1/webhooks/payment',
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 },
-  )
-  const json = /WRK_JSON (\{.*\})/.exec(out)?.[1]
-  if (!json) throw new Error(`wrk printed no summary:\n${out}`)
-  const r = JSON.parse(json) as Record<string, number>
-  const seconds = (r.duration_us ?? 1) / 1e6
-  const errors = (r.non2xx ?? 0) + (r.socket_errors ?? 0)
-  return {
-    label,
-    offered: `saturation (${connections} conns, wrk)`,
-    accepted: (r.requests ?? 0) - errors,
-    perSecond: ((r.requests ?? 0) - errors) / seconds,
-    p50: (r.p50_us ?? 0) / 1000,
-    p95: (r.p95_us ?? 0) / 1000,
-    p99: (r.p99_us ?? 0) / 1000,
-    errors,
-  }
-}
-
-/** `count` signed requests, each a new event, in wrk-requests.lua's line format. */
-function writeSignedRequests(count: number): string {
-  const file = join(tmpdir(), `ingest-wrk-${randomUUID()}.txt`)
-  const lines: string[] = []
-  for (let i = 0; i < count; i++) {
-    const { body, headers } = signedRequest({})
-    lines.push(`Stripe-Signature\t${headers['stripe-signature']}\t${body}`)
-  }
-  writeFileSync(file, `${lines.join('\n')}\n`)
-  return file
-}
-
-function hasWrk(): boolean {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch (error) {
-    // `wrk --version` prints its usage and exits 1: it is installed.
-    return (error as { status?: number }).status === 1
   }
 }
 
@@ -216,79 +121,20 @@ function pgbench(schema: string, eventsTable: string, clients: number): number {
 const sampleOf = (scrape: string) => (name: string) =>
   Number(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(scrape)?.[2] ?? 0)
 
-function ingestNodeArgs(): string[] {
-  const manifest = new URL('../../services/ingest/package.json', import.meta.url)
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { platform?: { nodeArgs?: string[] } }).platform?.nodeArgs ?? []
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 async function main() {
-  const schema = await createTestSchema('bench_ingest')
   const scratch = await createTestSchema('bench_pgbench')
-  const vhost = await createTestVhost('bench_ingest')
-  const sources = join(tmpdir(), `bench-sources-${randomUUID()}.json`)
-  writeFileSync(
-    sources,
-    JSON.stringify({
-      sources: [
-        {
-          name: 'payment',
-          scheme: 'stripe',
-          secrets: [SECRET],
-          readToken: 'bench-read-token-0123456789',
-          rateLimit: { max: 10_000_000, timeWindowMs: 1000 },
-        },
-      ],
-    }),
-  )
-  // warn keeps per-request log lines out of the measurement, so the port is chosen here rather than read from a log line.
-  const port = await freePort()
-  const ingest = startTsProcess(
-    fileURLToPath(new URL('../../services/ingest/src/server.ts', import.meta.url)),
-    {
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      DB_SCHEMA: schema.schema,
-      AMQP_URL: vhost.amqpUrl,
-      REDIS_PREFIX: redisPrefix('bench'),
-      WEBHOOK_SOURCES_FILE: sources,
-      RATE_LIMIT_MAX: '10000000',
-    },
-    // The flags ingest is deployed with (its package.json, as infra/scripts/run-all.ts reads them), then e.g.
-    // INGEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/ingest-prof" to profile the service under load.
-    [...ingestNodeArgs(), ...(process.env.INGEST_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
-  )
+  // e.g. INGEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/ingest-prof" to profile the service under load, after the
+  // flags it is deployed with.
+  const service = await startIngest({
+    nodeArgs: [...ingestNodeArgs(), ...(process.env.INGEST_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+  })
+  const { schema, url: ingestUrl, process: ingest, settle } = service
+  const outboxBacklog = service.backlog
   const bare = startTsProcess(fileURLToPath(new URL('./bare-server.ts', import.meta.url)), { PORT: '0' })
   try {
-    const ingestUrl = `http://127.0.0.1:${port}`
-    await waitFor(async () => (await fetch(`${ingestUrl}/health/ready`)).ok, {
-      timeoutMs: 60_000,
-      message: 'ingest ready',
-    })
     await bare.waitForOutput(/listening on http/)
     const bareUrl = /listening on (http:\/\/[\d.:]+)/.exec(bare.output())?.[1] as string
 
-    /** Accepted events whose messages ingest's outbox relay has not published yet. */
-    const outboxBacklog = async () =>
-      (await schema.sql<{ n: number }[]>`select count(*)::int as n from outbox`)[0]?.n ?? 0
-    /**
-     * Waits until the relay has published every accepted event: no run (ingest's or pgbench's) may share the machine
-     * with the publishing left over from the run before it.
-     */
-    const settle = () =>
-      waitFor(async () => (await outboxBacklog()) === 0, {
-        timeoutMs: 300_000,
-        intervalMs: 200,
-        message: 'outbox empty',
-      })
     await load('warm-up', ingestUrl, 200)
     const runs: Run[] = []
     runs.push(await load('bare Fastify route', bareUrl, RATE))
@@ -309,7 +155,9 @@ async function main() {
     ) => {
       const file = useWrk ? fresh() : ''
       const cpu = measureCpu(cpuPids)
-      const run = useWrk ? wrkLoad(label, url, file, connections) : await load(label, url, undefined, connections)
+      const run = useWrk
+        ? wrkLoad(label, url, file, connections, SECONDS)
+        : await load(label, url, undefined, connections)
       const used = cpu.stop()
       if (unique) run.backlog = await outboxBacklog()
       if (unique && useWrk && run.accepted >= WRK_REQUESTS) {
@@ -425,8 +273,8 @@ async function main() {
     console.error(`ingest's last output:\n${ingest.output().split('\n').slice(-30).join('\n')}`)
     throw error
   } finally {
-    await Promise.all([ingest.kill('SIGTERM'), bare.kill('SIGTERM')])
-    await Promise.allSettled([schema.drop(), scratch.drop(), vhost.delete()])
+    await Promise.all([service.stop(), bare.kill('SIGTERM')])
+    await scratch.drop().catch(() => {})
   }
 }
 

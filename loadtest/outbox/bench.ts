@@ -90,7 +90,7 @@ try {
   await sql`vacuum outbox`
   const paced = await phase(MIN_CLAIM_INTERVAL_MS)
 
-  const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padEnd(i === 0 ? 44 : 16)).join('')
+  const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padEnd(i === 0 ? 48 : 16)).join('')
   console.log(`\n${row(['', 'rows', 'rows per claim', 'machine CPU per row (all processes and the kernel)'])}`)
   console.log(row(['producer alone (no relay)', alone.rows, '-', perUnit(alone.used, alone.rows)]))
   console.log(
