@@ -25,6 +25,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createTestSchema, startTsProcess, testUrls } from '@platform/testing'
 import { cpuCeiling, measureCpu, perUnit } from '../lib/machine-cpu.js'
+import { sampleValue } from '../lib/prometheus.js'
 import { hasWrk, ingestNodeArgs, type Run, signedRequest, startIngest, writeSignedRequests, wrkLoad } from './load.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -118,9 +119,6 @@ function pgbench(schema: string, eventsTable: string, clients: number): number {
   return Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0)
 }
 
-const sampleOf = (scrape: string) => (name: string) =>
-  Number(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(scrape)?.[2] ?? 0)
-
 async function main() {
   const scratch = await createTestSchema('bench_pgbench')
   // e.g. INGEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/ingest-prof" to profile the service under load, after the
@@ -186,7 +184,7 @@ async function main() {
     const scrape = await fetch(`${ingestUrl}/metrics`)
       .catch(() => fetch(`${ingestUrl}/metrics`))
       .then((r) => r.text())
-    const sample = sampleOf(scrape)
+    const sample = (name: string) => sampleValue(scrape, name)
     const batches = sample('webhook_group_commit_batch_size_count')
     const perBatch = sample('webhook_group_commit_batch_size_sum') / batches
     const commitMs = (sample('webhook_group_commit_duration_seconds_sum') / batches) * 1000

@@ -19,6 +19,7 @@ import { createRegistry } from '@platform/metrics'
 import { createOutboxRelay, MIN_CLAIM_INTERVAL_MS, outboxMigrations } from '@platform/outbox'
 import { createTestSchema, createTestVhost, startTsProcess, testUrls, waitFor } from '@platform/testing'
 import { measureCpu, perUnit } from '../lib/machine-cpu.js'
+import { sampleValue } from '../lib/prometheus.js'
 
 const RATE = Number(process.env.RATE ?? 4000)
 const SECONDS = Number(process.env.SECONDS ?? 15)
@@ -32,8 +33,8 @@ const broker = connectBroker({ url: vhost.amqpUrl, name: 'bench-outbox', logger 
 const publisher = createPublisher(broker)
 
 const left = async () => (await sql<{ n: number }[]>`select count(*)::int as n from outbox`)[0]?.n ?? 0
-const sampleOf = async (registry: ReturnType<typeof createRegistry>, name: string) =>
-  Number(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(await registry.metrics())?.[2] ?? 0)
+const claimsOf = async (registry: ReturnType<typeof createRegistry>) =>
+  sampleValue(await registry.metrics(), 'outbox_claims_total')
 
 /** Runs the producer to its end; with `relay`, also until the relay has published everything. */
 async function phase(minClaimIntervalMs: number | undefined) {
@@ -52,18 +53,12 @@ async function phase(minClaimIntervalMs: number | undefined) {
   try {
     await producer.waitForOutput(/^ready$/m, 60_000)
     const cpu = measureCpu({ producer: [producer.child.pid] })
-    const started = performance.now()
     await producer.waitForOutput(/produced \d+/, (SECONDS + 60) * 1000)
     if (relay)
       await waitFor(async () => (await left()) === 0, { timeoutMs: 120_000, intervalMs: 20, message: 'published' })
     const used = cpu.stop()
     const rows = Number(/produced (\d+)/.exec(producer.output())?.[1])
-    return {
-      rows,
-      used,
-      seconds: (performance.now() - started) / 1000,
-      claims: await sampleOf(registry, 'outbox_claims_total'),
-    }
+    return { rows, used, claims: await claimsOf(registry) }
   } finally {
     await relay?.stop()
     await producer.kill('SIGTERM')
@@ -83,7 +78,7 @@ try {
   const cpu = measureCpu()
   const drained = await drainer.drain()
   const drainCpu = cpu.stop()
-  const drainClaims = await sampleOf(registry, 'outbox_claims_total')
+  const drainClaims = await claimsOf(registry)
   await sql`vacuum outbox`
 
   const eager = await phase(0)

@@ -1,7 +1,7 @@
 /**
- * The outbox benchmark's producer (a process of its own, so its CPU is not the relay's): commits BATCH rows shaped
- * like ingest's webhook.received messages, RATE rows a second for SECONDS once connected ("ready"), prints "produced <n>", then waits to be
- * stopped (its CPU is read while it is alive).
+ * The outbox benchmark's producer (a process of its own, so its CPU is not the relay's): once connected it prints
+ * "ready", commits BATCH rows shaped like ingest's webhook.received messages, RATE rows a second for SECONDS, prints
+ * "produced <n>", then waits to be stopped (its CPU is read while it is alive).
  */
 import { createSql } from '@platform/db'
 import { testUrls } from '@platform/testing'
