@@ -48,6 +48,13 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 
+/**
+ * What the outbox relay published per second during a saturation run, which starts with an empty outbox: the accepted
+ * rate less what was still waiting at the end. Below the accepted rate, the outbox grows while the load lasts.
+ */
+const publishedPerSecond = (run: Run) =>
+  run.accepted > 0 ? run.perSecond * (1 - (run.backlog ?? 0) / run.accepted) : 0
+
 async function load(label: string, url: string, rate?: number, connections = SWEEP[0] ?? 100): Promise<Run> {
   const latencies: number[] = []
   let ok = 0
@@ -227,7 +234,7 @@ async function main() {
           r.perSecond.toFixed(0),
           [r.p50, r.p95, r.p99].map((v) => v.toFixed(1)).join(' / '),
           r.errors,
-          r.backlog ?? '-',
+          r.backlog === undefined ? '-' : `${r.backlog} (${publishedPerSecond(r).toFixed(0)}/s published)`,
         ]),
       )
     }
@@ -239,7 +246,8 @@ async function main() {
     for (const [i, r] of rounds.entries()) {
       console.log(
         `  round ${i + 1}: pgbench ${r.pgbench.toFixed(0)}/s, ingest ${r.ingest.perSecond.toFixed(0)}/s ` +
-          `(p99 ${r.ingest.p99.toFixed(1)} ms, ${r.ingest.errors} errors, ${r.ingest.backlog} not yet published): ` +
+          `(p99 ${r.ingest.p99.toFixed(1)} ms, ${r.ingest.errors} errors, ${r.ingest.backlog} not yet published, ` +
+          `${publishedPerSecond(r.ingest).toFixed(0)}/s published): ` +
           `${(r.ingest.perSecond / r.pgbench).toFixed(2)}x`,
       )
     }

@@ -1,3 +1,15 @@
 export { anyBucket, BUCKETS, bucketOf, enqueue, enqueueMessage, type OutboxMessage } from './lib/enqueue.js'
 export { outboxMigrations } from './lib/migrations.js'
-export { createOutboxRelay, MIN_CLAIM_INTERVAL_MS, type OutboxRelay, type OutboxRelayOptions } from './lib/relay.js'
+export {
+  createOutboxRelay,
+  MIN_CLAIM_INTERVAL_MS,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+  type RelayObserver,
+  relayMetrics,
+} from './lib/relay.js'
+export {
+  createThreadedOutboxRelay,
+  THREAD_MIN_CLAIM_INTERVAL_MS,
+  type ThreadedOutboxRelayOptions,
+} from './lib/relay-thread.js'

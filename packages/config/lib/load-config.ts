@@ -80,12 +80,17 @@ export const commonEnv = {
   AMQP_PREFETCH: Type.Integer({ default: 20, minimum: 1, maximum: 65535 }),
 } satisfies TProperties
 
-/** The port and schema defaults differ per service, so they are built by name. */
-export function serviceEnv(defaults: { port: number; schema: string }) {
+/** The port, schema and relay defaults differ per service, so they are built by name. */
+export function serviceEnv(defaults: { port: number; schema: string; relayThread?: boolean }) {
   return {
     ...commonEnv,
     PORT: Type.Integer({ default: defaults.port, minimum: 0, maximum: 65535 }),
     DB_SCHEMA: Type.String({ default: defaults.schema, pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+    /**
+     * true: the outbox relay runs on a worker thread of its own, with its own connections, instead of sharing the
+     * event loop with the HTTP requests (@platform/outbox createThreadedOutboxRelay; docs/adr/0008).
+     */
+    OUTBOX_RELAY_THREAD: Type.Boolean({ default: defaults.relayThread ?? false }),
   } satisfies TProperties
 }
 

@@ -5,7 +5,7 @@ import { inboxMigrations } from '@platform/inbox'
 import { createLogger, type Logger } from '@platform/logging'
 import { type Broker, brokerIsConnected, connectBroker, createPublisher, type Publisher } from '@platform/messaging'
 import { createRegistry, type Registry } from '@platform/metrics'
-import { createOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
+import { createOutboxRelay, createThreadedOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
 import { Redis } from 'ioredis'
 import { buildServiceApp, type ServiceApp, type ServiceAppOptions } from './app.js'
 import type { ReadinessChecks } from './health.js'
@@ -80,7 +80,18 @@ export async function createServiceRuntime<R extends boolean = false>(
   }
   const broker = connectBroker({ url: config.AMQP_URL, name: service, logger })
   const publisher = createPublisher(broker)
-  const outboxRelay = createOutboxRelay({ sql, schema: config.DB_SCHEMA, publisher, logger, registry })
+  const outboxRelay = config.OUTBOX_RELAY_THREAD
+    ? createThreadedOutboxRelay({
+        service,
+        databaseUrl: config.DATABASE_URL,
+        amqpUrl: config.AMQP_URL,
+        schema: config.DB_SCHEMA,
+        logLevel: config.LOG_LEVEL,
+        logger,
+        sql,
+        registry,
+      })
+    : createOutboxRelay({ sql, schema: config.DB_SCHEMA, publisher, logger, registry })
   const eventLog = createEventLog({ service, environment: config.ENVIRONMENT })
   const redis = options.redis ? createRedis(config, logger) : undefined
 

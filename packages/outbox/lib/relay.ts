@@ -11,6 +11,8 @@ export interface OutboxRelayOptions {
   publisher: Publisher
   logger: Logger
   registry?: Registry
+  /** Receives what the relay did instead of `registry` (a relay on a worker thread reports to its parent). */
+  observer?: RelayObserver
   /** Rows per claim; one transaction and one confirm round trip each. */
   batchSize?: number
   /** Polling fallback for a lost notification (LISTEN reconnects, a notify during a restart). */
@@ -25,6 +27,44 @@ export interface OutboxRelayOptions {
   bucketsPerClaim?: number
   /** Test hook: runs after the broker confirmed a batch and before the rows are deleted. */
   afterPublish?: (ids: string[]) => void | Promise<void>
+}
+
+/** What a relay reports as it works: a claim that published `rows` rows, a claim that failed. */
+export interface RelayObserver {
+  claimed(rows: number): void
+  failed(): void
+}
+
+/**
+ * The relay's metrics in `registry`, as an observer: outbox_published_total, outbox_publish_failures_total and
+ * outbox_claims_total, and the gauge outbox_oldest_unpublished_seconds, which reads the table at scrape time.
+ */
+export function relayMetrics(registry: Registry, sql: Sql): RelayObserver {
+  const published = counter(registry, 'outbox_published_total', 'Outbox rows published and confirmed')
+  const failures = counter(registry, 'outbox_publish_failures_total', 'Outbox batches that failed to publish')
+  const claims = counter(registry, 'outbox_claims_total', 'Claims that published at least one outbox row')
+  gauge(
+    registry,
+    'outbox_oldest_unpublished_seconds',
+    'Age of the oldest row not yet published (0 when empty)',
+    [],
+    async function collect() {
+      try {
+        const [row] = await sql<{ age: number | null }[]>`
+          select extract(epoch from now() - min(created_at))::float8 as age from outbox`
+        this.set(row?.age ?? 0)
+      } catch {
+        // Scraping must not fail because the database is down; readiness reports that.
+      }
+    },
+  )
+  return {
+    claimed(rows) {
+      published.inc(rows)
+      claims.inc()
+    },
+    failed: () => failures.inc(),
+  }
 }
 
 export interface OutboxRelay {
@@ -98,26 +138,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let stopWaiting: (() => void) | undefined
   let unlisten: (() => Promise<void>) | undefined
 
-  const metrics = options.registry && {
-    published: counter(options.registry, 'outbox_published_total', 'Outbox rows published and confirmed'),
-    failures: counter(options.registry, 'outbox_publish_failures_total', 'Outbox batches that failed to publish'),
-    claims: counter(options.registry, 'outbox_claims_total', 'Claims that published at least one outbox row'),
-    oldest: gauge(
-      options.registry,
-      'outbox_oldest_unpublished_seconds',
-      'Age of the oldest row not yet published (0 when empty)',
-      [],
-      async function collect() {
-        try {
-          const [row] = await sql<{ age: number | null }[]>`
-            select extract(epoch from now() - min(created_at))::float8 as age from outbox`
-          this.set(row?.age ?? 0)
-        } catch {
-          // Scraping must not fail because the database is down; readiness reports that.
-        }
-      },
-    ),
-  }
+  const metrics = options.observer ?? (options.registry && relayMetrics(options.registry, sql))
 
   async function claimAndPublish(): Promise<number> {
     return sql.begin(async (tx) => {
@@ -162,8 +183,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       await publisher.publishBatch(messages)
       await options.afterPublish?.(ids)
       await tx`delete from outbox where id = any(${ids}::bigint[])`
-      metrics?.published.inc(rows.length)
-      metrics?.claims.inc()
+      metrics?.claimed(rows.length)
       return rows.length
     })
   }
@@ -210,7 +230,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         else await sleep(pollIntervalMs)
       } catch (error) {
         failures++
-        metrics?.failures.inc()
+        metrics?.failed()
         logger.warn({ err: (error as Error).message, failures }, 'outbox relay could not publish; retrying')
         await sleep(Math.min(pollIntervalMs * 2 ** Math.min(failures, 5), 30_000))
       }

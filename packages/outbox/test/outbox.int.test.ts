@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads'
 import { migrate } from '@platform/db'
 import { createInbox, inboxMigrations } from '@platform/inbox'
 import { createLogger } from '@platform/logging'
@@ -6,7 +7,7 @@ import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
 import { createRegistry } from '@platform/metrics'
 import { createTestSchema, sleep, startTsProcess, type TestSchema, testUrls, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createOutboxRelay, enqueue, outboxMigrations } from '../index.js'
+import { createOutboxRelay, createThreadedOutboxRelay, enqueue, outboxMigrations } from '../index.js'
 
 const logger = createLogger({ service: 'outbox-test', level: 'silent' })
 const exchange = defineExchange('orders')
@@ -226,5 +227,72 @@ describe('transactional outbox', () => {
     const stopping = Date.now()
     await relay.stop()
     expect(Date.now() - stopping).toBeLessThan(2000)
+  })
+})
+
+describe('the outbox relay on a worker thread', () => {
+  const threaded = (registry = createRegistry({ service: 'outbox-test' }), onThread?: (thread: Worker) => void) =>
+    createThreadedOutboxRelay({
+      service: 'outbox-test',
+      databaseUrl: testUrls().databaseUrl,
+      amqpUrl: rabbit.amqpUrl,
+      schema: db.schema,
+      logLevel: 'silent',
+      logger,
+      sql: db.sql,
+      registry,
+      ...(onThread ? { onThread } : {}),
+    })
+  const sample = async (registry: ReturnType<typeof createRegistry>, name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'm').exec(await registry.metrics())?.[1])
+
+  it("publishes committed rows from its own thread and counts them in the parent's registry", async () => {
+    const registry = createRegistry({ service: 'outbox-test' })
+    const relay = threaded(registry)
+    await relay.start()
+    const ids = await db.sql.begin((tx) => enqueue(tx, [message('thread', 1), message('thread', 2)]))
+    await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)), { message: 'both published' })
+    await waitFor(async () => (await sample(registry, 'outbox_published_total')) >= 2, {
+      message: 'the parent counted what the thread published',
+    })
+    expect(await sample(registry, 'outbox_claims_total')).toBeGreaterThanOrEqual(1)
+    // The gauge reads the table from the parent's pool: nothing is left.
+    expect(await sample(registry, 'outbox_oldest_unpublished_seconds')).toBe(0)
+    const stopping = Date.now()
+    await relay.stop()
+    expect(Date.now() - stopping).toBeLessThan(5000)
+  })
+
+  it('replaces a thread that dies, and the new one publishes what is left', async () => {
+    const threads: Worker[] = []
+    const registry = createRegistry({ service: 'outbox-test' })
+    const relay = threaded(registry, (thread) => threads.push(thread))
+    await relay.start()
+    await threads[0]?.terminate()
+    // Committed while no relay thread runs: the rows wait in the table.
+    const ids = await db.sql.begin((tx) => enqueue(tx, [message('orphan', 1), message('orphan', 2)]))
+    await waitFor(() => threads.length === 2, { message: 'a second thread started', timeoutMs: 10_000 })
+    await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)), {
+      message: 'the second thread published the rows',
+    })
+    expect(await sample(registry, 'outbox_publish_failures_total')).toBeGreaterThanOrEqual(1)
+    await relay.stop()
+  })
+
+  it('drains through the thread, and refuses to drain before it started', async () => {
+    const relay = threaded()
+    await expect(relay.drain()).rejects.toThrow(/not running/)
+    await relay.start()
+    await relay.stop()
+    // Stopped: nothing runs until the rows below are drained by a started relay.
+    const ids = await enqueue(db.sql, [message('drain', 1), message('drain', 2), message('drain', 3)])
+    const again = threaded()
+    await again.start()
+    // drain() returns once the table is empty (its own loop may have published some rows first).
+    expect(typeof (await again.drain())).toBe('number')
+    const [left] = await db.sql<{ n: number }[]>`select count(*)::int as n from outbox`
+    expect(left?.n).toBe(0)
+    await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)))
+    await again.stop()
   })
 })

@@ -3,7 +3,7 @@ import { webhookEnv } from './webhook-ingest.js'
 
 /** The ingest service's environment: the variables every service reads, and the webhook settings. */
 export const ConfigSchema = Type.Object({
-  ...serviceEnv({ port: 3001, schema: 'ingest' }),
+  ...serviceEnv({ port: 3001, schema: 'ingest', relayThread: true }),
   ...webhookEnv,
 })
 
