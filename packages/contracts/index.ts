@@ -32,5 +32,6 @@ export {
   WebhookStatus,
   WebhookStatusV1,
   webhookReceived,
+  webhookReceivedBatch,
   webhookStatusChanged,
 } from './lib/webhooks.js'

@@ -26,12 +26,16 @@ export {
   startConsumer,
 } from './lib/consumer.js'
 export {
+  type BatchDef,
   type ConsumerDef,
   DEFAULT_RETRY,
+  defineBatch,
   defineConsumer,
   defineExchange,
   defineMessage,
   type ExchangeDef,
+  type MessageBatch,
+  MessageBatchSchema,
   type MessageDef,
   type RetryPolicy,
   routingKeyOf,

@@ -1,4 +1,4 @@
-import { DEFAULT_RETRY, defineConsumer, defineMessage } from '@platform/messaging'
+import { DEFAULT_RETRY, defineBatch, defineConsumer, defineMessage } from '@platform/messaging'
 import Type, { type Static } from 'typebox'
 import { exchanges } from './exchanges.js'
 
@@ -32,6 +32,19 @@ export const webhookReceived = defineMessage({
   exchange: exchanges.webhooks,
   routingKey: (body: WebhookReceivedV1) => `webhook.${body.source}.${body.eventType}`,
   schema: WebhookReceivedV1,
+})
+
+/**
+ * What ingest publishes: the events of one group commit and one source, as one message (one outbox row, one publish,
+ * one delivery; docs/adr/0008-ingest-group-commit.md). The processor handles, retries and dead-letters each event
+ * on its own, as a `webhookReceived` message with the event's id (the batch is transport only). Routed by source
+ * alone, `webhook.<source>`, since one batch holds many event types: a consumer binds `webhook.<source>` or
+ * `webhook.#` and picks event types after the split, never with a binding such as `webhook.payment.refund.#`.
+ */
+export const webhookReceivedBatch = defineBatch({
+  type: 'webhook.received.batch.v1',
+  of: webhookReceived,
+  routingKey: (batch) => `webhook.${batch.messages[0]?.body.source}`,
 })
 
 export const WebhookStatus = Type.Union([

@@ -1,11 +1,11 @@
 import type { Logger } from '@platform/logging'
 import { correlationIdFrom, runWithContext } from '@platform/logging'
 import { counter, gauge, histogram, type Registry } from '@platform/metrics'
-import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib'
+import type { ConfirmChannel, ConsumeMessage, MessageProperties, Options } from 'amqplib'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Broker } from './connection.js'
-import type { ConsumerDef } from './definitions.js'
+import { type BatchDef, type ConsumerDef, type MessageBatch, MessageBatchSchema, routingKeyOf } from './definitions.js'
 import { PermanentError, RetryableError } from './errors.js'
 import { errorText, FAILURE_HEADERS, H, numberHeader } from './headers.js'
 import { consumerTopology, declareConsumerTopology, retryDelayFor, retryQueueName } from './topology.js'
@@ -40,7 +40,27 @@ export interface StartConsumerOptions<T> {
   /** Validates the parsed body; a message that breaks it goes to the DLQ at once (retrying cannot fix it). */
   schema?: TSchema
   registry?: Registry
+  /** Deliveries handled at once; also how many messages of one batch are handled at once. */
   prefetch?: number
+  /**
+   * Deliveries of this batch type are split: each message in it is handled, retried and dead-lettered on its own
+   * (see handleBatch). Deliveries of any other type are single messages.
+   */
+  batch?: BatchDef
+}
+
+/** One message on its way through the handler and settle: a delivery, or one message of a batch delivery. */
+interface Unit {
+  messageId: string
+  correlationId: string
+  exchange: string
+  routingKey: string
+  attempt: number
+  headers: Record<string, unknown>
+  replayed: boolean
+  /** Carried over to a retry or DLQ copy. */
+  properties: MessageProperties
+  log: Logger
 }
 
 export interface Consumer {
@@ -79,6 +99,7 @@ function publishConfirmed(
  *   ack   -> ack;
  *   retry -> publish to the retry queue of this attempt's delay (confirmed), then ack;
  *   dead  -> publish to the DLQ with headers that say why (confirmed), then ack.
+ * A delivery of the `batch` type runs the handler once per message in it, and settles each message on its own.
  * A crash anywhere before the ack leaves the message unacked, and the broker delivers it again: at-least-once,
  * which is why handlers record what they did in the inbox (packages/outbox) and return early on a repeat.
  */
@@ -86,6 +107,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   const { def, logger } = options
   const topology = consumerTopology(def)
   const check = options.schema ? Compile(options.schema) : undefined
+  const checkBatch = Compile(MessageBatchSchema)
   const prefetch = options.prefetch ?? def.prefetch ?? 20
   const inFlight = new Set<Promise<void>>()
   let stopping = false
@@ -100,7 +122,150 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     inFlight: gauge(options.registry, 'consumer_in_flight', 'Messages being handled', ['queue']),
   }
 
+  /** Runs the handler on one message (parsed and checked here) and says what to do with it. */
+  async function run(unit: Unit, parsed: { body: unknown } | undefined, redelivered: boolean): Promise<Outcome> {
+    const started = process.hrtime.bigint()
+    const outcome = await runWithContext({ correlationId: unit.correlationId }, async (): Promise<Outcome> => {
+      if (!parsed) return deadLetter(new PermanentError('message body is not valid JSON'))
+      if (check && !check.Check(parsed.body)) {
+        const [first] = check.Errors(parsed.body)
+        return deadLetter(
+          new PermanentError(`message body breaks its schema: ${first?.instancePath || '/'} ${first?.message}`),
+        )
+      }
+      if (!unit.messageId) {
+        return deadLetter(new PermanentError('message has no messageId; consumers deduplicate by it'))
+      }
+      const message: IncomingMessage<T> = {
+        body: parsed.body as T,
+        messageId: unit.messageId,
+        type: unit.properties.type,
+        correlationId: unit.correlationId,
+        exchange: unit.exchange,
+        routingKey: unit.routingKey,
+        attempt: unit.attempt,
+        redelivered,
+        headers: unit.headers,
+      }
+      try {
+        return (await withTimeout(options.handler(message), def.handlerTimeoutMs)) ?? ack()
+      } catch (error) {
+        return outcomeOf(error)
+      }
+    })
+    metrics?.duration.observe({ queue: def.queue }, Number(process.hrtime.bigint() - started) / 1e9)
+    return outcome
+  }
+
   async function handle(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+    const unit = unitOf(msg)
+    if (unit.replayed)
+      unit.log.info({ replays: unit.headers[H.replays] }, 'message replayed from the dead-letter queue')
+    const parsed = parseJson(msg.content)
+    const batch = options.batch && msg.properties.type === options.batch.type ? options.batch : undefined
+    let settled: Promise<boolean>
+    if (batch && parsed && checkBatch.Check(parsed.body)) {
+      settled = handleBatch(ch, msg, unit, batch, parsed.body as MessageBatch)
+    } else {
+      // A single message, or a batch whose envelope is broken (dead-lettered whole: no message of it can be told apart).
+      const outcome = batch
+        ? deadLetter(new PermanentError(`batch body is not a ${batch.type} envelope`))
+        : await run(unit, parsed, msg.fields.redelivered)
+      settled = settle(ch, unit, msg.content, outcome)
+    }
+    if (!(await settled)) return
+    try {
+      ch.ack(msg)
+    } catch (error) {
+      // The channel went away before the ack: the broker redelivers the message to the next channel.
+      unit.log.warn({ err: errorText(error) }, 'could not ack message; it will be redelivered')
+    }
+  }
+
+  /**
+   * Each message of the batch is handled, and retried or dead-lettered, on its own: its retry or DLQ copy is the
+   * message alone, with its own id, type and correlation id, so it comes back (or is moved back by an operator) as a
+   * single message. The batch is acked once every message has been settled; if one cannot be (the channel went
+   * away), the broker delivers the whole batch again and the handler's inbox skips what was already done.
+   */
+  async function handleBatch(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    batchUnit: Unit,
+    batch: BatchDef,
+    body: MessageBatch,
+  ): Promise<boolean> {
+    const results = await mapWithLimit(body.messages, prefetch, async (item) => {
+      const unit: Unit = {
+        ...batchUnit,
+        messageId: item.id,
+        correlationId: correlationIdFrom(item.correlationId ?? batchUnit.correlationId),
+        routingKey: itemRoutingKey(batch, item.body, batchUnit.routingKey),
+        properties: {
+          ...batchUnit.properties,
+          messageId: item.id,
+          type: batch.of.type,
+          correlationId: item.correlationId ?? batchUnit.properties.correlationId,
+        },
+        log: logger.child({ queue: def.queue, messageId: item.id, type: batch.of.type, attempt: batchUnit.attempt }),
+      }
+      const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
+      return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome)
+    })
+    return results.every(Boolean)
+  }
+
+  /**
+   * ack: nothing to publish. retry: a copy to the retry queue of this attempt's delay (confirmed). dead: a copy to the
+   * DLQ with headers that say why (confirmed). True when the delivery may be acked; false when the copy could not be
+   * published (the channel went away: the broker redelivers the message to the next channel).
+   */
+  async function settle(ch: ConfirmChannel, unit: Unit, content: Buffer, outcome: Outcome): Promise<boolean> {
+    const now = new Date().toISOString()
+    const properties: Options.Publish = { ...unit.properties, persistent: true }
+    const where = { [H.originalExchange]: unit.exchange, [H.originalRoutingKey]: unit.routingKey }
+    let final = outcome
+    if (final.action === 'retry' && unit.attempt >= def.retry.maxAttempts) {
+      final = deadLetter(new Error(`gave up after ${unit.attempt} attempts: ${errorText(final.error)}`))
+    }
+    try {
+      if (final.action === 'retry') {
+        const delayMs = retryDelayFor(def.retry.delaysMs, unit.attempt, final.retryAfterMs)
+        const headers = {
+          ...unit.headers,
+          ...where,
+          [H.attempt]: unit.attempt,
+          [H.firstFailureAt]: unit.headers[H.firstFailureAt] ?? now,
+          [H.lastFailureAt]: now,
+          [H.lastError]: errorText(final.error),
+        }
+        await publishConfirmed(ch, retryQueueName(def.queue, delayMs), content, { ...properties, headers })
+        unit.log.warn({ err: errorText(final.error), delayMs }, 'handler failed; retrying later')
+      } else if (final.action === 'dead') {
+        const { [H.attempt]: _, [H.lastError]: __, ...rest } = unit.headers
+        const headers = {
+          ...rest,
+          ...where,
+          [H.error]: errorText(final.error),
+          [H.attempts]: unit.attempt,
+          [H.firstFailureAt]: unit.headers[H.firstFailureAt] ?? now,
+          [H.lastFailureAt]: now,
+          [H.deadLetteredBy]: def.queue,
+          [H.deadLetteredAt]: now,
+        }
+        await publishConfirmed(ch, topology.dlq, content, { ...properties, headers })
+        unit.log.error({ err: errorText(final.error) }, 'message dead-lettered')
+      }
+    } catch (error) {
+      unit.log.warn({ err: errorText(error) }, 'could not settle message; it will be redelivered')
+      return false
+    }
+    metrics?.messages.inc({ queue: def.queue, outcome: final.action })
+    return true
+  }
+
+  /** What a delivery says about itself: ids, where it was first published, which attempt this is. */
+  function unitOf(msg: ConsumeMessage): Unit {
     const received = msg.properties.headers ?? {}
     // A message an operator moved back from the DLQ starts afresh: full retries, attempt 1.
     const replayed = H.deadLetteredAt in received || hasBrokerDeadLetter(received)
@@ -110,97 +275,18 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
       headers[H.replays] = numberHeader(received[H.replays]) + 1
     }
     const attempt = numberHeader(headers[H.attempt]) + 1
-    const exchange = String(headers[H.originalExchange] ?? msg.fields.exchange)
-    const routingKey = String(headers[H.originalRoutingKey] ?? msg.fields.routingKey)
-    const correlationId = correlationIdFrom(msg.properties.correlationId)
     const messageId = String(msg.properties.messageId ?? '')
-    const log = logger.child({ queue: def.queue, messageId, type: msg.properties.type, attempt })
-    if (replayed) log.info({ replays: headers[H.replays] }, 'message replayed from the dead-letter queue')
-
-    const started = process.hrtime.bigint()
-    const outcome = await runWithContext({ correlationId }, async (): Promise<Outcome> => {
-      let body: unknown
-      try {
-        body = JSON.parse(msg.content.toString('utf8'))
-      } catch {
-        return deadLetter(new PermanentError('message body is not valid JSON'))
-      }
-      if (check && !check.Check(body)) {
-        const [first] = check.Errors(body)
-        return deadLetter(
-          new PermanentError(`message body breaks its schema: ${first?.instancePath || '/'} ${first?.message}`),
-        )
-      }
-      if (!messageId) return deadLetter(new PermanentError('message has no messageId; consumers deduplicate by it'))
-      const message: IncomingMessage<T> = {
-        body: body as T,
-        messageId,
-        type: msg.properties.type,
-        correlationId,
-        exchange,
-        routingKey,
-        attempt,
-        redelivered: msg.fields.redelivered,
-        headers,
-      }
-      try {
-        return (await withTimeout(options.handler(message), def.handlerTimeoutMs)) ?? ack()
-      } catch (error) {
-        return outcomeOf(error)
-      }
-    })
-    metrics?.duration.observe({ queue: def.queue }, Number(process.hrtime.bigint() - started) / 1e9)
-
-    try {
-      await settle(ch, msg, outcome, { headers, attempt, exchange, routingKey, log })
-    } catch (error) {
-      // The channel went away before we could settle: the broker redelivers the message to the next channel.
-      log.warn({ err: errorText(error) }, 'could not settle message; it will be redelivered')
+    return {
+      messageId,
+      correlationId: correlationIdFrom(msg.properties.correlationId),
+      exchange: String(headers[H.originalExchange] ?? msg.fields.exchange),
+      routingKey: String(headers[H.originalRoutingKey] ?? msg.fields.routingKey),
+      attempt,
+      headers,
+      replayed,
+      properties: msg.properties,
+      log: logger.child({ queue: def.queue, messageId, type: msg.properties.type, attempt }),
     }
-  }
-
-  async function settle(
-    ch: ConfirmChannel,
-    msg: ConsumeMessage,
-    outcome: Outcome,
-    ctx: { headers: Record<string, unknown>; attempt: number; exchange: string; routingKey: string; log: Logger },
-  ): Promise<void> {
-    const now = new Date().toISOString()
-    const properties: Options.Publish = { ...msg.properties, persistent: true }
-    const where = { [H.originalExchange]: ctx.exchange, [H.originalRoutingKey]: ctx.routingKey }
-    let final = outcome
-    if (final.action === 'retry' && ctx.attempt >= def.retry.maxAttempts) {
-      final = deadLetter(new Error(`gave up after ${ctx.attempt} attempts: ${errorText(final.error)}`))
-    }
-    if (final.action === 'retry') {
-      const delayMs = retryDelayFor(def.retry.delaysMs, ctx.attempt, final.retryAfterMs)
-      const headers = {
-        ...ctx.headers,
-        ...where,
-        [H.attempt]: ctx.attempt,
-        [H.firstFailureAt]: ctx.headers[H.firstFailureAt] ?? now,
-        [H.lastFailureAt]: now,
-        [H.lastError]: errorText(final.error),
-      }
-      await publishConfirmed(ch, retryQueueName(def.queue, delayMs), msg.content, { ...properties, headers })
-      ctx.log.warn({ err: errorText(final.error), delayMs }, 'handler failed; retrying later')
-    } else if (final.action === 'dead') {
-      const { [H.attempt]: _, [H.lastError]: __, ...rest } = ctx.headers
-      const headers = {
-        ...rest,
-        ...where,
-        [H.error]: errorText(final.error),
-        [H.attempts]: ctx.attempt,
-        [H.firstFailureAt]: ctx.headers[H.firstFailureAt] ?? now,
-        [H.lastFailureAt]: now,
-        [H.deadLetteredBy]: def.queue,
-        [H.deadLetteredAt]: now,
-      }
-      await publishConfirmed(ch, topology.dlq, msg.content, { ...properties, headers })
-      ctx.log.error({ err: errorText(final.error) }, 'message dead-lettered')
-    }
-    ch.ack(msg)
-    metrics?.messages.inc({ queue: def.queue, outcome: final.action })
   }
 
   const channel = broker.createChannel({
@@ -258,4 +344,35 @@ async function withTimeout<T>(work: Promise<T>, ms: number | undefined): Promise
   } finally {
     clearTimeout(timer)
   }
+}
+
+function parseJson(content: Buffer): { body: unknown } | undefined {
+  try {
+    return { body: JSON.parse(content.toString('utf8')) }
+  } catch {
+    return undefined
+  }
+}
+
+/** The routing key the message would have had alone; the batch's when its body cannot say (it fails its schema). */
+function itemRoutingKey(batch: BatchDef, body: unknown, fallback: string): string {
+  try {
+    return routingKeyOf(batch.of, body as never) || fallback
+  } catch {
+    return fallback
+  }
+}
+
+/** `fn` over every item, at most `limit` at once; results in order. */
+async function mapWithLimit<I, O>(items: I[], limit: number, fn: (item: I) => Promise<O>): Promise<O[]> {
+  const results: O[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i] as I)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
 }

@@ -1,4 +1,4 @@
-import type { Static, TSchema } from 'typebox'
+import Type, { type Static, type TSchema } from 'typebox'
 import { MessagingError } from './errors.js'
 
 /**
@@ -67,4 +67,40 @@ export function defineConsumer(def: ConsumerDef): ConsumerDef {
 
 export function routingKeyOf<S extends TSchema>(def: MessageDef<S>, body: Static<S>): string {
   return typeof def.routingKey === 'function' ? def.routingKey(body) : def.routingKey
+}
+
+/**
+ * Many messages of one kind carried by one AMQP message: a producer that commits in groups (ingest's group commit)
+ * writes one outbox row, and the relay and the broker handle one message, instead of one per message. The batch is
+ * transport only: a consumer started with `batch` handles, retries and dead-letters each message of it on its own,
+ * exactly as if it had arrived alone (retry queues and the DLQ only ever hold single messages, docs/architecture.md).
+ */
+export interface BatchDef<S extends TSchema = TSchema> {
+  /** The batch's own AMQP `type`, e.g. "webhook.received.batch.v1". */
+  type: string
+  /** The messages it carries. */
+  of: MessageDef<S>
+  exchange: ExchangeDef
+  routingKey: string | ((body: MessageBatch<Static<S>>) => string)
+}
+
+/** A batch's body: each message with the id and correlation id it would have had alone. */
+export interface MessageBatch<T = unknown> {
+  messages: { id: string; correlationId: string | null; body: T }[]
+}
+
+/** The envelope only: each message's body is checked against its own schema, so one bad message fails alone. */
+export const MessageBatchSchema = Type.Object({
+  messages: Type.Array(
+    Type.Object({
+      id: Type.String({ minLength: 1 }),
+      correlationId: Type.Union([Type.String(), Type.Null()]),
+      body: Type.Unknown(),
+    }),
+    { minItems: 1 },
+  ),
+})
+
+export function defineBatch<S extends TSchema>(def: Omit<BatchDef<S>, 'exchange'>): BatchDef<S> {
+  return { ...def, exchange: def.of.exchange }
 }

@@ -48,7 +48,7 @@ export function rabbitAdmin(baseUrl = testUrls().rabbitManagementUrl) {
       return call<
         {
           payload: string
-          properties: { headers?: Record<string, unknown>; message_id?: string }
+          properties: { headers?: Record<string, unknown>; message_id?: string; type?: string; correlation_id?: string }
           routing_key: string
         }[]
       >('POST', `/queues/${v(vhost)}/${encodeURIComponent(queue)}/get`, {

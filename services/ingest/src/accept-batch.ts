@@ -4,7 +4,7 @@ import {
   type WebhookFormat,
   type WebhookReceivedV1,
   type WebhookStatus,
-  webhookReceived,
+  webhookReceivedBatch,
 } from '@platform/contracts'
 import { jsonText, type Sql } from '@platform/db'
 import { buildEventMessage, type EventLogOptions } from '@platform/eventlog'
@@ -42,13 +42,23 @@ const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey
 export const ACCEPTED_PER_ENVELOPE = 50
 
 /**
+ * Events of one source per `webhookReceivedBatch` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 64 by
+ * default) fits. A batch also starts anew once its events' bodies pass RECEIVED_BATCH_BYTES, so a message stays near
+ * a megabyte (one payload may be up to BODY_LIMIT_BYTES) and a redelivery after a processor crash repeats little.
+ */
+export const RECEIVED_PER_BATCH = 64
+export const RECEIVED_BATCH_BYTES = 1_048_576
+
+/**
  * Stores a batch of webhooks with ONE statement (so one round trip and one implicit transaction, whatever the batch
  * size; docs/adr/0008-ingest-group-commit.md):
  *   new_keys   INSERT INTO dedupe_keys ... ON CONFLICT DO NOTHING decides which candidates are new;
  *   new_events only those become events;
- *   outbox     and get their `webhook.received` message (one row each) and their `webhook.accepted` event-log
- *              records, as envelopes of up to ACCEPTED_PER_ENVELOPE events (what eventLog.recordMany writes: one
- *              outbox row and one AMQP message for many records). Written in the row format of @platform/outbox's
+ *   outbox     and get their `webhook.received` messages, as `webhookReceivedBatch` messages of one source and up
+ *              to RECEIVED_PER_BATCH events (one outbox row, one publish and one delivery for many events; the
+ *              processor handles, retries and dead-letters each event on its own), and their `webhook.accepted`
+ *              event-log records, as envelopes of up to ACCEPTED_PER_ENVELOPE events (what eventLog.recordMany
+ *              writes: one outbox row and one AMQP message for many records). Written in the row format of @platform/outbox's
  *              enqueue() as one set-based insert: enqueue()'s one parameter per column and row costs ~4x more per
  *              row, measured in loadtest/ingest/bench.ts.
  * The batch travels as one JSON parameter (json_to_recordset): a fixed statement text, prepared once. json, not
@@ -87,7 +97,6 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         format: c.format,
         correlation_id: c.correlationId ?? null,
         message: body,
-        routing_key: routingKeyOf(webhookReceived, body),
         bucket: anyBucket(),
         log_message: log,
         log_bucket: anyBucket(),
@@ -97,7 +106,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       with input as (
         select * from json_to_recordset(${jsonText(sql, JSON.stringify(input))}::json) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
-          message json, routing_key text, bucket smallint, log_message json, log_bucket smallint)
+          message json, bucket smallint, log_message json, log_bucket smallint)
       ),
       new_keys as (
         insert into dedupe_keys (source, dedupe_key, event_id, received_at)
@@ -114,9 +123,16 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       ),
       new_messages as (
         insert into outbox (message_id, exchange, routing_key, type, body, correlation_id, bucket)
-        select id, ${webhookReceived.exchange.name}, routing_key, ${webhookReceived.type}, message,
-          correlation_id, bucket
-        from fresh
+        select gen_random_uuid(), ${webhookReceivedBatch.exchange.name}, 'webhook.' || source,
+          ${webhookReceivedBatch.type},
+          json_build_object('messages', json_agg(
+            json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)),
+          null, min(bucket)
+        from (
+          select *, row_number() over w - 1 as n, sum(octet_length(message::text)) over w as bytes
+          from fresh window w as (partition by source order by id)
+        ) as numbered
+        group by source, n / ${RECEIVED_PER_BATCH}, (bytes - octet_length(message::text)) / ${RECEIVED_BATCH_BYTES}
         union all
         select gen_random_uuid(), ${eventLogBatch.exchange.name}, ${envelopeRoutingKey}, ${eventLogBatch.type},
           json_build_object('events', json_agg(log_message order by n)), null, min(log_bucket)

@@ -1,4 +1,5 @@
 import { expectProblem } from '@platform/http/testing'
+import type { MessageBatch } from '@platform/messaging'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type IngestHarness, paymentEvent, SECRETS, signedPost, startIngest } from './harness.js'
@@ -64,12 +65,16 @@ describe('accepting webhooks', () => {
       status: 'queued',
     })
     expect(row?.payload).toEqual(event)
-    // The webhook message reaches the broker (through the outbox), with the event id as its message id.
-    const messages = await waitFor(async () => {
+    // The webhook message reaches the broker (through the outbox) in a batch of its source, with the event id as
+    // the id the processor deduplicates by.
+    const batch = await waitFor(async () => {
       const got = await rabbitAdmin().getMessages(h.env.vhost.vhost, 'tap', 10)
-      return got.find((m) => m.properties.message_id === body.id)
+      return got.find((m) => m.payload.includes(body.id))
     })
-    expect(JSON.parse(messages.payload)).toMatchObject({ id: body.id, eventId: event.id, format: 'stripe' })
+    expect(batch.routing_key).toBe('webhook.payment')
+    expect(batch.properties.type).toBe('webhook.received.batch.v1')
+    const item = (JSON.parse(batch.payload) as MessageBatch).messages.find((m) => m.id === body.id)
+    expect(item?.body).toMatchObject({ id: body.id, eventId: event.id, format: 'stripe' })
   })
 
   it('accepts the Standard Webhooks envelope and GitHub deliveries', async () => {

@@ -5,6 +5,7 @@ import {
   processorNotifyConsumer,
   processorWebhooksConsumer,
   WebhookReceivedV1,
+  webhookReceivedBatch,
   webhookStatusChanged,
 } from '@platform/contracts'
 import type { ServiceApp, ServiceRuntime } from '@platform/http'
@@ -72,6 +73,8 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
   const webhooks = startConsumer<WebhookReceivedV1>(broker, {
     def: webhooksDef,
     schema: WebhookReceivedV1,
+    // Ingest publishes the events of a group commit as one batch; each is handled, retried and dead-lettered alone.
+    batch: webhookReceivedBatch,
     logger,
     registry,
     ...(options.prefetch ? { prefetch: options.prefetch } : {}),
