@@ -30,6 +30,7 @@ export {
 export { ensureDefaultMetrics, METRICS_PATH, routeLabel } from './lib/metrics.js'
 export { instanceOf, sendProblem, toProblemError } from './lib/problem-handler.js'
 export { type RateLimitConfig, rateLimitNamespace } from './lib/rate-limit.js'
+export { type CoalescingCounter, createCoalescingCounter, type RateCountCallback } from './lib/rate-limit-store.js'
 export { genReqId, inRequestContext } from './lib/request-context.js'
 export {
   type CreateServiceOptions,

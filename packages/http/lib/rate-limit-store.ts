@@ -20,14 +20,14 @@ const lua = `
   return {current, ttl}
 `
 
-type Callback = (error: Error | null, result: { current: number; ttl: number } | null) => void
+export type RateCountCallback = (error: Error | null, result: { current: number; ttl: number } | null) => void
 type ScriptClient = Redis & {
   rateLimitBy(key: string, timeWindow: number, by: number, cb: (e: Error | null, r?: [number, number]) => void): void
 }
 
 interface KeyState {
   busy: boolean
-  waiting: { cb: Callback; timeWindow: number }[]
+  waiting: { cb: RateCountCallback; timeWindow: number }[]
 }
 
 export interface RateLimitStoreOptions {
@@ -35,13 +35,58 @@ export interface RateLimitStoreOptions {
   exponentialBackoff?: boolean
 }
 
-/** A store class for @fastify/rate-limit's `store` option, counting in `redis` under `nameSpace`. */
-export function coalescingRedisStore(redis: Redis, nameSpace: string): FastifyRateLimitStoreCtor {
+/**
+ * Counts requests per key in windows of `timeWindow` ms, coalescing concurrent increments of one key as described
+ * above. `incr` calls back with the request's place in its window (`current`, 1-based) and the window's remaining
+ * ms (`ttl`). Used by the store below, and directly by routes with budgets of their own (ingest's per-source limit).
+ */
+export interface CoalescingCounter {
+  incr(key: string, cb: RateCountCallback, timeWindow: number): void
+}
+
+export function createCoalescingCounter(redis: Redis, prefix: string): CoalescingCounter {
   const client = redis as ScriptClient
   if (!client.rateLimitBy) redis.defineCommand('rateLimitBy', { numberOfKeys: 1, lua })
+  const keys = new Map<string, KeyState>()
 
+  function send(full: string, state: KeyState): void {
+    const group = state.waiting
+    state.waiting = []
+    state.busy = true
+    // The window of the group's first request: the one a run of single INCRs would have set.
+    client.rateLimitBy(full, group[0]?.timeWindow ?? 1000, group.length, (error, result) => {
+      if (state.waiting.length > 0) send(full, state)
+      else {
+        state.busy = false
+        keys.delete(full)
+      }
+      if (error || !result) {
+        for (const w of group) w.cb(error ?? new Error('no reply from the rate-limit script'), null)
+        return
+      }
+      const [total, ttl] = result
+      for (const [i, w] of group.entries()) w.cb(null, { current: total - group.length + i + 1, ttl })
+    })
+  }
+
+  return {
+    incr(key, cb, timeWindow) {
+      const full = prefix + key
+      let state = keys.get(full)
+      if (!state) {
+        state = { busy: false, waiting: [] }
+        keys.set(full, state)
+      }
+      state.waiting.push({ cb, timeWindow })
+      if (!state.busy) send(full, state)
+    },
+  }
+}
+
+/** A store class for @fastify/rate-limit's `store` option, counting in `redis` under `nameSpace`. */
+export function coalescingRedisStore(redis: Redis, nameSpace: string): FastifyRateLimitStoreCtor {
   class CoalescingRedisStore {
-    private readonly keys = new Map<string, KeyState>()
+    private readonly counter: CoalescingCounter
 
     constructor(
       options: RateLimitStoreOptions,
@@ -51,17 +96,11 @@ export function coalescingRedisStore(redis: Redis, nameSpace: string): FastifyRa
       if (options.continueExceeding || options.exponentialBackoff) {
         throw new Error('the coalescing rate-limit store supports neither continueExceeding nor exponentialBackoff')
       }
+      this.counter = createCoalescingCounter(redis, prefix)
     }
 
-    incr(key: string, cb: Callback, timeWindow: number): void {
-      const full = this.prefix + key
-      let state = this.keys.get(full)
-      if (!state) {
-        state = { busy: false, waiting: [] }
-        this.keys.set(full, state)
-      }
-      state.waiting.push({ cb, timeWindow })
-      if (!state.busy) this.send(full, state)
+    incr(key: string, cb: RateCountCallback, timeWindow: number): void {
+      this.counter.incr(key, cb, timeWindow)
     }
 
     child(routeOptions: RateLimitStoreOptions & { routeInfo: { method: string; url: string } }) {
@@ -69,26 +108,6 @@ export function coalescingRedisStore(redis: Redis, nameSpace: string): FastifyRa
         routeOptions,
         `${this.prefix}${routeOptions.routeInfo.method}${routeOptions.routeInfo.url}-`,
       )
-    }
-
-    private send(full: string, state: KeyState): void {
-      const group = state.waiting
-      state.waiting = []
-      state.busy = true
-      // The window of the group's first request: the one a run of single INCRs would have set.
-      client.rateLimitBy(full, group[0]?.timeWindow ?? 1000, group.length, (error, result) => {
-        if (state.waiting.length > 0) this.send(full, state)
-        else {
-          state.busy = false
-          this.keys.delete(full)
-        }
-        if (error || !result) {
-          for (const w of group) w.cb(error ?? new Error('no reply from the rate-limit script'), null)
-          return
-        }
-        const [total, ttl] = result
-        for (const [i, w] of group.entries()) w.cb(null, { current: total - group.length + i + 1, ttl })
-      })
     }
   }
   // The plugin calls incr(key, cb, timeWindow, max) and child(mergedRouteParams); its typings name neither.

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { WebhookStatus } from '@platform/contracts'
-import { ProblemError, type ServiceApp, serviceUnavailable } from '@platform/http'
+import { type CoalescingCounter, ProblemError, type ServiceApp, serviceUnavailable } from '@platform/http'
 import { currentCorrelationId } from '@platform/logging'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import Value from 'typebox/value'
@@ -10,6 +10,7 @@ import type { GroupCommitter } from './group-commit.js'
 import { type IngestMetrics, type RejectionReason, reasonOfStatus } from './metrics.js'
 import { checkBody } from './payloads.js'
 import { type SignatureFailure, verifySignature } from './signatures.js'
+import { sourceRateLimit } from './source-rate-limit.js'
 import type { SourceConfig } from './sources.js'
 
 export interface WebhookRoutesOptions {
@@ -18,6 +19,8 @@ export interface WebhookRoutesOptions {
   committer: GroupCommitter<AcceptItem, AcceptResult>
   metrics: IngestMetrics
   bodyLimit: number
+  /** Counts each source's requests against its rate limit (in Redis, shared by the instances). */
+  rateCounter: CoalescingCounter
 }
 
 const POST_PATH = '/v1/webhooks/:source'
@@ -136,16 +139,15 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
       metrics.rejected.inc({ source, reason: rejections.get(request) ?? reasonOfStatus(reply.statusCode) })
     })
 
-    // Each source has its own budget, shared by all its senders (and, with Redis, by all ingest instances).
-    const rateLimit = {
-      keyGenerator: (request: FastifyRequest) => `webhook-source:${sourceOf(request)?.name ?? 'unknown'}`,
-      max: (request: FastifyRequest) => sourceOf(request)?.rateLimit.max ?? 100,
-      timeWindow: (request: FastifyRequest) => sourceOf(request)?.rateLimit.timeWindowMs ?? 1000,
-    }
-
     scope.post(
       POST_PATH,
-      { config: { rateLimit }, schema: { response: { 200: acceptedSchema } } },
+      {
+        // Each source has its own budget, shared by all its senders and all ingest instances, instead of the
+        // service-wide limit per client address.
+        config: { rateLimit: false },
+        onRequest: sourceRateLimit(options.rateCounter, sourceOf),
+        schema: { response: { 200: acceptedSchema } },
+      },
       async (request, reply) => {
         const source = sourceOf(request)
         if (!source)

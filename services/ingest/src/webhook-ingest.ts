@@ -5,7 +5,7 @@ import {
   WebhookStatusV1 as StatusSchema,
   type WebhookStatusV1,
 } from '@platform/contracts'
-import type { ServiceApp, ServiceRuntime } from '@platform/http'
+import { createCoalescingCounter, rateLimitNamespace, type ServiceApp, type ServiceRuntime } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { declareExchanges, startConsumer } from '@platform/messaging'
 import { createBatchAcceptor } from './accept-batch.js'
@@ -32,6 +32,7 @@ export type WebhookConfig = Static<ReturnType<typeof Type.Object<typeof webhookE
   DB_SCHEMA: string
   ENVIRONMENT: string
   BODY_LIMIT_BYTES: number
+  REDIS_PREFIX: string
 }
 
 export interface WebhookIngestOptions {
@@ -82,7 +83,16 @@ export async function startWebhookIngest(options: WebhookIngestOptions) {
   // Before the first request: today's partition must exist even if the job has never run.
   await retention.ensurePartitions(new Date(Date.now() - 86_400_000), new Date(Date.now() + 86_400_000))
 
-  await registerWebhookRoutes(app, { sources, repository, committer, metrics, bodyLimit: config.BODY_LIMIT_BYTES })
+  const { redis } = options.runtime
+  if (!redis) throw new Error("ingest counts its sources' rate limits in Redis: start its runtime with redis")
+  await registerWebhookRoutes(app, {
+    sources,
+    repository,
+    committer,
+    metrics,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    rateCounter: createCoalescingCounter(redis, rateLimitNamespace(config.REDIS_PREFIX, redis)),
+  })
 
   const def = ingestStatusConsumer
   const inbox = createInbox(sql, def.queue)
