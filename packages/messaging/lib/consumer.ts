@@ -40,7 +40,7 @@ export interface StartConsumerOptions<T> {
   /** Validates the parsed body; a message that breaks it goes to the DLQ at once (retrying cannot fix it). */
   schema?: TSchema
   registry?: Registry
-  /** Deliveries handled at once; also how many messages of one batch are handled at once. */
+  /** Deliveries handled at once; also how many messages of batches are handled at once, across all batches. */
   prefetch?: number
   /**
    * Deliveries of this batch type are split: each message in it is handled, retried and dead-lettered on its own
@@ -109,6 +109,9 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   const check = options.schema ? Compile(options.schema) : undefined
   const checkBatch = Compile(MessageBatchSchema)
   const prefetch = options.prefetch ?? def.prefetch ?? 20
+  // Messages of batches, across all batches in flight, are handled at most `prefetch` at once: the concurrency the
+  // consumer has with single messages (the broker's prefetch counts deliveries, and a batch is one).
+  const batchSlots = createLimiter(prefetch)
   const inFlight = new Set<Promise<void>>()
   let stopping = false
   let current: { ch: ConfirmChannel; consumerTag: string } | undefined
@@ -195,23 +198,32 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     batch: BatchDef,
     body: MessageBatch,
   ): Promise<boolean> {
-    const results = await mapWithLimit(body.messages, prefetch, async (item) => {
-      const unit: Unit = {
-        ...batchUnit,
-        messageId: item.id,
-        correlationId: correlationIdFrom(item.correlationId ?? batchUnit.correlationId),
-        routingKey: itemRoutingKey(batch, item.body, batchUnit.routingKey),
-        properties: {
-          ...batchUnit.properties,
-          messageId: item.id,
-          type: batch.of.type,
-          correlationId: item.correlationId ?? batchUnit.properties.correlationId,
-        },
-        log: logger.child({ queue: def.queue, messageId: item.id, type: batch.of.type, attempt: batchUnit.attempt }),
-      }
-      const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
-      return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome)
-    })
+    const results = await Promise.all(
+      body.messages.map((item) =>
+        batchSlots(async () => {
+          const unit: Unit = {
+            ...batchUnit,
+            messageId: item.id,
+            correlationId: correlationIdFrom(item.correlationId ?? batchUnit.correlationId),
+            routingKey: itemRoutingKey(batch, item.body, batchUnit.routingKey),
+            properties: {
+              ...batchUnit.properties,
+              messageId: item.id,
+              type: batch.of.type,
+              correlationId: item.correlationId ?? batchUnit.properties.correlationId,
+            },
+            log: logger.child({
+              queue: def.queue,
+              messageId: item.id,
+              type: batch.of.type,
+              attempt: batchUnit.attempt,
+            }),
+          }
+          const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
+          return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome)
+        }),
+      ),
+    )
     return results.every(Boolean)
   }
 
@@ -363,16 +375,19 @@ function itemRoutingKey(batch: BatchDef, body: unknown, fallback: string): strin
   }
 }
 
-/** `fn` over every item, at most `limit` at once; results in order. */
-async function mapWithLimit<I, O>(items: I[], limit: number, fn: (item: I) => Promise<O>): Promise<O[]> {
-  const results: O[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i] as I)
+/** Runs tasks at most `limit` at once, in the order they came; a task that ends hands its slot to the next. */
+function createLimiter(limit: number) {
+  let active = 0
+  const waiting: (() => void)[] = []
+  return async function run<R>(task: () => Promise<R>): Promise<R> {
+    if (active < limit) active++
+    else await new Promise<void>((resolve) => waiting.push(resolve))
+    try {
+      return await task()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else active--
     }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }

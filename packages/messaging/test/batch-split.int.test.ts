@@ -124,6 +124,40 @@ describe('batch deliveries', () => {
     await consumer.stop()
   })
 
+  it('handles messages of batches at most `prefetch` at once, across the batches in flight', async () => {
+    const def = defineConsumer({
+      queue: 'items.slots',
+      bindings: [{ exchange, routingKey: 'item.#' }],
+      retry: { delaysMs: [100], maxAttempts: 2 },
+    })
+    let running = 0
+    let most = 0
+    const done: string[] = []
+    const consumer = startConsumer<{ n: number }>(rabbit.broker, {
+      def,
+      logger,
+      schema: Item,
+      batch: items,
+      prefetch: 3,
+      handler: async (m) => {
+        running++
+        most = Math.max(most, running)
+        await new Promise((r) => setTimeout(r, 30))
+        running--
+        done.push(m.messageId)
+      },
+    })
+    await consumer.ready()
+    const batchOf = (prefix: string) => ({
+      messages: Array.from({ length: 6 }, (_, i) => ({ id: `${prefix}-${i}`, correlationId: null, body: { n: i } })),
+    })
+    await Promise.all([sendBatch('slots-a', batchOf('a')), sendBatch('slots-b', batchOf('b'))])
+    await waitFor(() => done.length === 12)
+    expect(most).toBe(3)
+    expect(new Set(done).size).toBe(12)
+    await consumer.stop()
+  })
+
   it('dead-letters a batch whose envelope is broken, whole, with the reason; messages of other types pass', async () => {
     const def = defineConsumer({
       queue: 'items.envelope',
