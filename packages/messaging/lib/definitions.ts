@@ -65,7 +65,8 @@ export function defineConsumer(def: ConsumerDef): ConsumerDef {
   return def
 }
 
-export function routingKeyOf<S extends TSchema>(def: MessageDef<S>, body: Static<S>): string {
+/** The routing key of a message (or a batch, `BatchDef`) with this body. */
+export function routingKeyOf<B>(def: { routingKey: string | ((body: B) => string) }, body: B): string {
   return typeof def.routingKey === 'function' ? def.routingKey(body) : def.routingKey
 }
 

@@ -58,8 +58,8 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  *              to RECEIVED_PER_BATCH events (one outbox row, one publish and one delivery for many events; the
  *              processor handles, retries and dead-letters each event on its own), and their `webhook.accepted`
  *              event-log records, as envelopes of up to ACCEPTED_PER_ENVELOPE events (what eventLog.recordMany
- *              writes: one outbox row and one AMQP message for many records). Written in the row format of @platform/outbox's
- *              enqueue() as one set-based insert: enqueue()'s one parameter per column and row costs ~4x more per
+ *              writes: one outbox row and one AMQP message for many records). Written in the row format of
+ *              @platform/outbox's enqueue() as one set-based insert: enqueue()'s one parameter per column and row costs ~4x more per
  *              row, measured in loadtest/ingest/bench.ts.
  * The batch travels as one JSON parameter (json_to_recordset): a fixed statement text, prepared once. json, not
  * jsonb: the outbox bodies are copied out as the text they arrived as, and no value is converted to jsonb's binary
@@ -97,6 +97,8 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         format: c.format,
         correlation_id: c.correlationId ?? null,
         message: body,
+        // The batch's key, from the catalog: it depends on the source only, so every event of a batch has the same.
+        routing_key: routingKeyOf(webhookReceivedBatch, { messages: [{ id: c.id, correlationId: null, body }] }),
         bucket: anyBucket(),
         log_message: log,
         log_bucket: anyBucket(),
@@ -106,7 +108,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       with input as (
         select * from json_to_recordset(${jsonText(sql, JSON.stringify(input))}::json) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
-          message json, bucket smallint, log_message json, log_bucket smallint)
+          message json, routing_key text, bucket smallint, log_message json, log_bucket smallint)
       ),
       new_keys as (
         insert into dedupe_keys (source, dedupe_key, event_id, received_at)
@@ -123,8 +125,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       ),
       new_messages as (
         insert into outbox (message_id, exchange, routing_key, type, body, correlation_id, bucket)
-        select gen_random_uuid(), ${webhookReceivedBatch.exchange.name}, 'webhook.' || source,
-          ${webhookReceivedBatch.type},
+        select gen_random_uuid(), ${webhookReceivedBatch.exchange.name}, min(routing_key), ${webhookReceivedBatch.type},
           json_build_object('messages', json_agg(
             json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)),
           null, min(bucket)
