@@ -2,6 +2,9 @@ import { type CoalescingCounter, tooManyRequests } from '@platform/http'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { SourceConfig } from './sources.js'
 
+/** The one budget of requests naming no configured source (the plugin's default, as before). */
+const UNKNOWN_SOURCE_LIMIT = { max: 100, timeWindowMs: 1000 }
+
 /**
  * Each source's budget (`rateLimit` in the sources file: `max` requests per `timeWindowMs`), shared by all its
  * senders and all ingest instances: counted in Redis by @platform/http's coalescing counter, the same counting as the
@@ -19,16 +22,17 @@ export function sourceRateLimit(
   sourceOf: (request: FastifyRequest) => SourceConfig | undefined,
 ) {
   return function checkSourceRate(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    // Requests for unknown sources (answered 404 by the handler) share one budget, so a flood of them is limited too.
     const source = sourceOf(request)
-    // An unknown source is answered 404 by the handler.
-    if (!source) return done()
-    const { max, timeWindowMs } = source.rateLimit
+    const { max, timeWindowMs } = source?.rateLimit ?? UNKNOWN_SOURCE_LIMIT
+    // No source name contains '/', so the unknown ones' key is no source's.
+    const key = `webhook-source:${source?.name ?? '/unknown'}`
     counter.incr(
-      `webhook-source:${source.name}`,
+      key,
       (error, result) => {
         if (error || !result || result.current <= max) return done()
         const seconds = Math.max(1, Math.ceil(result.ttl / 1000))
-        request.log.info({ source: source.name }, 'source rate limit exceeded')
+        request.log.info({ source: source?.name ?? null }, 'source rate limit exceeded')
         done(tooManyRequests(seconds, `More than ${max} requests in ${timeWindowMs} ms; retry in ${seconds} s.`))
       },
       timeWindowMs,
