@@ -5,8 +5,9 @@
  * two variants, in how many rounds the first one spent less CPU per event than the second.
  *
  *   node --import tsx loadtest/ingest/compare.ts
- *     VARIANTS  "name=<checkout>|<node flags>;..."  default: this checkout with its deployed Node flags, and without
- *               them. <checkout> may be another worktree (git worktree add /tmp/before HEAD~1; pnpm install there).
+ *     VARIANTS  "name=<checkout>|<node flags>[|NAME=value,...];..."  default: this checkout with its deployed Node
+ *               flags, and without them. <checkout> may be another worktree (git worktree add /tmp/before HEAD~1; pnpm
+ *               install there); NAME=value pairs are the variant's own environment (GROUP_COMMIT_MAX_IN_FLIGHT=5).
  *     ROUNDS=6 CONNECTIONS=400 BENCH_SECONDS=10 WRK_REQUESTS=150000
  *
  * Measured with it: ingest's --max-semi-space-size=64 (docs/adr/0008-ingest-group-commit.md).
@@ -25,15 +26,22 @@ interface Variant {
   name: string
   root: string
   nodeArgs: string[]
+  env: Record<string, string>
 }
 
 function variants(): Variant[] {
   const spec = process.env.VARIANTS ?? `deployed=${here}|${ingestNodeArgs().join(' ')};no-flags=${here}|`
   return spec.split(';').map((entry) => {
     const eq = entry.indexOf('=')
-    const [root = here, flags = ''] = entry.slice(eq + 1).split('|')
-    if (eq < 1) throw new Error(`VARIANTS entry "${entry}" is not name=<checkout>|<node flags>`)
-    return { name: entry.slice(0, eq), root, nodeArgs: flags.split(' ').filter(Boolean) }
+    const [root = here, flags = '', settings = ''] = entry.slice(eq + 1).split('|')
+    if (eq < 1) throw new Error(`VARIANTS entry "${entry}" is not name=<checkout>|<node flags>[|NAME=value,...]`)
+    const env = Object.fromEntries(
+      settings
+        .split(',')
+        .filter(Boolean)
+        .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    )
+    return { name: entry.slice(0, eq), root, nodeArgs: flags.split(' ').filter(Boolean), env }
   })
 }
 
@@ -43,7 +51,7 @@ if (!hasWrk()) throw new Error('compare.ts needs wrk (apt-get install wrk)')
 const started: { variant: Variant; ingest: BenchIngest; rates: number[]; cpu: number[] }[] = []
 try {
   for (const variant of variants()) {
-    const ingest = await startIngest({ root: variant.root, nodeArgs: variant.nodeArgs })
+    const ingest = await startIngest({ root: variant.root, nodeArgs: variant.nodeArgs, env: variant.env })
     started.push({ variant, ingest, rates: [], cpu: [] })
     console.log(`${variant.name}: ${variant.root} ${variant.nodeArgs.join(' ') || '(no node flags)'}`)
   }

@@ -42,11 +42,11 @@ const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey
 export const ACCEPTED_PER_ENVELOPE = 50
 
 /**
- * Events of one source per `webhookReceivedBatch` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 64 by
+ * Events of one source per `webhookReceivedBatch` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 128 by
  * default) fits. A batch also starts anew once its events' bodies pass RECEIVED_BATCH_BYTES, so a message stays near
  * a megabyte (one payload may be up to BODY_LIMIT_BYTES) and a redelivery after a processor crash repeats little.
  */
-export const RECEIVED_PER_BATCH = 64
+export const RECEIVED_PER_BATCH = 128
 export const RECEIVED_BATCH_BYTES = 1_048_576
 
 /**

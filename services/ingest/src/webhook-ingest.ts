@@ -23,9 +23,9 @@ export const webhookEnv = {
   WEBHOOK_RETENTION_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
   WEBHOOK_PARTITION_LOOKAHEAD_DAYS: Type.Integer({ default: 7, minimum: 1, maximum: 60 }),
   /** Group commit (docs/adr/0008-ingest-group-commit.md). */
-  GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 64, minimum: 1, maximum: 2000 }),
+  GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 128, minimum: 1, maximum: 2000 }),
   GROUP_COMMIT_MAX_WAIT_MS: Type.Integer({ default: 2, minimum: 0, maximum: 100 }),
-  GROUP_COMMIT_MAX_IN_FLIGHT: Type.Integer({ default: 3, minimum: 1, maximum: 8 }),
+  GROUP_COMMIT_MAX_IN_FLIGHT: Type.Integer({ default: 2, minimum: 1, maximum: 8 }),
 }
 
 export type WebhookConfig = Static<ReturnType<typeof Type.Object<typeof webhookEnv>>> & {
