@@ -212,12 +212,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
               type: batch.of.type,
               correlationId: item.correlationId ?? batchUnit.properties.correlationId,
             },
-            log: logger.child({
-              queue: def.queue,
-              messageId: item.id,
-              type: batch.of.type,
-              attempt: batchUnit.attempt,
-            }),
+            log: logOf(item.id, batch.of.type, batchUnit.attempt),
           }
           const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
           return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome)
@@ -297,9 +292,12 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
       headers,
       replayed,
       properties: msg.properties,
-      log: logger.child({ queue: def.queue, messageId, type: msg.properties.type, attempt }),
+      log: logOf(messageId, msg.properties.type, attempt),
     }
   }
+
+  const logOf = (messageId: string, type: string | undefined, attempt: number) =>
+    logger.child({ queue: def.queue, messageId, type, attempt })
 
   const channel = broker.createChannel({
     name: `consumer:${def.queue}`,

@@ -59,8 +59,8 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  *              processor handles, retries and dead-letters each event on its own), and their `webhook.accepted`
  *              event-log records, as envelopes of up to ACCEPTED_PER_ENVELOPE events (what eventLog.recordMany
  *              writes: one outbox row and one AMQP message for many records). Written in the row format of
- *              @platform/outbox's enqueue() as one set-based insert: enqueue()'s one parameter per column and row costs ~4x more per
- *              row, measured in loadtest/ingest/bench.ts.
+ *              @platform/outbox's enqueue() as one set-based insert: enqueue()'s one parameter per column and row
+ *              costs ~4x more per row, measured in loadtest/ingest/bench.ts.
  * The batch travels as one JSON parameter (json_to_recordset): a fixed statement text, prepared once. json, not
  * jsonb: the outbox bodies are copied out as the text they arrived as, and no value is converted to jsonb's binary
  * form (measured: ~5 µs less per event in PostgreSQL).
@@ -73,6 +73,16 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
   // From the catalog: the routing key of an envelope depends only on the emitting service.
   const sample = buildEventMessage(eventLog, { eventType: 'webhook.accepted', context: null }).message
   const envelopeRoutingKey = routingKeyOf(eventLogBatch, { events: [sample] })
+  // The batch's key, from the catalog: it depends on the source only (a configured, bounded set), so once per source.
+  const batchKeys = new Map<string, string>()
+  const batchRoutingKey = (source: string, body: WebhookReceivedV1) => {
+    let key = batchKeys.get(source)
+    if (key === undefined) {
+      key = routingKeyOf(webhookReceivedBatch, { messages: [{ id: body.id, correlationId: null, body }] })
+      batchKeys.set(source, key)
+    }
+    return key
+  }
   async function insertNew(candidates: (AcceptItem & { id: string })[], receivedAt: Date): Promise<Set<string>> {
     const input = candidates.map((c) => {
       const body: WebhookReceivedV1 = {
@@ -97,8 +107,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         format: c.format,
         correlation_id: c.correlationId ?? null,
         message: body,
-        // The batch's key, from the catalog: it depends on the source only, so every event of a batch has the same.
-        routing_key: routingKeyOf(webhookReceivedBatch, { messages: [{ id: c.id, correlationId: null, body }] }),
+        routing_key: batchRoutingKey(c.source, body),
         bucket: anyBucket(),
         log_message: log,
         log_bucket: anyBucket(),
@@ -130,10 +139,12 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
             json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)),
           null, min(bucket)
         from (
-          select *, row_number() over w - 1 as n, sum(octet_length(message::text)) over w as bytes
+          select *, row_number() over w - 1 as n,
+            coalesce(sum(octet_length(message::text)) over (w rows between unbounded preceding and 1 preceding), 0)
+              as bytes_before
           from fresh window w as (partition by source order by id)
         ) as numbered
-        group by source, n / ${RECEIVED_PER_BATCH}, (bytes - octet_length(message::text)) / ${RECEIVED_BATCH_BYTES}
+        group by source, n / ${RECEIVED_PER_BATCH}, bytes_before / ${RECEIVED_BATCH_BYTES}
         union all
         select gen_random_uuid(), ${eventLogBatch.exchange.name}, ${envelopeRoutingKey}, ${eventLogBatch.type},
           json_build_object('events', json_agg(log_message order by n)), null, min(log_bucket)
