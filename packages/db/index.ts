@@ -2,12 +2,14 @@ export {
   assertIdentifier,
   type CreateSqlOptions,
   createSql,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
   inTransaction,
   jsonText,
   pingDatabase,
   type Queryable,
   type Sql,
   type Tx,
+  withDeadline,
 } from './lib/client.js'
-export { MigrationError } from './lib/errors.js'
+export { DeadlineError, MigrationError } from './lib/errors.js'
 export { loadMigrations, type MigrateOptions, type Migration, migrate } from './lib/migrate.js'

@@ -81,4 +81,5 @@ export function histogram<L extends string>(
   )
 }
 
+export { createProgressMonitor, type ProgressMonitor, StalledError } from './lib/progress.js'
 export type { Counter, Gauge, Histogram, Registry }

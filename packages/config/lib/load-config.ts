@@ -59,6 +59,14 @@ export const commonEnv = {
   HOST: Type.String({ default: '127.0.0.1' }),
   DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://' }),
   AMQP_URL: Type.String({ default: 'amqp://guest:guest@127.0.0.1:5672', pattern: '^amqps?://' }),
+  /**
+   * Server-side deadlines of every PostgreSQL session (statement_timeout, idle_in_transaction_session_timeout): no
+   * statement runs, and no transaction stays open, longer than this. Migrations lift the statement limit.
+   */
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100 }),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100 }),
+  /** A mechanism (group commit, outbox relay, consumer) with work waiting and no progress this long is not ready. */
+  STALL_AFTER_MS: Type.Integer({ default: 20_000, minimum: 100 }),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
   CLICKHOUSE_URL: Type.String({ default: 'http://127.0.0.1:8123', pattern: '^https?://' }),
   /** Prefix of every Redis key this process writes; tests give each file its own. */

@@ -1,4 +1,5 @@
 import postgres from 'postgres'
+import { DeadlineError } from './errors.js'
 
 export type Sql = postgres.Sql
 export type Tx = postgres.TransactionSql
@@ -26,7 +27,16 @@ export interface CreateSqlOptions {
   /** Shows up in pg_stat_activity: which service holds a connection. */
   applicationName?: string
   connectTimeoutSeconds?: number
+  /**
+   * Server-side deadlines on every session (https://www.postgresql.org/docs/15/runtime-config-client.html): a
+   * statement past `statementTimeoutMs` is cancelled (57014), a transaction idle past `idleInTransactionTimeoutMs`
+   * is ended with its session (25P03). Both default to 15 s; 0 turns one off.
+   */
+  statementTimeoutMs?: number
+  idleInTransactionTimeoutMs?: number
 }
+
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
 
 export function createSql(options: CreateSqlOptions): Sql {
   assertIdentifier(options.schema)
@@ -38,6 +48,8 @@ export function createSql(options: CreateSqlOptions): Sql {
     connection: {
       search_path: `"${options.schema}",public`,
       application_name: options.applicationName ?? options.schema,
+      statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     },
   })
 }
@@ -54,17 +66,27 @@ export async function inTransaction<T>(sql: Queryable, fn: (tx: Tx) => Promise<T
   return (sql as Sql).begin((tx) => fn(tx)) as Promise<T>
 }
 
-/** `SELECT 1` with a deadline: the readiness probe must answer quickly even when the database hangs. */
-export async function pingDatabase(sql: Sql, timeoutMs = 1000): Promise<void> {
+/**
+ * The client-side deadline: rejects with a DeadlineError when `work` has not settled within `ms`. The server's
+ * timeouts cannot fire on a connection that no longer reaches the server (a black-holed network, a half-open TCP
+ * connection), so every call a service waits on also gets one of these. What `work` does after the deadline is
+ * abandoned, not undone: callers use it where a late success is harmless (idempotent writes, reads).
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([
-      sql`select 1`.execute(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer within ${timeoutMs} ms`)), timeoutMs)
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DeadlineError(`${what} did not finish within ${ms} ms`)), ms)
       }),
     ])
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** `SELECT 1` with a deadline: the readiness probe must answer quickly even when the database hangs. */
+export async function pingDatabase(sql: Sql, timeoutMs = 1000): Promise<void> {
+  await withDeadline(sql`select 1`.execute(), timeoutMs, 'PostgreSQL ping')
 }

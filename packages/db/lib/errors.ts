@@ -9,3 +9,12 @@ export class MigrationError extends Error {
     this.name = 'MigrationError'
   }
 }
+
+/** A call that did not settle within its client-side deadline (withDeadline): transient, so a 503 or a retry. */
+export class DeadlineError extends Error {
+  readonly code = 'DB_DEADLINE'
+  constructor(message: string) {
+    super(message)
+    this.name = 'DeadlineError'
+  }
+}

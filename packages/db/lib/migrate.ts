@@ -43,6 +43,8 @@ export async function migrate(sql: Sql, options: MigrateOptions): Promise<string
   const schema = assertIdentifier(options.schema)
   const applied: string[] = []
   await sql.begin(async (tx) => {
+    // DDL on a large table may take longer than the sessions' statement deadline; a migration has none.
+    await tx`set local statement_timeout = 0`
     await tx`select pg_advisory_xact_lock(hashtext(${`migrations:${schema}`}))`
     await tx.unsafe(`create schema if not exists "${schema}"`)
     await tx.unsafe(`set local search_path to "${schema}", public`)

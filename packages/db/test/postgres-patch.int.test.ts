@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 function poolWithOwnSockets(max: number) {
   const url = new URL(testUrls().databaseUrl)
   const sockets = new Set<net.Socket & { lastWriteAt?: number }>()
+  // `socket` is documented (https://github.com/porsager/postgres#custom-socket) but missing from the types.
   const sql = postgres(url.href, {
     max,
     connect_timeout: 2,
@@ -30,7 +31,7 @@ function poolWithOwnSockets(max: number) {
         socket.once('connect', () => resolve(socket))
         socket.once('error', reject)
       }),
-  })
+  } as postgres.Options<Record<string, never>>)
   return { sql, sockets }
 }
 

@@ -1,3 +1,4 @@
+import { StalledError } from '@platform/metrics'
 import type { FastifyInstance } from 'fastify'
 import { HttpError, ProblemError } from './errors.js'
 import { sendProblem } from './problem-handler.js'
@@ -9,8 +10,12 @@ import { sendProblem } from './problem-handler.js'
 export type ReadinessCheck = () => unknown | Promise<unknown>
 export type ReadinessChecks = Record<string, ReadinessCheck>
 
-/** ok, or a short reason that names no host, query or credential: the body is served to anyone who asks. */
-export type CheckResult = 'ok' | 'timeout' | 'unavailable' | 'error'
+/**
+ * ok, or a short reason that names no host, query or credential: the body is served to anyone who asks.
+ * `stalled`: a mechanism of this instance (group commit, outbox relay, a consumer) has work waiting and made no
+ * progress for too long (a ProgressMonitor of @platform/metrics); its message goes into the body's `reasons`.
+ */
+export type CheckResult = 'ok' | 'timeout' | 'unavailable' | 'error' | 'stalled'
 
 export const HEALTH_PATHS = ['/health/live', '/health/ready'] as const
 
@@ -19,18 +24,21 @@ export interface ReadinessReport {
   checks: Record<string, CheckResult>
   /** The underlying errors, for the log only. */
   errors: Record<string, unknown>
+  /** Why a stalled check is stalled (our own words: no host, query or credential), served in the body. */
+  reasons: Record<string, string>
 }
 
 export async function runReadinessChecks(checks: ReadinessChecks, timeoutMs: number): Promise<ReadinessReport> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => [name, await runCheck(name, check, timeoutMs)] as const),
   )
-  const report: ReadinessReport = { ready: true, checks: {}, errors: {} }
+  const report: ReadinessReport = { ready: true, checks: {}, errors: {}, reasons: {} }
   for (const [name, outcome] of entries) {
     report.checks[name] = outcome.result
     if (outcome.result !== 'ok') {
       report.ready = false
       report.errors[name] = outcome.error
+      if (outcome.error instanceof StalledError) report.reasons[name] = outcome.error.message
     }
   }
   return report
@@ -54,6 +62,7 @@ async function runCheck(
       return { result: 'unavailable', error: new HttpError('HTTP_NOT_READY', `${name} is not connected`) }
     return { result: 'ok' }
   } catch (error) {
+    if (error instanceof StalledError) return { result: 'stalled', error }
     return {
       result: error instanceof HttpError && error.code === 'HTTP_READINESS_TIMEOUT' ? 'timeout' : 'error',
       error,
@@ -98,7 +107,10 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
       new ProblemError(503, {
         detail: `Not ready: ${failed.join(', ')} unavailable.`,
         code: 'HTTP_NOT_READY',
-        extensions: { checks: report.checks },
+        extensions: {
+          checks: report.checks,
+          ...(Object.keys(report.reasons).length > 0 ? { reasons: report.reasons } : {}),
+        },
       }),
     )
   })

@@ -71,7 +71,13 @@ export async function createServiceRuntime<R extends boolean = false>(
   const { config, service } = options
   const logger = options.logger ?? createLogger({ service, level: config.LOG_LEVEL })
   const registry = createRegistry({ service })
-  const sql = createSql({ url: config.DATABASE_URL, schema: config.DB_SCHEMA, applicationName: service })
+  const sql = createSql({
+    url: config.DATABASE_URL,
+    schema: config.DB_SCHEMA,
+    applicationName: service,
+    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  })
   try {
     await migrateService(sql, config.DB_SCHEMA, options.migrations, (line) => logger.info(line))
   } catch (error) {
@@ -90,14 +96,23 @@ export async function createServiceRuntime<R extends boolean = false>(
         logger,
         sql,
         registry,
+        stallAfterMs: config.STALL_AFTER_MS,
       })
-    : createOutboxRelay({ sql, schema: config.DB_SCHEMA, publisher, logger, registry })
+    : createOutboxRelay({
+        sql,
+        schema: config.DB_SCHEMA,
+        publisher,
+        logger,
+        registry,
+        stallAfterMs: config.STALL_AFTER_MS,
+      })
   const eventLog = createEventLog({ service, environment: config.ENVIRONMENT })
   const redis = options.redis ? createRedis(config, logger) : undefined
 
   const readiness: ReadinessChecks = {
     postgres: () => pingDatabase(sql, PING_TIMEOUT_MS),
     rabbitmq: () => brokerIsConnected(broker),
+    outboxRelay: () => outboxRelay.progress.check(),
   }
   if (redis) readiness.redis = async () => redis.status === 'ready' && (await redis.ping()) === 'PONG'
   if (options.clickhouse) readiness.clickhouse = () => pingClickHouse(config.CLICKHOUSE_URL, PING_TIMEOUT_MS)

@@ -3,6 +3,9 @@ import type { Logger } from '@platform/logging'
 import closeWithGrace from 'close-with-grace'
 import type { ServiceApp } from './app.js'
 
+/** What the shutdown leaves close-with-grace between our own bound and its kill. */
+const SHUTDOWN_MARGIN_MS = 1000
+
 export interface RunServerOptions {
   app: ServiceApp
   port: number
@@ -43,8 +46,20 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       if (err) logger.error({ err }, 'shutting down after an uncaught error')
       else logger.info({ signal }, 'shutting down')
       await options.onShutdown?.()
-      await app.close()
-      logger.info('stopped')
+      // Every wait of the shutdown is bounded on its own (commit and claim deadlines, consumer stop timeouts); this
+      // is the last bound, so that a call hung beyond all of them still lets the process end within the grace period.
+      // Abandoning it loses nothing: a request not answered was not acknowledged, an unacked message is redelivered.
+      const budgetMs = Math.max(options.shutdownTimeoutMs - SHUTDOWN_MARGIN_MS, options.shutdownTimeoutMs / 2)
+      let timer: NodeJS.Timeout | undefined
+      const closed = await Promise.race([
+        app.close().then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), budgetMs)
+        }),
+      ])
+      clearTimeout(timer)
+      if (closed) logger.info('stopped')
+      else logger.warn({ budgetMs }, 'stopped without waiting for calls still hung at the end of the grace period')
     },
   )
 

@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@platform/logging'
 import { correlationIdFrom } from '@platform/logging'
-import { counter, gauge, type Registry } from '@platform/metrics'
+import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Broker } from './connection.js'
 import type { IncomingMessage } from './consumer.js'
+import { withTimeout } from './deadline.js'
 import type { ConsumerDef } from './definitions.js'
 import { MessagingError } from './errors.js'
 import { errorText, FAILURE_HEADERS, H, numberHeader } from './headers.js'
@@ -135,6 +136,10 @@ export interface StartBatchConsumerOptions<T> {
   backoff?: { initialMs?: number; maxMs?: number }
   /** How long stop() keeps trying to write what is buffered before leaving it to the broker to redeliver. */
   stopTimeoutMs?: number
+  /** A handler call past this deadline counts as a failed attempt (retried); default 60 s. */
+  handlerTimeoutMs?: number
+  /** Readiness fails when messages are pending and no write attempt has finished for this long (default 60 s). */
+  stallAfterMs?: number
 }
 
 export interface BatchConsumer {
@@ -147,6 +152,8 @@ export interface BatchConsumer {
   pending(): number
   /** publishedAt of the oldest message not yet acked, or undefined. */
   oldestPendingAt(): number | undefined
+  /** For /health/ready: stalled when messages are pending and no write attempt finished for `stallAfterMs`. */
+  progress: ProgressMonitor
 }
 
 interface Pending<T> {
@@ -202,7 +209,10 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
   const stopped = new AbortController()
   const deadLetters = new Set<Promise<void>>()
 
+  const progress = createProgressMonitor(`bulk consumer of ${def.queue}`, options.stallAfterMs ?? 60_000)
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000
   const api: BatchConsumer = {
+    progress,
     ready: () => channel.waitForConnect(),
     pending: () => buffer.length + inFlight.length,
     oldestPendingAt() {
@@ -328,6 +338,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
     buffer.push({ message: parsed.message, raw, size, rows, arrivedAt: Date.now() })
     bufferBytes += size
     bufferRows += rows
+    progress.setPending(api.pending())
     kick()
   }
 
@@ -366,6 +377,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
         await write(batch, generation)
       } finally {
         inFlight = []
+        progress.setPending(api.pending())
       }
     }
   }
@@ -375,8 +387,12 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
       if (gen !== generation) return // the channel went away: the broker redelivers these to the next one
       let outcome: BatchOutcome<T> | undefined
       try {
-        outcome = (await options.handler(batch.map((p) => p.message))) ?? undefined
+        outcome =
+          (await withTimeout(options.handler(batch.map((p) => p.message)), handlerTimeoutMs, 'the batch handler')) ??
+          undefined
+        progress.progressed()
       } catch (error) {
+        progress.progressed()
         metrics?.failures.inc(queue)
         log.warn({ err: errorText(error), attempt, size: batch.length }, 'batch failed; nothing acked, retrying')
         if (stopping) return // one attempt after stop(); the broker redelivers what is left

@@ -1,10 +1,18 @@
 import type { Logger } from '@platform/logging'
 import { correlationIdFrom, runWithContext } from '@platform/logging'
-import { counter, gauge, histogram, type Registry } from '@platform/metrics'
+import {
+  counter,
+  createProgressMonitor,
+  gauge,
+  histogram,
+  type ProgressMonitor,
+  type Registry,
+} from '@platform/metrics'
 import type { ConfirmChannel, ConsumeMessage, MessageProperties, Options } from 'amqplib'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Broker } from './connection.js'
+import { settledWithin, withTimeout } from './deadline.js'
 import { type BatchDef, type ConsumerDef, type MessageBatch, MessageBatchSchema, routingKeyOf } from './definitions.js'
 import { PermanentError, RetryableError } from './errors.js'
 import { errorText, FAILURE_HEADERS, H, numberHeader } from './headers.js'
@@ -47,6 +55,10 @@ export interface StartConsumerOptions<T> {
    * (see handleBatch). Deliveries of any other type are single messages.
    */
   batch?: BatchDef
+  /** Readiness fails when deliveries have been in hand this long and none settled (default 60 s). */
+  stallAfterMs?: number
+  /** How long stop() waits for the deliveries in hand (default 5 s); the rest are redelivered. */
+  stopTimeoutMs?: number
 }
 
 /** One message on its way through the handler and settle: a delivery, or one message of a batch delivery. */
@@ -69,6 +81,8 @@ export interface Consumer {
   /** Stops taking messages, waits for the ones in flight, closes the channel. */
   stop(): Promise<void>
   inFlight(): number
+  /** For /health/ready: stalled when deliveries are in hand and none has settled for `stallAfterMs`. */
+  progress: ProgressMonitor
 }
 
 /** Outcome helpers for handlers that prefer returning to throwing. */
@@ -103,6 +117,13 @@ function publishConfirmed(
  * A crash anywhere before the ack leaves the message unacked, and the broker delivers it again: at-least-once,
  * which is why handlers record what they did in the inbox (packages/outbox) and return early on a repeat.
  */
+/**
+ * A handler that has not finished by then is retried (its delivery goes to a retry tier): the deadline a handler
+ * waiting on an unreachable database needs, since no server-side timeout reaches it. Handlers are idempotent
+ * (inbox), so one that finishes late as well does no harm.
+ */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000
+
 export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T>): Consumer {
   const { def, logger } = options
   const topology = consumerTopology(def)
@@ -113,6 +134,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   // consumer has with single messages (the broker's prefetch counts deliveries, and a batch is one).
   const batchSlots = createLimiter(prefetch)
   const inFlight = new Set<Promise<void>>()
+  const progress = createProgressMonitor(`consumer of ${def.queue}`, options.stallAfterMs ?? 60_000)
   let stopping = false
   let current: { ch: ConfirmChannel; consumerTag: string } | undefined
 
@@ -151,7 +173,13 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
         headers: unit.headers,
       }
       try {
-        return (await withTimeout(options.handler(message), def.handlerTimeoutMs)) ?? ack()
+        return (
+          (await withTimeout(
+            options.handler(message),
+            def.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
+            'handler',
+          )) ?? ack()
+        )
       } catch (error) {
         return outcomeOf(error)
       }
@@ -313,9 +341,12 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
         }
         const task = handle(ch, msg).finally(() => {
           inFlight.delete(task)
+          progress.progressed()
+          progress.setPending(inFlight.size)
           metrics?.inFlight.set({ queue: def.queue }, inFlight.size)
         })
         inFlight.add(task)
+        progress.setPending(inFlight.size)
         metrics?.inFlight.set({ queue: def.queue }, inFlight.size)
       })
       current = { ch, consumerTag }
@@ -325,12 +356,14 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   return {
     ready: () => channel.waitForConnect(),
     inFlight: () => inFlight.size,
+    progress,
     async stop() {
       if (stopping) return
       stopping = true
       if (current) await current.ch.cancel(current.consumerTag).catch(() => {})
-      await Promise.allSettled([...inFlight])
-      await channel.close()
+      // Bounded: what is still in hand after this is not acked, and the broker delivers it again.
+      await settledWithin([...inFlight], options.stopTimeoutMs ?? 5000)
+      await settledWithin([channel.close()], 2000)
     },
   }
 }
@@ -339,21 +372,6 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
 function hasBrokerDeadLetter(headers: Record<string, unknown>): boolean {
   const deaths = headers['x-death']
   return Array.isArray(deaths) && deaths.some((d) => d && (d.reason === 'delivery_limit' || d.reason === 'rejected'))
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
-  if (!ms) return work
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RetryableError(`handler did not finish within ${ms} ms`)), ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 function parseJson(content: Buffer): { body: unknown } | undefined {

@@ -16,5 +16,6 @@ export type FromRelayThread =
   | { type: 'ready' }
   | { type: 'claimed'; rows: number }
   | { type: 'failed' }
+  | { type: 'cycled' }
   | { type: 'drained'; rows: number }
   | { type: 'drain-failed'; message: string }

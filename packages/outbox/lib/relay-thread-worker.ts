@@ -14,6 +14,7 @@ const port: MessagePort = parentPort
 const data = workerData as RelayThreadData
 const post = (message: FromRelayThread) => port.postMessage(message)
 
+let lastCycledPost = Number.NEGATIVE_INFINITY
 const name = `${data.service}-outbox-relay`
 const logger = createLogger({ service: data.service, level: data.logLevel }).child({ thread: 'outbox-relay' })
 // One connection claims; LISTEN holds another.
@@ -25,7 +26,17 @@ const relay = createOutboxRelay({
   schema: data.schema,
   publisher,
   logger,
-  observer: { claimed: (rows) => post({ type: 'claimed', rows }), failed: () => post({ type: 'failed' }) },
+  observer: {
+    claimed: (rows) => post({ type: 'claimed', rows }),
+    failed: () => post({ type: 'failed' }),
+    // The parent's readiness watches these; one a second is enough.
+    cycled: () => {
+      const now = performance.now()
+      if (now - lastCycledPost < 1000) return
+      lastCycledPost = now
+      post({ type: 'cycled' })
+    },
+  },
   ...(data.batchSize === undefined ? {} : { batchSize: data.batchSize }),
   ...(data.pollIntervalMs === undefined ? {} : { pollIntervalMs: data.pollIntervalMs }),
   ...(data.minClaimIntervalMs === undefined ? {} : { minClaimIntervalMs: data.minClaimIntervalMs }),

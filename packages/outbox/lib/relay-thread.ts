@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import type { Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import type { Registry } from '@platform/metrics'
+import { createProgressMonitor } from '@platform/metrics'
 import { type OutboxRelay, type RelayObserver, relayMetrics } from './relay.js'
 import type { FromRelayThread, RelayThreadData, ToRelayThread } from './relay-thread-protocol.js'
 
@@ -17,6 +18,8 @@ export interface ThreadedOutboxRelayOptions extends Omit<RelayThreadData, 'logLe
   stopTimeoutMs?: number
   /** Test hook: each thread as it is started (a test terminates one to see it replaced). */
   onThread?: (thread: Worker) => void
+  /** Readiness fails when the thread reported no finished claim for this long (a dead or a stuck thread). */
+  stallAfterMs?: number
 }
 
 const ENTRY = new URL('./relay-thread-entry.mjs', import.meta.url)
@@ -39,7 +42,8 @@ const RESTART_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000]
  * that exits unexpectedly is restarted, after a growing delay.
  */
 export function createThreadedOutboxRelay(options: ThreadedOutboxRelayOptions): OutboxRelay {
-  const { logger, sql, registry, stopTimeoutMs = 15_000, onThread, ...rest } = options
+  const { logger, sql, registry, stopTimeoutMs = 15_000, onThread, stallAfterMs = 20_000, ...rest } = options
+  const progress = createProgressMonitor('outbox relay thread', stallAfterMs)
   const data: RelayThreadData = {
     minClaimIntervalMs: THREAD_MIN_CLAIM_INTERVAL_MS,
     ...rest,
@@ -82,6 +86,9 @@ export function createThreadedOutboxRelay(options: ThreadedOutboxRelayOptions): 
         case 'failed':
           observer?.failed()
           break
+        case 'cycled':
+          progress.progressed()
+          break
         case 'drained':
           drains.shift()?.resolve(message.rows)
           break
@@ -107,6 +114,7 @@ export function createThreadedOutboxRelay(options: ThreadedOutboxRelayOptions): 
   }
 
   return {
+    progress,
     /**
      * Starts the thread and returns without waiting for it: loading it takes a moment (more on a busy machine), rows
      * committed meanwhile wait in the table, and a thread that cannot start is retried like one that died.
@@ -114,10 +122,12 @@ export function createThreadedOutboxRelay(options: ThreadedOutboxRelayOptions): 
     async start() {
       if (running) return
       running = true
+      progress.setPending(1)
       spawn()
     },
     async stop() {
       running = false
+      progress.setPending(0)
       if (restartTimer) clearTimeout(restartTimer)
       restartTimer = undefined
       const thread = worker

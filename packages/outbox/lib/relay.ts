@@ -1,7 +1,7 @@
-import type { Sql } from '@platform/db'
+import { type Sql, withDeadline } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import type { OutgoingMessage, Publisher } from '@platform/messaging'
-import { counter, gauge, type Registry } from '@platform/metrics'
+import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
 import { BUCKETS } from './enqueue.js'
 
 export interface OutboxRelayOptions {
@@ -27,12 +27,22 @@ export interface OutboxRelayOptions {
   bucketsPerClaim?: number
   /** Test hook: runs after the broker confirmed a batch and before the rows are deleted. */
   afterPublish?: (ids: string[]) => void | Promise<void>
+  /**
+   * Client-side deadline of one claim (its transaction and the broker's confirms). Past it the claim counts as
+   * failed and the relay goes on; its rows, still locked by the open transaction, wait for the server to end it
+   * (idle_in_transaction_session_timeout) and are published again by a later claim.
+   */
+  claimTimeoutMs?: number
+  /** Readiness fails when no claim has finished (published or found nothing) for this long. */
+  stallAfterMs?: number
 }
 
 /** What a relay reports as it works: a claim that published `rows` rows, a claim that failed. */
 export interface RelayObserver {
   claimed(rows: number): void
   failed(): void
+  /** A claim finished, whether it found rows or not: the relay is not stuck. */
+  cycled?(): void
 }
 
 /**
@@ -73,7 +83,11 @@ export interface OutboxRelay {
   stop(): Promise<void>
   /** Publishes what is there now, until the outbox is empty (tests and shutdown). Returns rows published. */
   drain(): Promise<number>
+  /** For /health/ready: stalled when the running relay has finished no claim for `stallAfterMs`. */
+  progress: ProgressMonitor
 }
+
+export const DEFAULT_CLAIM_TIMEOUT_MS = 30_000
 
 /**
  * A claimed row as postgres.js returns it with `.raw()`: every column as the bytes PostgreSQL sent (text format),
@@ -137,6 +151,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let wake: (() => void) | undefined
   let stopWaiting: (() => void) | undefined
   let unlisten: (() => Promise<void>) | undefined
+  const claimTimeoutMs = options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS
+  const progress = createProgressMonitor('outbox relay', options.stallAfterMs ?? 20_000)
 
   const metrics = options.observer ?? (options.registry && relayMetrics(options.registry, sql))
 
@@ -222,8 +238,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     let failures = 0
     while (running) {
       try {
-        const n = await claimAndPublish()
+        const n = await withDeadline(claimAndPublish(), claimTimeoutMs, 'an outbox claim')
         failures = 0
+        progress.progressed()
+        metrics?.cycled?.()
         if (n >= batchSize) continue
         // A partial claim: wait for more rows to pile up, whatever notifications arrive meanwhile.
         if (n > 0) await sleep(minClaimIntervalMs, false)
@@ -239,9 +257,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   return {
     drain,
+    progress,
     async start() {
       if (running) return
       running = true
+      // A relay always has work to look for: stalled means no claim finished for stallAfterMs.
+      progress.setPending(1)
       try {
         const { unlisten: u } = await sql.listen(channel, () => wake?.())
         unlisten = u
@@ -252,6 +273,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
     async stop() {
       running = false
+      progress.setPending(0)
       stopWaiting?.()
       await loop
       await unlisten?.().catch(() => {})

@@ -1,28 +1,51 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 
 /**
- * A TCP proxy in front of a real service. `cut()` closes every connection and refuses new ones, so the client
- * sees the service as unreachable without stopping the shared server other test files use; `restore()` undoes it.
+ * A TCP proxy in front of a real service, for fault tests that must not stop the shared server other test files use.
+ * - `cut()` closes every connection and refuses new ones: the client sees the service as unreachable.
+ * - `blackhole()` keeps every connection open but moves no byte either way, and accepts new connections without
+ *   answering: a network partition, which no server-side timeout and no TCP reset reveals to the client.
+ * - `restore()` undoes either; after a black hole, the bytes held meanwhile flow on, as after a healed partition.
  */
 export async function createTcpProxy(target: { host: string; port: number }) {
   const sockets = new Set<Socket>()
+  const pairs = new Set<{ client: Socket; upstream: Socket | undefined }>()
   let refusing = false
+  let holding = false
+
+  function forward(pair: { client: Socket; upstream: Socket | undefined }) {
+    const upstream = connect(target)
+    pair.upstream = upstream
+    sockets.add(upstream)
+    upstream.on('error', () => drop(pair)).on('close', () => drop(pair))
+    pair.client.pipe(upstream).pipe(pair.client)
+    if (holding) hold(pair)
+  }
+
+  function hold(pair: { client: Socket; upstream: Socket | undefined }) {
+    pair.client.pause()
+    pair.upstream?.pause()
+  }
+
+  function drop(pair: { client: Socket; upstream: Socket | undefined }) {
+    pair.client.destroy()
+    pair.upstream?.destroy()
+    sockets.delete(pair.client)
+    if (pair.upstream) sockets.delete(pair.upstream)
+    pairs.delete(pair)
+  }
+
   const server = createServer((client) => {
     if (refusing) {
       client.destroy()
       return
     }
-    const upstream = connect(target)
-    sockets.add(client).add(upstream)
-    const drop = () => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
-    }
-    client.on('error', drop).on('close', drop)
-    upstream.on('error', drop).on('close', drop)
-    client.pipe(upstream).pipe(client)
+    const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined }
+    sockets.add(client)
+    pairs.add(pair)
+    client.on('error', () => drop(pair)).on('close', () => drop(pair))
+    if (holding) client.pause()
+    else forward(pair)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
@@ -39,9 +62,25 @@ export async function createTcpProxy(target: { host: string; port: number }) {
       refusing = true
       for (const s of sockets) s.destroy()
       sockets.clear()
+      pairs.clear()
+    },
+    blackhole() {
+      holding = true
+      for (const pair of pairs) hold(pair)
     },
     restore() {
       refusing = false
+      if (!holding) return
+      holding = false
+      for (const pair of pairs) {
+        if (pair.upstream) {
+          pair.client.resume()
+          pair.upstream.resume()
+        } else {
+          forward(pair)
+          pair.client.resume()
+        }
+      }
     },
     async close() {
       this.cut()

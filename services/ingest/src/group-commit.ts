@@ -1,3 +1,6 @@
+import { DeadlineError, withDeadline } from '@platform/db'
+import { createProgressMonitor, type ProgressMonitor } from '@platform/metrics'
+
 /**
  * Group commit (docs/adr/0008-ingest-group-commit.md): requests that arrive while a batch is being collected or
  * committed share one transaction, so the cost of a commit (a WAL flush, ~1 ms or more) is paid once per batch
@@ -6,6 +9,10 @@
  *
  * When a batch fails, its items are committed again one by one, so one bad item (or a deadlock, or a lost
  * connection) fails only the requests it belongs to.
+ *
+ * No batch holds its slot forever: a commit that has not settled within `commitTimeoutMs` fails its requests (a
+ * transient 503: the provider retries, and a commit that lands late turns the retry into a replay) and frees the
+ * slot. Once a slot stayed taken for good after a PostgreSQL restart, and batches then started only when full.
  */
 export interface GroupCommitOptions<I, O> {
   /** Commits all items in one transaction and returns one result per item, in order. */
@@ -16,6 +23,10 @@ export interface GroupCommitOptions<I, O> {
   maxWaitMs: number
   /** Batches committing at once (each holds one database connection). */
   maxInFlight: number
+  /** Client-side deadline of one commit (the batch's, then each item's when it is retried alone). */
+  commitTimeoutMs?: number
+  /** Readiness fails when requests have waited this long with no batch settling. */
+  stallAfterMs?: number
   onBatch?: (size: number, failed: boolean, seconds: number) => void
 }
 
@@ -27,24 +38,33 @@ interface Pending<I, O> {
 
 export interface GroupCommitter<I, O> {
   submit(item: I): Promise<O>
-  /** Waits for every submitted item to settle. */
+  /** Waits for every submitted item to settle (each within the commit deadlines). */
   flush(): Promise<void>
+  /** For /health/ready: stalled when requests wait and no batch has settled for `stallAfterMs`. */
+  progress: ProgressMonitor
 }
 
+export const DEFAULT_COMMIT_TIMEOUT_MS = 5000
+
 export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): GroupCommitter<I, O> {
+  const commitTimeoutMs = options.commitTimeoutMs ?? DEFAULT_COMMIT_TIMEOUT_MS
+  const progress = createProgressMonitor('group commit', options.stallAfterMs ?? 20_000)
   let queue: Pending<I, O>[] = []
   let inFlight = 0
+  let inFlightItems = 0
   let timer: NodeJS.Timeout | undefined
   const settled = new Set<Promise<void>>()
+  const commit = (items: I[]) => withDeadline(options.commit(items), commitTimeoutMs, `a commit of ${items.length}`)
+  const pending = () => progress.setPending(queue.length + inFlightItems)
 
   /**
-   * Starts a batch when it is full, when the previous batch has just finished (whatever piled up meanwhile goes
-   * at once), or `maxWaitMs` after an item arrived at an idle committer. While a batch commits, the next one fills.
+   * Starts a batch when it is full, when a batch has just finished (whatever piled up meanwhile goes at once), or
+   * `maxWaitMs` after the first waiting item arrived, whenever a slot is free, whatever else is in flight.
    */
   function schedule(afterBatch = false): void {
     if (queue.length === 0 || inFlight >= options.maxInFlight) return
-    if (queue.length >= options.maxBatch || (afterBatch && inFlight === 0)) run()
-    else if (inFlight === 0) timer ??= setTimeout(run, options.maxWaitMs)
+    if (queue.length >= options.maxBatch || afterBatch) run()
+    else timer ??= setTimeout(run, options.maxWaitMs)
   }
 
   function run(): void {
@@ -54,6 +74,7 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
     const batch = queue.slice(0, options.maxBatch)
     queue = queue.slice(batch.length)
     inFlight++
+    inFlightItems += batch.length
     const task = commitBatch(batch).finally(() => {
       inFlight--
       settled.delete(task)
@@ -63,24 +84,33 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
     schedule()
   }
 
+  /** Before the batch's callers hear of it, so that what they see next (readiness, say) already counts it. */
+  function batchSettled(batch: Pending<I, O>[], failed: boolean, seconds: number): void {
+    inFlightItems -= batch.length
+    progress.progressed()
+    pending()
+    options.onBatch?.(batch.length, failed, seconds)
+  }
+
   async function commitBatch(batch: Pending<I, O>[]): Promise<void> {
     const started = performance.now()
     const seconds = () => (performance.now() - started) / 1000
     try {
-      const results = await options.commit(batch.map((p) => p.item))
-      options.onBatch?.(batch.length, false, seconds())
+      const results = await commit(batch.map((p) => p.item))
+      batchSettled(batch, false, seconds())
       for (const [i, p] of batch.entries()) p.resolve(results[i] as O)
     } catch (error) {
-      options.onBatch?.(batch.length, true, seconds())
-      if (batch.length === 1) {
-        batch[0]?.reject(error)
+      batchSettled(batch, true, seconds())
+      // A batch past its deadline is not retried item by item: the database did not answer, and would not for each.
+      if (batch.length === 1 || error instanceof DeadlineError) {
+        for (const p of batch) p.reject(error)
         return
       }
       // Isolate the failure: each item alone, so only the ones that fail on their own are rejected.
       await Promise.all(
         batch.map(async (p) => {
           try {
-            const [result] = await options.commit([p.item])
+            const [result] = await commit([p.item])
             p.resolve(result as O)
           } catch (single) {
             p.reject(single)
@@ -91,9 +121,11 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
   }
 
   return {
+    progress,
     submit(item) {
       return new Promise<O>((resolve, reject) => {
         queue.push({ item, resolve, reject })
+        pending()
         schedule()
       })
     },

@@ -26,6 +26,8 @@ export const webhookEnv = {
   GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 128, minimum: 1, maximum: 2000 }),
   GROUP_COMMIT_MAX_WAIT_MS: Type.Integer({ default: 2, minimum: 0, maximum: 100 }),
   GROUP_COMMIT_MAX_IN_FLIGHT: Type.Integer({ default: 2, minimum: 1, maximum: 8 }),
+  /** A commit past this deadline fails its requests with 503 and frees its slot. */
+  GROUP_COMMIT_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 60_000 }),
 }
 
 export type WebhookConfig = Static<ReturnType<typeof Type.Object<typeof webhookEnv>>> & {
@@ -33,6 +35,7 @@ export type WebhookConfig = Static<ReturnType<typeof Type.Object<typeof webhookE
   ENVIRONMENT: string
   BODY_LIMIT_BYTES: number
   REDIS_PREFIX: string
+  STALL_AFTER_MS: number
 }
 
 export interface WebhookIngestOptions {
@@ -66,12 +69,15 @@ export async function startWebhookIngest(options: WebhookIngestOptions) {
     maxBatch: config.GROUP_COMMIT_MAX_BATCH,
     maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS,
     maxInFlight: config.GROUP_COMMIT_MAX_IN_FLIGHT,
+    commitTimeoutMs: config.GROUP_COMMIT_TIMEOUT_MS,
+    stallAfterMs: config.STALL_AFTER_MS,
     onBatch: (size, failed, seconds) => {
       metrics.batchSize.observe(size)
       metrics.batchDuration.observe(seconds)
       if (failed) metrics.batchFailures.inc()
     },
   })
+  options.runtime.readiness.groupCommit = () => committer.progress.check()
   const retention = createRetention({
     sql,
     schema: config.DB_SCHEMA,
@@ -110,6 +116,7 @@ export async function startWebhookIngest(options: WebhookIngestOptions) {
     },
   })
 
+  options.runtime.readiness.statusConsumer = () => statusConsumer.progress.check()
   if (options.retentionJob !== false) retention.start(config.WEBHOOK_RETENTION_INTERVAL_MS)
   app.addHook('onClose', async () => {
     await committer.flush()

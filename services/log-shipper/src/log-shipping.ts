@@ -29,6 +29,7 @@ export function startLogShipping(options: { app: ServiceApp; runtime: ServiceRun
   let wake: (() => void) | undefined
 
   runtime.readiness.clickhouse = async () => shipper !== undefined && (await sink.ping())
+  runtime.readiness.shipper = () => shipper?.consumer?.progress.check()
 
   async function prepareAndStart(): Promise<void> {
     for (let attempt = 1; !closing; attempt++) {

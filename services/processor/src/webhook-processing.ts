@@ -103,6 +103,8 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
       metrics,
     }),
   })
+  options.runtime.readiness.webhookConsumer = () => webhooks.progress.check()
+  options.runtime.readiness.notifyConsumer = () => notify.progress.check()
   app.addHook('onClose', async () => {
     await webhooks.stop()
     await notify.stop()
