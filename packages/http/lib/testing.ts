@@ -57,7 +57,7 @@ export interface ServiceBasicsOptions<C> {
   name: string
   loadConfig: (env: NodeJS.ProcessEnv) => C
   buildApp: (config: C) => Promise<ServiceApp>
-  /** The readiness checks the service must report, e.g. ['postgres', 'rabbitmq', 'redis']. */
+  /** The readiness checks the service must report: its dependencies and its progress watchdogs (outboxRelay, ...). */
   dependencies: string[]
 }
 

@@ -6,5 +6,5 @@ describeServiceBasics({
   name: 'feed',
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp(config),
-  dependencies: ['postgres', 'rabbitmq', 'redis'],
+  dependencies: ['postgres', 'rabbitmq', 'redis', 'outboxRelay'],
 })

@@ -6,5 +6,5 @@ describeServiceBasics({
   name: 'ingest',
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp(config),
-  dependencies: ['postgres', 'rabbitmq', 'redis'],
+  dependencies: ['postgres', 'rabbitmq', 'redis', 'outboxRelay', 'groupCommit', 'statusConsumer'],
 })

@@ -17,5 +17,5 @@ describeServiceBasics({
   name: 'log-shipper',
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp({ ...config, CLICKHOUSE_DATABASE: clickhouse.database }),
-  dependencies: ['postgres', 'rabbitmq', 'clickhouse'],
+  dependencies: ['postgres', 'rabbitmq', 'clickhouse', 'outboxRelay', 'shipper'],
 })

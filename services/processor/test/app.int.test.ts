@@ -6,5 +6,5 @@ describeServiceBasics({
   name: 'processor',
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp(config),
-  dependencies: ['postgres', 'rabbitmq'],
+  dependencies: ['postgres', 'rabbitmq', 'outboxRelay', 'webhookConsumer', 'notifyConsumer'],
 })
