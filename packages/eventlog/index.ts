@@ -4,6 +4,7 @@ export {
   claimCheckMigrations,
   claimCheckStore,
   ensureClaimCheckStore,
+  pruneRecordedEvents,
 } from './lib/claim-check.js'
 export {
   buildEventMessage,
@@ -18,5 +19,16 @@ export {
   rowJson,
   rowsMessages,
 } from './lib/event-log.js'
+export {
+  type ConsumerEventLog,
+  consumerEventLog,
+  eventIdFor,
+  type HandledMessage,
+  MESSAGE_EVENT_NAMESPACE,
+  type MessageEventLog,
+  type MessageEventLogEntry,
+  messageEventLog,
+  uuidV5,
+} from './lib/message-event-log.js'
 export { createRecordingEventLog, type RecordedEvent } from './lib/recording-event-log.js'
 export { EVENT_LOG_COLUMNS, type EventLogRow, toRow } from './lib/row.js'

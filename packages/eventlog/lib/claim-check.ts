@@ -22,7 +22,32 @@ export const claimCheckMigrations: Migration[] = [
       create index payloads_created_at on payloads (created_at);
     `,
   },
+  {
+    // The fixed event ids already recorded (EventLogEntry.eventId: a consumer's ids, derived from the message it
+    // handles), so a redelivered message that records its event again writes no second row. ClickHouse could not
+    // collapse the copies by itself: its key holds the event's time, which a second recording would give anew.
+    // Written by producers in their business transaction, like payloads; old rows go with pruneRecordedEvents.
+    id: 'eventlog/0002_recorded_events',
+    sql: `
+      create table recorded_events (
+        event_id    uuid primary key,
+        service     text not null,
+        recorded_at timestamptz not null default now()
+      );
+      create index recorded_events_recorded_at on recorded_events (recorded_at);
+    `,
+  },
 ]
+
+/**
+ * Forgets fixed event ids recorded more than `days` ago (like the inbox's prune: a message redelivered after that
+ * long is not expected). An id recorded again after that is a second row, with the same event id.
+ */
+export async function pruneRecordedEvents(sql: Queryable, days: number): Promise<number> {
+  const removed = await sql`
+    delete from eventlog_claims.recorded_events where recorded_at < now() - make_interval(days => ${days})`
+  return removed.count
+}
 
 /** Every producing service and the log-shipper run this at start; the advisory lock in migrate() serialises them. */
 export async function ensureClaimCheckStore(sql: Sql): Promise<void> {

@@ -25,12 +25,20 @@ export interface EventLogEntry {
   metadataVersion?: number
   /** When it happened; defaults to now. */
   occurredAt?: Date
+  /**
+   * A fixed event id (a UUID), for a producer that may record the same event again: a consumer handling a redelivered
+   * message (messageEventLog derives it, eventIdFor). An event with a fixed id is recorded at most once: a later
+   * record of the id, in any transaction, writes nothing and returns the id (the first recording's time and context
+   * stay). Without it the id is a new random UUID and nothing is checked.
+   */
+  eventId?: string
 }
 
 export interface EventLog {
   /**
    * Records an event inside the caller's transaction. Commit: it will reach ClickHouse. Rollback: it never will.
    * Returns the event id. ClickHouse being down or slow never fails or slows this call: it only writes PostgreSQL.
+   * An entry with a fixed eventId that was recorded before writes nothing (EventLogEntry.eventId).
    */
   record(tx: Queryable, entry: EventLogEntry): Promise<string>
   /**
@@ -70,7 +78,7 @@ function clickhouseNow(): string {
 export function buildEventMessage(
   options: EventLogOptions,
   entry: EventLogEntry,
-  eventId = randomUUID(),
+  eventId = entry.eventId ?? randomUUID(),
 ): {
   message: EventLoggedV1
   claim?: { id: string; service: string; context: string }
@@ -185,6 +193,29 @@ function eventMessage(message: EventLoggedV1): OutboxMessage {
   }
 }
 
+/**
+ * Of the built events, those to write: every event without a fixed id, and each fixed id that is new to
+ * eventlog_claims.recorded_events (inserted here, in the caller's transaction: commit and the id counts as recorded,
+ * rollback and it never was). A second transaction recording the same id waits on the first one's key, then sees it.
+ */
+async function unrecorded<B extends { message: EventLoggedV1 }>(
+  tx: Queryable,
+  service: string,
+  entries: EventLogEntry[],
+  built: B[],
+): Promise<B[]> {
+  const fixed = built.filter((_, i) => entries[i]?.eventId !== undefined).map((b) => b.message.eventId.toLowerCase())
+  if (fixed.length === 0) return built
+  const rows = await tx<{ event_id: string }[]>`
+    insert into eventlog_claims.recorded_events (event_id, service)
+    select id, ${service} from unnest(${fixed}::uuid[]) as id
+    on conflict do nothing
+    returning event_id::text`
+  const fresh = new Set(rows.map((r) => r.event_id))
+  // delete: an id given twice in one call is written once.
+  return built.filter((b, i) => entries[i]?.eventId === undefined || fresh.delete(b.message.eventId.toLowerCase()))
+}
+
 /** The event log business code uses; writes through the service's transactional outbox. */
 export function createEventLog(options: EventLogOptions): EventLog {
   const eventLog: EventLog = {
@@ -194,7 +225,9 @@ export function createEventLog(options: EventLogOptions): EventLog {
     },
     async recordMany(tx, entries) {
       if (entries.length === 0) return []
-      const built = entries.map((entry) => buildEventMessage(options, entry))
+      const all = entries.map((entry) => buildEventMessage(options, entry))
+      const built = await unrecorded(tx, options.service, entries, all)
+      if (built.length === 0) return all.map((b) => b.message.eventId)
       const claims = built.flatMap((b) => (b.claim ? [b.claim] : []))
       if (claims.length > 0) await tx`insert into eventlog_claims.payloads ${tx(claims)}`
       const messages = built.map((b) => b.message)
@@ -208,7 +241,7 @@ export function createEventLog(options: EventLogOptions): EventLog {
           ? messages.map(eventMessage)
           : [...large.map(eventMessage), ...rowsMessages(messages.filter((m) => m.context !== null))],
       )
-      return messages.map((m) => m.eventId)
+      return all.map((b) => b.message.eventId)
     },
   }
   return eventLog

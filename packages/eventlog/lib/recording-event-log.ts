@@ -8,8 +8,8 @@ export interface RecordedEvent extends EventLogEntry {
 
 /**
  * The test double: same interface, keeps what was recorded in memory, touches no database. For unit tests of
- * business logic ("paying an order records order.paid"). It does not model rollback; integration tests that care
- * use the real event log.
+ * business logic ("paying an order records order.paid"). Like the real one it records a fixed eventId once. It does
+ * not model rollback; integration tests that care use the real event log.
  */
 export function createRecordingEventLog(): EventLog & {
   entries: RecordedEvent[]
@@ -20,8 +20,9 @@ export function createRecordingEventLog(): EventLog & {
     entries,
     ofType: (type: string) => entries.filter((e) => e.eventType === type),
     async record(_tx: Queryable, entry: EventLogEntry) {
-      const eventId = randomUUID()
-      entries.push({ ...entry, eventId })
+      const eventId = entry.eventId ?? randomUUID()
+      if (entry.eventId === undefined || !entries.some((e) => e.eventId === eventId))
+        entries.push({ ...entry, eventId })
       return eventId
     },
     async recordMany(tx: Queryable, list: EventLogEntry[]) {

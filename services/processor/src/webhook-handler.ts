@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { WebhookReceivedV1 } from '@platform/contracts'
 import type { Sql } from '@platform/db'
-import type { EventLog } from '@platform/eventlog'
+import type { ConsumerEventLog, MessageEventLog } from '@platform/eventlog'
 import type { Inbox } from '@platform/inbox'
 import { type IncomingMessage, PermanentError } from '@platform/messaging'
 import type { ProcessorMetrics } from './metrics.js'
@@ -13,7 +13,11 @@ export interface WebhookHandlerDeps {
   inbox: Inbox
   /** The inbox's consumer name (its rows are checked before any work starts). */
   consumer: string
-  eventLog: EventLog
+  /**
+   * Each message's events get ids derived from it (consumerEventLog(runtime.eventLog, consumer)): a redelivered
+   * message records the same events again under the same ids, which the event log writes once.
+   */
+  eventLog: ConsumerEventLog
   metrics: ProcessorMetrics
   maxAttempts: number
   /** Returns the simulated processing time of a non-payment event, in ms. */
@@ -48,16 +52,20 @@ const errorText = (error: unknown) =>
  *   4. on failure: report `failed` (it will be retried) or `dead` (PermanentError, or the last attempt: the
  *      consumer dead-letters exactly then; a `webhook.dead_lettered` event-log record first), and rethrow so the
  *      consumer retries or dead-letters the message. A report that cannot be published fails the attempt too.
+ * Every event-log record of a message has an id derived from it. The dead_lettered record has its own transaction,
+ * not the inbox's: an inbox row would make the message's replay from the DLQ a "duplicate". A crash between that
+ * commit and the ack repeats the record on the redelivery under the same id, which writes nothing; its occurrence is
+ * the replay count, so the dead-lettering after an operator's replay is an event of its own.
  */
 export function createWebhookHandler(deps: WebhookHandlerDeps) {
   const { sql, inbox, metrics } = deps
 
-  async function process(message: IncomingMessage<WebhookReceivedV1>): Promise<string> {
+  async function process(message: IncomingMessage<WebhookReceivedV1>, eventLog: MessageEventLog): Promise<string> {
     const event = message.body
     if (event.format === 'stripe') {
       const outcome = await inbox.process(message.messageId, async (tx) => {
         const effect = await applyPaymentEvent(tx, event.payload as PaymentEvent, {
-          eventLog: deps.eventLog,
+          eventLog,
           notify: deps.notifyDownstream,
         })
         await tx`insert into processed_events (id, source, event_id, event_type, result)
@@ -99,8 +107,9 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
       return
     }
     await deps.publishStatus(statusReport(message, 'processing'))
+    const eventLog = deps.eventLog.of(message)
     try {
-      const outcome = await process(message)
+      const outcome = await process(message, eventLog)
       metrics.processed.inc({ ...labels, outcome })
       metrics.duration.observe({ ...labels, outcome: 'completed' }, (performance.now() - started) / 1000)
     } catch (error) {
@@ -108,13 +117,15 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
       const lastError = errorText(error)
       if (dead) {
         await sql.begin((tx) =>
-          deps.eventLog.record(tx, {
+          eventLog.record(tx, {
             eventType: 'webhook.dead_lettered',
+            occurrence: replaysOf(message),
             context: {
               id: message.body.id,
               source: message.body.source,
               eventId: message.body.eventId,
               attempts: message.attempt,
+              replays: replaysOf(message),
               error: lastError,
             },
           }),

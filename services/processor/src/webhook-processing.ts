@@ -8,6 +8,7 @@ import {
   webhookReceivedBatch,
   webhookStatusChanged,
 } from '@platform/contracts'
+import { consumerEventLog } from '@platform/eventlog'
 import type { ServiceApp, ServiceRuntime } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { type ConsumerDef, declareExchanges, defineConsumer, startConsumer } from '@platform/messaging'
@@ -82,7 +83,7 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
       sql,
       inbox: createInbox(sql, webhooksDef.queue),
       consumer: webhooksDef.queue,
-      eventLog,
+      eventLog: consumerEventLog(eventLog, webhooksDef.queue),
       metrics,
       maxAttempts: webhooksDef.retry.maxAttempts,
       processingDelayMs: delayPicker(config.PROCESSING_DELAY_MS),

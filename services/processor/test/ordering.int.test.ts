@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { WebhookReceivedV1 } from '@platform/contracts'
-import { createEventLog } from '@platform/eventlog'
+import { consumerEventLog, createEventLog } from '@platform/eventlog'
 import { migrateService } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import type { IncomingMessage } from '@platform/messaging'
@@ -29,7 +29,7 @@ beforeAll(async () => {
     sql: db.sql,
     inbox: createInbox(db.sql, 'processor.webhooks'),
     consumer: 'processor.webhooks',
-    eventLog: createEventLog({ service: 'processor', environment: 'test' }),
+    eventLog: consumerEventLog(createEventLog({ service: 'processor', environment: 'test' }), 'processor.webhooks'),
     metrics: processorMetrics(createRegistry()),
     maxAttempts: 8,
     processingDelayMs: () => 0,
