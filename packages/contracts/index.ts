@@ -23,10 +23,12 @@ export {
 export { exchanges } from './lib/exchanges.js'
 export {
   ingestStatusConsumer,
+  MAX_EVENT_ID_LENGTH,
   OrderPaidNotifyV1,
   orderPaidNotify,
   processorNotifyConsumer,
   processorWebhooksConsumer,
+  WebhookEventId,
   WebhookFormat,
   WebhookReceivedV1,
   WebhookStatus,

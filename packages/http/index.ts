@@ -1,5 +1,14 @@
 export { buildServiceApp, type HttpConfig, type ServiceApp, type ServiceAppOptions } from './lib/app.js'
 export {
+  clientErrorProblem,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_CHECK_INTERVAL_MS,
+  type HttpTimeoutConfig,
+  httpServerOptions,
+} from './lib/connection-guards.js'
+export { decodeTimeIdCursor, encodeTimeIdCursor, type TimeIdKey } from './lib/cursor.js'
+export {
   BLANK_TYPE,
   badRequest,
   conflict,
@@ -27,11 +36,20 @@ export {
   type ReadinessReport,
   runReadinessChecks,
 } from './lib/health.js'
+export { jsonTextProblem, MAX_JSON_DEPTH, parseJsonText } from './lib/json-guard.js'
 export { ensureDefaultMetrics, METRICS_PATH, routeLabel } from './lib/metrics.js'
 export { instanceOf, sendProblem, toProblemError } from './lib/problem-handler.js'
+export {
+  defineProblemType,
+  genericProblemType,
+  PROBLEM_TYPE_BASE,
+  type ProblemType,
+  problemTypes,
+} from './lib/problem-types.js'
 export { type RateLimitConfig, rateLimitNamespace } from './lib/rate-limit.js'
 export { type CoalescingCounter, createCoalescingCounter, type RateCountCallback } from './lib/rate-limit-store.js'
 export { genReqId, inRequestContext } from './lib/request-context.js'
+export { MAX_PARAM_LENGTH, MAX_URL_LENGTH } from './lib/request-guards.js'
 export {
   type CreateServiceOptions,
   createRedis,

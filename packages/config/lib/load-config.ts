@@ -86,6 +86,14 @@ export const commonEnv = {
     pattern: '^(|true|false|\\d+|[0-9A-Fa-f:.]+(/\\d{1,3})?( *, *[0-9A-Fa-f:.]+(/\\d{1,3})?)*)$',
   }),
   AMQP_PREFETCH: Type.Integer({ default: 20, minimum: 1, maximum: 65535 }),
+  /**
+   * Deadlines for a request to arrive (Node's headersTimeout and requestTimeout): a client that sends its headers or
+   * its body a byte at a time is answered 408 and disconnected after them, instead of holding a connection for
+   * minutes. Checked every HTTP_TIMEOUT_CHECK_INTERVAL_MS (Node's connectionsCheckingInterval, 30 s by default).
+   */
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
+  HTTP_TIMEOUT_CHECK_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 50, maximum: 30_000 }),
 } satisfies TProperties
 
 /** The port, schema and relay defaults differ per service, so they are built by name. */

@@ -12,6 +12,20 @@ import { exchanges } from './exchanges.js'
 export const WebhookFormat = Type.Union([Type.Literal('stripe'), Type.Literal('envelope'), Type.Literal('github')])
 export type WebhookFormat = Static<typeof WebhookFormat>
 
+/**
+ * The longest provider event id (the dedupe key) ingest accepts, in characters (code points). Stated once: the
+ * webhook body's schema, the X-GitHub-Delivery check and the status route's `:eventId` all read it, so an id that is
+ * accepted always has a status URL that works (docs/webhooks.md).
+ */
+export const MAX_EVENT_ID_LENGTH = 255
+
+/** A provider event id: 1 to MAX_EVENT_ID_LENGTH characters, no control characters (PostgreSQL text refuses NUL). */
+export const WebhookEventId = Type.String({
+  minLength: 1,
+  maxLength: MAX_EVENT_ID_LENGTH,
+  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+})
+
 export const WebhookReceivedV1 = Type.Object({
   /** Ingest's id of the event (UUID); also the AMQP message id, so consumers deduplicate by it. */
   id: Type.String({ format: 'uuid' }),

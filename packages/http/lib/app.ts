@@ -5,18 +5,22 @@ import type { Logger } from '@platform/logging'
 import type { Registry } from '@platform/metrics'
 import Fastify, { type FastifyInstance, type RawServerDefault } from 'fastify'
 import type { Redis } from 'ioredis'
+import { clientErrorHandler, type HttpTimeoutConfig, httpServerOptions, refuseConnect } from './connection-guards.js'
 import { ProblemError } from './errors.js'
 import { HEALTH_PATHS, type ReadinessChecks, registerHealthRoutes } from './health.js'
+import { registerJsonParser } from './json-guard.js'
 import { METRICS_PATH, registerMetrics } from './metrics.js'
 import { registerErrorHandler, registerNotFoundHandler } from './problem-handler.js'
+import { problemTypes } from './problem-types.js'
 import { type RateLimitConfig, registerRateLimit } from './rate-limit.js'
 import { ContextLogController, childLoggerFactory, genReqId, registerRequestContext } from './request-context.js'
+import { frameworkErrors, MAX_PARAM_LENGTH, registerRequestGuards } from './request-guards.js'
 
 /** The Fastify instance every service builds on: TypeBox schemas type request and reply. */
 export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>
 
 /** The configuration the HTTP layer reads; every service's config (serviceEnv) has it. */
-export interface HttpConfig extends RateLimitConfig {
+export interface HttpConfig extends RateLimitConfig, HttpTimeoutConfig {
   BODY_LIMIT_BYTES: number
   /** Which proxies' X-Forwarded-For to believe (see TRUST_PROXY in @platform/config); none when absent. */
   TRUST_PROXY?: string
@@ -56,13 +60,21 @@ export interface ServiceAppOptions {
 }
 
 /**
- * Builds the app with what every service needs before its own routes: correlation ids, problem+json errors,
- * the rate limit, /metrics and the health probes. The service registers its routes on the returned instance,
- * and its teardown as onClose hooks (they run after in-flight requests have finished).
+ * Builds the app with what every service needs before its own routes: correlation ids, problem+json errors (also
+ * for what Node's parser and Fastify's router refuse), deadlines for slow clients, guards against input PostgreSQL
+ * cannot hold (control characters in parameters, unstorable or too deep JSON), the rate limit, /metrics and the
+ * health probes. The service registers its routes on the returned instance, and its teardown as onClose hooks
+ * (they run after in-flight requests have finished). docs/api-errors.md lists every answer.
  */
 export async function buildServiceApp(options: ServiceAppOptions): Promise<ServiceApp> {
   const { config } = options
+  const http = httpServerOptions(config)
   const app = Fastify({
+    http,
+    requestTimeout: http.requestTimeout ?? 0,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler,
+    frameworkErrors,
     loggerInstance: options.logger,
     genReqId,
     childLoggerFactory,
@@ -77,6 +89,9 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
   // only matter to the services' route handlers, and Fastify's generics are invariant in both.
   const base = app as unknown as FastifyInstance
   registerRequestContext(base)
+  refuseConnect(app.server)
+  registerRequestGuards(base)
+  registerJsonParser(base)
 
   let closing = false
   app.addHook('preClose', (done) => {
@@ -85,7 +100,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
   })
   app.addHook('onRequest', (_request, _reply, done) => {
     if (!closing) return done()
-    done(new ProblemError(503, { detail: 'The service is shutting down.' }))
+    done(new ProblemError(problemTypes.shuttingDown, { detail: 'The service is shutting down.' }))
   })
   // Once closing, every response (in-flight ones included) ends its keep-alive connection. Otherwise a client
   // holding one open would keep server.close() waiting for keepAliveTimeout, past the shutdown deadline, and

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import { genericProblemType, type ProblemType, problemTypes } from './problem-types.js'
 
 /**
  * Errors of @platform/http. Every error response is an RFC 9457 problem details document
@@ -15,16 +16,19 @@ export interface ProblemDetails {
   title: string
   status: number
   detail: string
-  instance: string
+  instance?: string
   [extension: string]: unknown
 }
 
 export interface ProblemOptions {
   /** A human-readable explanation of this occurrence; sent to the client as is, so never put internals here. */
   detail?: string
-  /** Defaults to the status code's reason phrase, as RFC 9457 §4.2.1 asks for "about:blank". */
+  /** Defaults to the problem type's title (problem-types.ts), else the status code's reason phrase. */
   title?: string
-  /** A URI naming the problem type, for problems a client is expected to tell apart. */
+  /**
+   * A URI naming the problem type, for problems a client is expected to tell apart. Prefer passing a ProblemType
+   * (problem-types.ts) as the first argument; without either, the status's generic type is used.
+   */
   type?: string
   /** Extension members (RFC 9457 §3.2), e.g. `errors` of a validation problem. */
   extensions?: Record<string, unknown>
@@ -43,29 +47,35 @@ export class ProblemError extends Error {
   readonly extensions: Record<string, unknown>
   readonly headers: Record<string, string>
 
-  constructor(status: number, options: ProblemOptions = {}) {
-    const title = options.title ?? STATUS_CODES[status] ?? 'Error'
+  /** `kind`: a ProblemType of the catalog (status, type and title in one), or a bare status code. */
+  constructor(kind: number | ProblemType, options: ProblemOptions = {}) {
+    const status = typeof kind === 'number' ? kind : kind.status
+    const known = typeof kind === 'number' ? (options.type === undefined ? genericProblemType(kind) : undefined) : kind
+    const title = options.title ?? known?.title ?? STATUS_CODES[status] ?? 'Error'
     super(options.detail ?? title, { cause: options.cause })
     this.name = 'ProblemError'
     this.code = options.code ?? 'HTTP_PROBLEM'
     this.status = status
     this.title = title
     this.detail = options.detail ?? title
-    this.type = options.type ?? BLANK_TYPE
+    this.type = options.type ?? known?.type ?? BLANK_TYPE
     this.extensions = options.extensions ?? {}
     this.headers = options.headers ?? {}
   }
 
-  /** The response body; `instance` is the request path (without its query, which may carry tokens). */
-  toProblem(instance: string): ProblemDetails {
+  /**
+   * The response body; `instance` is the request path (without its query, which may carry tokens), absent when
+   * the request could not even be parsed.
+   */
+  toProblem(instance?: string): ProblemDetails {
     return {
       ...this.extensions,
       type: this.type,
       title: this.title,
       status: this.status,
       detail: this.detail,
-      instance,
-    }
+      ...(instance === undefined ? {} : { instance }),
+    } as ProblemDetails
   }
 }
 
@@ -83,8 +93,14 @@ export interface InvalidParam {
 export const badRequest = (detail: string, extensions?: Record<string, unknown>) =>
   new ProblemError(400, { detail, ...(extensions ? { extensions } : {}) })
 
+/** Parameters (path, query) and bodies are told apart: a client fixes them in different places. */
 export const validationProblem = (errors: InvalidParam[], detail = 'The request is invalid.') =>
-  new ProblemError(400, { detail, code: 'HTTP_VALIDATION', extensions: { errors } })
+  new ProblemError(
+    errors.every((e) => e.in === 'params' || e.in === 'querystring')
+      ? problemTypes.invalidParameter
+      : problemTypes.invalidBody,
+    { detail, code: 'HTTP_VALIDATION', extensions: { errors } },
+  )
 
 export const unauthorized = (detail = 'Authentication is required.') => new ProblemError(401, { detail })
 
@@ -100,7 +116,11 @@ export const unprocessable = (detail: string, extensions?: Record<string, unknow
 
 /** RFC 9110 §10.2.3: Retry-After in seconds tells a client when trying again makes sense. */
 export const tooManyRequests = (retryAfterSeconds: number, detail = 'Too many requests; slow down.') =>
-  new ProblemError(429, { detail, code: 'HTTP_RATE_LIMITED', headers: { 'retry-after': String(retryAfterSeconds) } })
+  new ProblemError(problemTypes.rateLimited, {
+    detail,
+    code: 'HTTP_RATE_LIMITED',
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  })
 
 export const serviceUnavailable = (detail: string, options: Omit<ProblemOptions, 'detail'> = {}) =>
   new ProblemError(503, { ...options, detail })

@@ -7,7 +7,6 @@ import type {
   RouteOptions,
 } from 'fastify'
 import {
-  badRequest,
   INTERNAL_DETAIL,
   type InvalidParam,
   isProblemError,
@@ -15,6 +14,7 @@ import {
   ProblemError,
   validationProblem,
 } from './errors.js'
+import { problemTypes } from './problem-types.js'
 import { inRequestContext } from './request-context.js'
 
 const INVALID_JSON = 'The request body is not valid JSON.'
@@ -31,18 +31,29 @@ export function toProblemError(error: unknown, bodyLimit: number): ProblemError 
   const code = e.code ?? 'HTTP_PROBLEM'
   switch (code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new ProblemError(400, { code, detail: INVALID_JSON })
+      return new ProblemError(problemTypes.invalidJson, { code, detail: INVALID_JSON })
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new ProblemError(400, { code, detail: 'The body is empty although its content type is application/json.' })
+      return new ProblemError(problemTypes.invalidJson, {
+        code,
+        detail: 'The body is empty although its content type is application/json.',
+      })
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ProblemError(413, { code, detail: `The request body is larger than ${bodyLimit} bytes.` })
+      return new ProblemError(problemTypes.bodyTooLarge, {
+        code,
+        detail: `The request body is larger than ${bodyLimit} bytes.`,
+      })
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ProblemError(415, { code, detail: 'The request content type is not supported by this endpoint.' })
+      return new ProblemError(problemTypes.unsupportedMediaType, {
+        code,
+        detail: 'The request content type is not supported by this endpoint.',
+      })
   }
   const status = e.statusCode ?? e.status
   // JSON.parse errors thrown by a custom parser arrive as a SyntaxError marked 400.
-  if (error instanceof SyntaxError && status === 400) return badRequest(INVALID_JSON)
+  if (error instanceof SyntaxError && status === 400)
+    return new ProblemError(problemTypes.invalidJson, { detail: INVALID_JSON })
   if (status !== undefined && status >= 400 && status < 500) {
+    // e.g. Fastify's FST_ERR_CTP_INVALID_CONTENT_LENGTH, or a plugin's own 4xx: the status's generic type.
     return new ProblemError(status, { code, detail: e.message ?? '' })
   }
   return new ProblemError(status !== undefined && status >= 500 && status < 600 ? status : 500, {
@@ -99,7 +110,7 @@ export function registerNotFoundHandler(app: FastifyInstance, preHandler?: preHa
       // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
       return sendProblem(
         reply,
-        new ProblemError(405, {
+        new ProblemError(problemTypes.methodNotAllowed, {
           detail: `${request.method} is not supported here; use ${allowed.join(', ')}.`,
           headers: { allow: allowed.join(', ') },
         }),
@@ -107,7 +118,7 @@ export function registerNotFoundHandler(app: FastifyInstance, preHandler?: preHa
     }
     return sendProblem(
       reply,
-      new ProblemError(404, { detail: `No route matches ${request.method} ${instanceOf(request)}.` }),
+      new ProblemError(problemTypes.notFound, { detail: `No route matches ${request.method} ${instanceOf(request)}.` }),
     )
   })
 }

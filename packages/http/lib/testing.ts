@@ -151,3 +151,11 @@ export function describeServiceBasics<C>(options: ServiceBasicsOptions<C>): void
     })
   })
 }
+
+export { type RawExchange, type RawResponse, rawExchange, rawRequest } from './raw-http.js'
+export {
+  describeMalformedRequests,
+  MALFORMED_REQUESTS,
+  type MalformedCase,
+  type MalformedRequestsOptions,
+} from './testing-malformed.js'

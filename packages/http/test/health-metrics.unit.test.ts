@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createRegistry } from '@platform/metrics'
 import { afterEach, describe, expect, it } from 'vitest'
-import { runReadinessChecks, type ServiceApp } from '../index.js'
+import { problemTypes, runReadinessChecks, type ServiceApp } from '../index.js'
 import { expectProblem } from '../lib/testing.js'
 import { buildTestApp } from './helpers.js'
 
@@ -36,7 +36,7 @@ describe('health probes', () => {
     const res = await app.inject({ method: 'GET', url: '/health/ready' })
     expectProblem(res, 503)
     expect(res.json()).toEqual({
-      type: 'about:blank',
+      type: problemTypes.unavailable.type,
       title: 'Service Unavailable',
       status: 503,
       detail: 'Not ready: postgres, rabbitmq unavailable.',

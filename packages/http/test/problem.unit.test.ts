@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { INTERNAL_DETAIL, ProblemError, type ServiceApp, serviceUnavailable } from '../index.js'
+import { INTERNAL_DETAIL, ProblemError, problemTypes, type ServiceApp, serviceUnavailable } from '../index.js'
 import { expectProblem } from '../lib/testing.js'
 import { buildTestApp } from './helpers.js'
 
@@ -34,7 +34,7 @@ describe('problem+json (RFC 9457) for every error', () => {
   it('400 for a body that fails its schema, naming the invalid member', async () => {
     const { app } = await problemApp()
     const res = await app.inject({ method: 'POST', url: '/items?token=abc', payload: { count: -1 } })
-    expectProblem(res, 400, { type: 'about:blank', title: 'Bad Request', instance: '/items' })
+    expectProblem(res, 400, { type: problemTypes.invalidBody.type, title: 'Invalid request body', instance: '/items' })
     expect(res.json().errors).toEqual([{ in: 'body', pointer: '/name', message: expect.stringContaining('name') }])
 
     const wrongType = await app.inject({ method: 'POST', url: '/items', payload: { name: 'a', count: 'many' } })
@@ -84,7 +84,7 @@ describe('problem+json (RFC 9457) for every error', () => {
     const res = await app.inject({ method: 'GET', url: '/boom', headers: { 'x-correlation-id': 'boom-1' } })
     expectProblem(res, 500)
     expect(res.json()).toEqual({
-      type: 'about:blank',
+      type: problemTypes.internal.type,
       title: 'Internal Server Error',
       status: 500,
       detail: INTERNAL_DETAIL,

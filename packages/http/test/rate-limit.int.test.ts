@@ -1,7 +1,7 @@
 import { createTcpProxy, redisPrefix, type TcpProxy, testUrls } from '@platform/testing'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRedis, type ServiceApp } from '../index.js'
+import { createRedis, problemTypes, type ServiceApp } from '../index.js'
 import { expectProblem } from '../lib/testing.js'
 import { buildTestApp, TEST_CONFIG } from './helpers.js'
 
@@ -34,7 +34,7 @@ describe('rate limit in Redis', () => {
     expect((await get(app, '/limited')).headers['x-ratelimit-remaining']).toBe('1')
     expect((await get(app, '/limited')).statusCode).toBe(200)
     const res = await get(app, '/limited')
-    expectProblem(res, 429, { type: 'about:blank', title: 'Too Many Requests' })
+    expectProblem(res, 429, { type: problemTypes.rateLimited.type, title: 'Too Many Requests' })
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(50)
     // The client's keyPrefix is the service prefix: written once, not twice.
     expect(await admin.keys(`${prefix}*`)).toEqual([`${prefix}rate-limit:127.0.0.1`])

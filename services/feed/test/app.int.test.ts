@@ -1,4 +1,4 @@
-import { describeServiceBasics } from '@platform/http/testing'
+import { describeMalformedRequests, describeServiceBasics } from '@platform/http/testing'
 import { buildApp } from '../src/app.js'
 import { loadServiceConfig } from '../src/config.js'
 
@@ -7,4 +7,10 @@ describeServiceBasics({
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp(config),
   dependencies: ['postgres', 'rabbitmq', 'redis', 'outboxRelay'],
+})
+
+describeMalformedRequests({
+  name: 'feed',
+  loadConfig: loadServiceConfig,
+  buildApp: (config) => buildApp(config),
 })

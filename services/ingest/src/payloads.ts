@@ -1,5 +1,5 @@
 import { Type } from '@platform/config'
-import type { WebhookFormat } from '@platform/contracts'
+import { MAX_EVENT_ID_LENGTH, WebhookEventId, type WebhookFormat } from '@platform/contracts'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 
@@ -26,7 +26,7 @@ const RefundObject = paymentObject('^re_', true)
 const DisputeObject = paymentObject('^(dp|du)_', true)
 
 const stripeEvent = (type: TSchema, object: TSchema) =>
-  Type.Object({ id: text(), type, created: Type.Integer({ minimum: 0 }), data: Type.Object({ object }) })
+  Type.Object({ id: WebhookEventId, type, created: Type.Integer({ minimum: 0 }), data: Type.Object({ object }) })
 
 const KNOWN_PAYMENT_TYPES = ['charge.succeeded', 'refund.created', 'dispute.opened'] as const
 
@@ -42,7 +42,7 @@ const StripeEvent = Type.Union([
 ])
 
 const Envelope = Type.Object({
-  idempotency_key: text(),
+  idempotency_key: WebhookEventId,
   event_type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$' }),
   payload: Type.Object({}),
 })
@@ -54,6 +54,8 @@ const checkers = {
   envelope: Compile(Envelope),
   github: Compile(GithubDelivery),
 }
+/** GitHub's dedupe key is a header (X-GitHub-Delivery), checked like the body ids of the other formats. */
+const eventIdChecker = Compile(WebhookEventId)
 
 export interface ParsedWebhook {
   dedupeKey: string
@@ -91,7 +93,14 @@ export function checkBody(
     }
     case 'github': {
       const event = String(headers['x-github-event'] ?? 'unknown').replace(/[^A-Za-z0-9_.:-]/g, '_') || 'unknown'
-      return { ok: true, value: { dedupeKey: String(headers['x-github-delivery']), eventType: event, payload: body } }
+      const delivery = String(headers['x-github-delivery'])
+      if (!eventIdChecker.Check(delivery)) {
+        return {
+          ok: false,
+          detail: `X-GitHub-Delivery must be 1 to ${MAX_EVENT_ID_LENGTH} characters without control characters.`,
+        }
+      }
+      return { ok: true, value: { dedupeKey: delivery, eventType: event, payload: body } }
     }
   }
 }

@@ -1,6 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { WebhookStatus } from '@platform/contracts'
-import { type CoalescingCounter, ProblemError, type ServiceApp, serviceUnavailable } from '@platform/http'
+import { Type } from '@platform/config'
+import { WebhookEventId, WebhookStatus } from '@platform/contracts'
+import {
+  type CoalescingCounter,
+  decodeTimeIdCursor,
+  encodeTimeIdCursor,
+  isProblemError,
+  ProblemError,
+  parseJsonText,
+  problemTypes,
+  type ServiceApp,
+} from '@platform/http'
 import { currentCorrelationId } from '@platform/logging'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import Value from 'typebox/value'
@@ -9,6 +19,7 @@ import type { EventRow, EventsRepository } from './events-repository.js'
 import type { GroupCommitter } from './group-commit.js'
 import { type IngestMetrics, type RejectionReason, reasonOfStatus } from './metrics.js'
 import { checkBody } from './payloads.js'
+import { ingestProblems } from './problems.js'
 import { type SignatureFailure, verifySignature } from './signatures.js'
 import { sourceRateLimit } from './source-rate-limit.js'
 import type { SourceConfig } from './sources.js'
@@ -24,6 +35,13 @@ export interface WebhookRoutesOptions {
 }
 
 const POST_PATH = '/v1/webhooks/:source'
+const SIGNATURE_TYPE = {
+  missing_headers: ingestProblems.missingSignature,
+  malformed_header: ingestProblems.badSignature,
+  mismatch: ingestProblems.badSignature,
+  stale_timestamp: ingestProblems.timestampOutsideTolerance,
+  future_timestamp: ingestProblems.timestampOutsideTolerance,
+} satisfies Record<SignatureFailure, unknown>
 const SIGNATURE_REASON: Record<SignatureFailure, RejectionReason> = {
   missing_headers: 'missing_signature',
   malformed_header: 'bad_signature',
@@ -40,6 +58,9 @@ const SIGNATURE_DETAIL: Record<SignatureFailure, string> = {
 }
 
 type Params = { source: string; eventId?: string }
+
+/** The status route's `:eventId` is held to the body's rule, so every accepted id has a status URL that works. */
+const statusParams = Type.Object({ source: Type.String(), eventId: WebhookEventId })
 
 /** The answer to an accepted or replayed webhook, serialised by a compiled serializer (fast-json-stringify). */
 const acceptedSchema = {
@@ -60,19 +81,12 @@ export const statusUrl = (source: string, eventId: string) =>
 /** Fixed-length digests, so the constant-time compare never sees different lengths. */
 const digest = (text: string) => createHash('sha256').update(text).digest()
 
-/** Opaque keyset cursor: the (received_at, id) of the last row of a page. */
-const encodeCursor = (row: EventRow) =>
-  Buffer.from(JSON.stringify([row.received_at.toISOString(), row.id])).toString('base64url')
+/** Opaque keyset cursor: the (received_at, id) of the last row of a page; decoding checks both (invalid-cursor). */
+const encodeCursor = (row: EventRow) => encodeTimeIdCursor({ at: row.received_at, id: row.id })
 
 function decodeCursor(cursor: string): { receivedAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
-    const receivedAt = new Date(at)
-    if (Number.isNaN(receivedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad cursor')
-    return { receivedAt, id }
-  } catch {
-    throw new ProblemError(400, { detail: 'The cursor is invalid; use next_cursor from a previous page.' })
-  }
+  const { at, id } = decodeTimeIdCursor(cursor)
+  return { receivedAt: at, id }
 }
 
 const present = (row: EventRow) => ({
@@ -106,10 +120,10 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
 
   function authorize(request: FastifyRequest): SourceConfig {
     const source = sourceOf(request)
-    if (!source) throw new ProblemError(404, { detail: 'No such webhook source.' })
+    if (!source) throw new ProblemError(ingestProblems.unknownSource, { detail: 'No such webhook source.' })
     const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')
     if (!match || !timingSafeEqual(digest(match[1] as string), digest(source.readToken))) {
-      throw new ProblemError(401, {
+      throw new ProblemError(ingestProblems.invalidReadToken, {
         detail: "A valid bearer token (the source's read token) is required.",
         headers: { 'www-authenticate': 'Bearer realm="webhooks"' },
       })
@@ -151,7 +165,11 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
       async (request, reply) => {
         const source = sourceOf(request)
         if (!source)
-          return reject(request, 'unknown_source', new ProblemError(404, { detail: 'No such webhook source.' }))
+          return reject(
+            request,
+            'unknown_source',
+            new ProblemError(ingestProblems.unknownSource, { detail: 'No such webhook source.' }),
+          )
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
 
         const verified = verifySignature({ ...source, headers: request.headers, body: raw })
@@ -160,26 +178,30 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
           return reject(
             request,
             SIGNATURE_REASON[verified.reason],
-            new ProblemError(401, { detail: SIGNATURE_DETAIL[verified.reason] }),
+            new ProblemError(SIGNATURE_TYPE[verified.reason], { detail: SIGNATURE_DETAIL[verified.reason] }),
           )
         }
 
+        // Refuses, as a 400 before anything is stored, JSON that jsonb cannot hold (\u0000, lone surrogates) or that
+        // nests deeper than MAX_JSON_DEPTH: they used to fail the INSERT and answer 503 "retry later".
         let body: unknown
         try {
-          body = JSON.parse(raw.toString('utf8'))
-        } catch {
+          body = parseJsonText(raw.toString('utf8'))
+        } catch (error) {
+          if (!isProblemError(error)) throw error
           return reject(
             request,
-            'malformed_json',
-            new ProblemError(400, { detail: 'The request body is not valid JSON.' }),
+            error.type === problemTypes.invalidJson.type ? 'malformed_json' : 'invalid_body',
+            error,
           )
         }
         const checked = checkBody(source.format, body, request.headers)
-        if (!checked.ok) return reject(request, 'invalid_body', new ProblemError(400, { detail: checked.detail }))
-        if (raw.includes('\\u0000')) {
-          // PostgreSQL's text and jsonb cannot hold NUL characters: the payload could not be read back as text, or
-          // stored as jsonb by a consumer.
-          return reject(request, 'invalid_body', new ProblemError(400, { detail: 'Strings must not contain \\u0000.' }))
+        if (!checked.ok) {
+          return reject(
+            request,
+            'invalid_body',
+            new ProblemError(ingestProblems.invalidWebhook, { detail: checked.detail }),
+          )
         }
 
         let result: AcceptResult
@@ -195,7 +217,8 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
           return reject(
             request,
             'unavailable',
-            serviceUnavailable('The event could not be stored; nothing was accepted. Retry later.', {
+            new ProblemError(ingestProblems.notStored, {
+              detail: 'The event could not be stored; nothing was accepted. Retry later.',
               headers: { 'retry-after': '1' },
               cause: error,
             }),
@@ -215,10 +238,14 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
       },
     )
 
-    scope.get('/v1/webhooks/:source/:eventId', async (request) => {
+    scope.get('/v1/webhooks/:source/:eventId', { schema: { params: statusParams } }, async (request) => {
       const source = authorize(request)
       const row = await repository.findByEventId(source.name, (request.params as Params).eventId ?? '')
-      if (!row) throw new ProblemError(404, { detail: 'No event with this id (or it is past retention).' })
+      if (!row) {
+        throw new ProblemError(ingestProblems.unknownEvent, {
+          detail: 'No event with this id (or it is past retention).',
+        })
+      }
       return present(row)
     })
 
@@ -226,11 +253,13 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
       const source = authorize(request)
       const query = request.query as { status?: string; cursor?: string; limit?: string }
       if (query.status !== undefined && !Value.Check(WebhookStatus, query.status)) {
-        throw new ProblemError(400, { detail: 'status must be one of queued, processing, completed, failed, dead.' })
+        throw new ProblemError(problemTypes.invalidParameter, {
+          detail: 'status must be one of queued, processing, completed, failed, dead.',
+        })
       }
       const limit = query.limit === undefined ? 50 : Number(query.limit)
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-        throw new ProblemError(400, { detail: 'limit must be an integer from 1 to 500.' })
+        throw new ProblemError(problemTypes.invalidParameter, { detail: 'limit must be an integer from 1 to 500.' })
       }
       const rows = await repository.list(source.name, {
         limit: limit + 1,

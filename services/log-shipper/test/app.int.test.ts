@@ -1,5 +1,5 @@
 import { createTestClickHouseDatabase, type TestClickHouse } from '@platform/eventlog/testing'
-import { describeServiceBasics } from '@platform/http/testing'
+import { describeMalformedRequests, describeServiceBasics } from '@platform/http/testing'
 import { afterAll, beforeAll } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { loadServiceConfig } from '../src/config.js'
@@ -18,4 +18,10 @@ describeServiceBasics({
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp({ ...config, CLICKHOUSE_DATABASE: clickhouse.database }),
   dependencies: ['postgres', 'rabbitmq', 'clickhouse', 'outboxRelay', 'shipper'],
+})
+
+describeMalformedRequests({
+  name: 'log-shipper',
+  loadConfig: loadServiceConfig,
+  buildApp: (config) => buildApp({ ...config, CLICKHOUSE_DATABASE: clickhouse.database }),
 })
