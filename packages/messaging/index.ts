@@ -46,9 +46,12 @@ export { createPublisher, type OutgoingMessage, type Publisher, type PublisherOp
 export {
   type ConsumerTopology,
   consumerTopology,
+  DLQ_DELIVERY_LIMIT,
   declareConsumerTopology,
   declareExchanges,
+  dlqArguments,
   dlqName,
   retryDelayFor,
   retryQueueName,
+  type TopologyOptions,
 } from './lib/topology.js'

@@ -428,7 +428,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
     name: `batch-consumer:${def.queue}`,
     confirm: true,
     setup: async (ch: ConfirmChannel) => {
-      await declareConsumerTopology(ch, def)
+      await declareConsumerTopology(ch, def, { connection: broker.connection, logger: log })
       if (stopping) return
       const gen = ++generation
       // Deliveries of an earlier channel are requeued by the broker; they must never be acked on this one.

@@ -331,7 +331,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     name: `consumer:${def.queue}`,
     confirm: true,
     setup: async (ch: ConfirmChannel) => {
-      await declareConsumerTopology(ch, def)
+      await declareConsumerTopology(ch, def, { connection: broker.connection, logger })
       if (stopping) return
       await ch.prefetch(prefetch)
       const { consumerTag } = await ch.consume(def.queue, (msg) => {

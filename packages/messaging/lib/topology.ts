@@ -1,5 +1,7 @@
-import type { Channel, ConfirmChannel } from 'amqplib'
+import type { Logger } from '@platform/logging'
+import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib'
 import type { ConsumerDef, ExchangeDef } from './definitions.js'
+import { errorText } from './headers.js'
 
 /**
  * The queues one consumer owns, all derived from its work queue name:
@@ -14,6 +16,8 @@ import type { ConsumerDef, ExchangeDef } from './definitions.js'
  * All queues are quorum queues with at-least-once dead-lettering (RabbitMQ 3.10+,
  * https://www.rabbitmq.com/docs/quorum-queues#dead-lettering), so a broker crash between "expired" and
  * "delivered to the work queue" loses nothing.
+ * The DLQ has a delivery limit no one reaches (DLQ_DELIVERY_LIMIT): reading a dead message in the management UI
+ * must never make it disappear.
  */
 export interface ConsumerTopology {
   queue: string
@@ -42,6 +46,19 @@ export function consumerTopology(def: ConsumerDef): ConsumerTopology {
 }
 
 const quorum = { 'x-queue-type': 'quorum' }
+
+/**
+ * The DLQ's delivery limit: a billion deliveries, i.e. none that an operator reaches. The management UI's "Get
+ * messages" (any "requeue true" ack mode) delivers the message and puts it back, and quorum queues count that as a
+ * delivery. RabbitMQ 4.0 gives every quorum queue without a limit a default of 20, so the 21st look would drop the
+ * dead message (the DLQ has no dead-letter target). -1 ("unlimited" on 4.x) is no option: RabbitMQ 3.x accepts it
+ * and drops the message after its first requeue (checked on 3.10). docs/operations.md#dead-letter-queues.
+ * https://www.rabbitmq.com/docs/quorum-queues#poison-message-handling
+ */
+export const DLQ_DELIVERY_LIMIT = 1_000_000_000
+
+export const dlqArguments = { ...quorum, 'x-delivery-limit': DLQ_DELIVERY_LIMIT }
+
 // at-least-once dead-lettering requires reject-publish overflow (RabbitMQ docs, quorum queues).
 const safeDeadLettering = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
 
@@ -49,14 +66,25 @@ export async function declareExchanges(channel: Channel | ConfirmChannel, exchan
   for (const exchange of exchanges) await channel.assertExchange(exchange.name, exchange.type, { durable: true })
 }
 
+export interface TopologyOptions {
+  /**
+   * The connection the channel belongs to: the DLQ is declared on a channel of its own from it, so that a DLQ
+   * declared by an older version (other arguments: 406 PRECONDITION_FAILED, which closes the channel) only costs
+   * that channel, not the consumer's. Without it the DLQ is declared on the consumer's channel.
+   */
+  connection?: ChannelModel
+  logger?: Logger
+}
+
 /** Declared in the channel's setup function, so it is declared again after every reconnect. */
 export async function declareConsumerTopology(
   channel: Channel | ConfirmChannel,
   def: ConsumerDef,
+  options: TopologyOptions = {},
 ): Promise<ConsumerTopology> {
   const topology = consumerTopology(def)
   await declareExchanges(channel, topology.exchanges)
-  await channel.assertQueue(topology.dlq, { durable: true, arguments: { ...quorum } })
+  await declareDeadLetterQueue(channel, topology.dlq, options)
   await channel.assertQueue(topology.queue, {
     durable: true,
     arguments: {
@@ -83,6 +111,41 @@ export async function declareConsumerTopology(
     await channel.bindQueue(topology.queue, binding.exchange.name, binding.routingKey)
   }
   return topology
+}
+
+/**
+ * Declares the DLQ with dlqArguments. A DLQ that exists with other arguments (declared before the delivery limit was
+ * set) cannot be changed by a declaration, only by a policy, and RabbitMQ answers 406: the queue is there and keeps
+ * working, so this logs what to do and goes on (docs/operations.md#dead-letter-queues has the policy).
+ */
+async function declareDeadLetterQueue(
+  channel: Channel | ConfirmChannel,
+  dlq: string,
+  { connection, logger }: TopologyOptions,
+): Promise<void> {
+  if (!connection) {
+    await channel.assertQueue(dlq, { durable: true, arguments: dlqArguments })
+    return
+  }
+  const side = await connection.createChannel()
+  // The broker closes a channel whose declaration failed; amqplib emits that as 'error', which must not throw.
+  side.on('error', () => {})
+  try {
+    await side.assertQueue(dlq, { durable: true, arguments: dlqArguments })
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 406) throw error
+    logger?.warn(
+      {
+        queue: dlq,
+        err: errorText(error),
+        fix: `rabbitmqctl set_policy --vhost <vhost> --apply-to queues --priority 10 platform-dlq '\\.dlq$' '{"delivery-limit":${DLQ_DELIVERY_LIMIT}}'`,
+      },
+      'dead-letter queue exists with the arguments of an older version (no x-delivery-limit): on RabbitMQ 4 a message in it disappears after 20 looks ("Get messages"); apply the policy of docs/operations.md#dead-letter-queues',
+    )
+    return
+  } finally {
+    await side.close().catch(() => {})
+  }
 }
 
 /** The delay for the n-th failure (1-based); a handler's Retry-After picks the first tier that is long enough. */
