@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config'
  */
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'infra/scripts/test/**/*.test.ts'],
     globalSetup: ['packages/testing/lib/global-setup.ts'],
     pool: 'forks',
     maxWorkers: Number(process.env.TEST_WORKERS ?? 4),
