@@ -133,4 +133,26 @@ describe('the patched postgres.js', () => {
       await sql.end({ timeout: 1 })
     }
   })
+
+  it('gives a reserved connection that closed back to the pool to reconnect, not to the open ones', async () => {
+    const { sql, sockets } = poolWithOwnSockets(1)
+    try {
+      // As ingest's retention job does: reserve, hold a session-level lock, release in `finally`.
+      const conn = await sql.reserve()
+      await conn`select 1`
+      for (const socket of sockets) socket.destroy()
+      await new Promise((r) => setTimeout(r, 20))
+      expect(await outcome(conn`select pg_advisory_unlock(1)`)).toBe('CONNECTION_CLOSED')
+      conn.release()
+      // Unpatched, the closed connection is parked among the open ones: the next query fails on it, and the pool's
+      // only connection then never reconnects, so the ones after wait forever.
+      const settled = await Promise.race([
+        Promise.all([1, 2, 3].map(() => outcome(sql`select 1`))),
+        new Promise<string>((r) => setTimeout(() => r('a query never settled'), 3000)),
+      ])
+      expect(settled).toEqual(['ok', 'ok', 'ok'])
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+  })
 })
