@@ -76,7 +76,6 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
     handler: createWebhookHandler({
       sql,
       inbox: createInbox(sql, webhooksDef.queue),
-      consumer: webhooksDef.queue,
       eventLog: consumerEventLog(eventLog, webhooksDef.queue),
       metrics,
       maxAttempts: webhooksDef.retry.maxAttempts,
@@ -94,7 +93,6 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
       sql,
       url: config.DOWNSTREAM_URL,
       timeoutMs: config.DOWNSTREAM_TIMEOUT_MS,
-      maxAttempts: notifyDef.retry.maxAttempts,
       metrics,
     }),
   })
