@@ -81,5 +81,6 @@ export function histogram<L extends string>(
   )
 }
 
+export { type ExposedMetric, exposedMetrics, metricNamingProblems } from './lib/naming.js'
 export { createProgressMonitor, type ProgressMonitor, StalledError } from './lib/progress.js'
 export type { Counter, Gauge, Histogram, Registry }

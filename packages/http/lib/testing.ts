@@ -1,3 +1,4 @@
+import { exposedMetrics, metricNamingProblems } from '@platform/metrics'
 import {
   createTcpProxy,
   createTestSchema,
@@ -136,6 +137,14 @@ export function describeServiceBasics<C>(options: ServiceBasicsOptions<C>): void
       expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/)
       expect(res.body).toContain('http_request_duration_seconds_bucket')
       expect(res.body).toContain('route="/health/live"')
+    })
+
+    it('names every metric it exports by the convention (@platform/metrics naming.ts)', async () => {
+      // Once ready, the relay and the consumers have registered theirs too.
+      await waitFor(async () => (await ready()).status === 200)
+      const metrics = exposedMetrics((await app.inject({ method: 'GET', url: '/metrics' })).body)
+      expect(metrics.map((m) => m.name)).toContain('http_request_duration_seconds')
+      expect(metricNamingProblems(metrics)).toEqual([])
     })
 
     it('answers an unknown route and a malformed JSON body with problem+json', async () => {

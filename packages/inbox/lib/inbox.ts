@@ -26,6 +26,11 @@ export type InboxResult<T> = { duplicate: true } | { duplicate: false; result: T
 export interface Inbox {
   /** Runs `effect` in a transaction unless `messageId` was already processed by this consumer. */
   process<T>(messageId: string, effect: (tx: Tx) => Promise<T>): Promise<InboxResult<T>>
+  /**
+   * Whether `messageId` was already processed by this consumer: a cheap check before work that must not start
+   * twice (e.g. a status report). Only a hint outside `process`'s transaction: `process` stays the one that decides.
+   */
+  seen(messageId: string): Promise<boolean>
   /** Forgets ids older than `days`; a message redelivered after that long is not expected. */
   prune(days: number): Promise<number>
 }
@@ -41,6 +46,10 @@ export function createInbox(sql: Sql, consumer: string): Inbox {
         if (claimed.length === 0) return { duplicate: true as const }
         return { duplicate: false as const, result: await effect(tx) }
       }) as Promise<InboxResult<never>>
+    },
+    async seen(messageId) {
+      const rows = await sql`select 1 from inbox where consumer = ${consumer} and message_id = ${messageId}`
+      return rows.length > 0
     },
     async prune(days) {
       const removed = await sql`

@@ -39,6 +39,15 @@ describe('inbox', () => {
     expect((await increment(inbox, 'msg-2')).duplicate).toBe(true)
   })
 
+  it('says whether a message was seen, per consumer, without claiming it', async () => {
+    const inbox = createInbox(db.sql, 'seen-check')
+    expect(await inbox.seen('msg-3')).toBe(false)
+    // Asking does not claim: the message is still processed the first time.
+    expect((await increment(inbox, 'msg-3')).duplicate).toBe(false)
+    expect(await inbox.seen('msg-3')).toBe(true)
+    expect(await createInbox(db.sql, 'another-consumer').seen('msg-3')).toBe(false)
+  })
+
   it('keeps consumers apart and prunes old ids', async () => {
     const other = createInbox(db.sql, 'other-consumer')
     expect((await increment(other, 'msg-1')).duplicate).toBe(false)

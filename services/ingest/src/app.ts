@@ -1,6 +1,5 @@
 import { createService, type ServiceApp, type ServiceOverrides } from '@platform/http'
 import type { Config } from './config.js'
-import { loadSources } from './sources.js'
 import { startWebhookIngest } from './webhook-ingest.js'
 
 export interface IngestOverrides extends ServiceOverrides {
@@ -15,8 +14,6 @@ export interface IngestOverrides extends ServiceOverrides {
  * createService opened are closed.
  */
 export async function buildApp(config: Config, overrides: IngestOverrides = {}): Promise<ServiceApp> {
-  // A bad sources file stops the start before any connection is opened.
-  const sources = loadSources(config.WEBHOOK_SOURCES_FILE)
   const { retentionJob, ...serviceOverrides } = overrides
   const { app, runtime } = await createService({
     service: 'ingest',
@@ -30,7 +27,6 @@ export async function buildApp(config: Config, overrides: IngestOverrides = {}):
       app,
       runtime,
       config,
-      sources,
       ...(retentionJob === undefined ? {} : { retentionJob }),
     })
   } catch (error) {

@@ -1,33 +1,54 @@
+import { type ProblemType, problemTypes } from '@platform/http'
 import { counter, histogram, type Registry } from '@platform/metrics'
+import { ingestProblems } from './problems.js'
 
 /**
- * Ingest's own metrics (docs/operations.md says which to alert on). Labels are bounded: sources come from the
- * configuration file; an unknown source is counted as "unknown", never by the name the client sent.
+ * Ingest's own metrics (docs/operations.md#metrics lists them with their labels). Labels are bounded: sources come
+ * from the configuration file; an unknown source is counted as "unknown", never by the name the client sent.
  */
-export type RejectionReason =
-  | 'unknown_source'
-  | 'missing_signature'
-  | 'bad_signature'
-  | 'stale_timestamp'
-  | 'future_timestamp'
-  | 'malformed_json'
-  | 'invalid_body'
-  | 'unsupported_media_type'
-  | 'body_too_large'
-  | 'rate_limited'
-  | 'unavailable'
-  | 'other'
+
+/**
+ * The one table from a refusal's problem type (problems.ts, and @platform/http's catalog for what Fastify, the
+ * request guards and the rate limit refuse) to the `reason` label of webhook_rejected_total. A type not listed
+ * counts as "other". The finer signature reasons (stale vs future timestamp, ...) are webhook_signature_failures_total's.
+ */
+const REASON_OF = [
+  [ingestProblems.unknownSource, 'unknown_source'],
+  [ingestProblems.missingSignature, 'missing_signature'],
+  [ingestProblems.badSignature, 'bad_signature'],
+  [ingestProblems.timestampOutsideTolerance, 'timestamp_outside_tolerance'],
+  [ingestProblems.invalidWebhook, 'invalid_body'],
+  [ingestProblems.notStored, 'unavailable'],
+  [problemTypes.invalidJson, 'malformed_json'],
+  [problemTypes.jsonTooDeep, 'invalid_body'],
+  [problemTypes.invalidCharacters, 'invalid_body'],
+  [problemTypes.invalidParameter, 'invalid_parameter'],
+  [problemTypes.unsupportedMediaType, 'unsupported_media_type'],
+  [problemTypes.bodyTooLarge, 'body_too_large'],
+  [problemTypes.rateLimited, 'rate_limited'],
+  [problemTypes.unavailable, 'unavailable'],
+  [problemTypes.shuttingDown, 'unavailable'],
+] as const satisfies readonly (readonly [ProblemType, string])[]
+
+export type RejectionReason = (typeof REASON_OF)[number][1] | 'other'
+
+const REASON_BY_TYPE = new Map<string, RejectionReason>(REASON_OF.map(([problem, reason]) => [problem.type, reason]))
+
+/** The `reason` label of a refusal answered with this problem type (a URI, ProblemError.type). */
+export const rejectionReason = (type: string): RejectionReason => REASON_BY_TYPE.get(type) ?? 'other'
 
 /** Milliseconds-scale buckets: the ACK target is p99 < 50 ms. */
 const ACK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
 export function ingestMetrics(registry: Registry) {
   return {
-    received: counter(registry, 'webhooks_received_total', 'Webhook requests by source and result', [
-      'source',
-      'result',
-    ]),
-    rejected: counter(registry, 'webhooks_rejected_total', 'Rejected webhook requests by source and reason', [
+    received: counter(
+      registry,
+      'webhook_received_total',
+      'Webhook requests by source and result (accepted, duplicate, rejected)',
+      ['source', 'result'],
+    ),
+    rejected: counter(registry, 'webhook_rejected_total', 'Rejected webhook requests by source and reason', [
       'source',
       'reason',
     ]),
@@ -37,7 +58,6 @@ export function ingestMetrics(registry: Registry) {
       'Signature verification failures by source and reason',
       ['source', 'reason'],
     ),
-    duplicates: counter(registry, 'webhooks_duplicates_total', 'Webhooks answered as duplicates', ['source']),
     ackLatency: histogram(
       registry,
       'webhook_ack_duration_seconds',
@@ -65,23 +85,3 @@ export function ingestMetrics(registry: Registry) {
 }
 
 export type IngestMetrics = ReturnType<typeof ingestMetrics>
-
-/** What a rejection's status code means when the handler did not say (Fastify's parser and the rate limiter). */
-export function reasonOfStatus(status: number): RejectionReason {
-  switch (status) {
-    case 400:
-      return 'malformed_json'
-    case 404:
-      return 'unknown_source'
-    case 413:
-      return 'body_too_large'
-    case 415:
-      return 'unsupported_media_type'
-    case 429:
-      return 'rate_limited'
-    case 503:
-      return 'unavailable'
-    default:
-      return 'other'
-  }
-}

@@ -1,28 +1,16 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type } from '@platform/config'
 import { WebhookEventId, WebhookStatus } from '@platform/contracts'
-import {
-  type CoalescingCounter,
-  decodeTimeIdCursor,
-  encodeTimeIdCursor,
-  isProblemError,
-  ProblemError,
-  parseJsonText,
-  problemTypes,
-  type ServiceApp,
-} from '@platform/http'
+import { type CoalescingCounter, type ServiceApp, toProblemError } from '@platform/http'
 import { currentCorrelationId } from '@platform/logging'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import Value from 'typebox/value'
 import type { AcceptItem, AcceptResult } from './accept-batch.js'
-import type { EventRow, EventsRepository } from './events-repository.js'
+import { acceptWebhook } from './accept-webhook.js'
+import type { EventsRepository } from './events-repository.js'
 import type { GroupCommitter } from './group-commit.js'
-import { type IngestMetrics, type RejectionReason, reasonOfStatus } from './metrics.js'
-import { checkBody } from './payloads.js'
-import { ingestProblems } from './problems.js'
-import { type SignatureFailure, verifySignature } from './signatures.js'
+import { type IngestMetrics, rejectionReason } from './metrics.js'
 import { sourceRateLimit } from './source-rate-limit.js'
 import type { SourceConfig } from './sources.js'
+import { listWebhooks, readWebhookStatus } from './webhook-status.js'
 
 export interface WebhookRoutesOptions {
   sources: Map<string, SourceConfig>
@@ -34,104 +22,62 @@ export interface WebhookRoutesOptions {
   rateCounter: CoalescingCounter
 }
 
-const POST_PATH = '/v1/webhooks/:source'
-const SIGNATURE_TYPE = {
-  missing_headers: ingestProblems.missingSignature,
-  malformed_header: ingestProblems.badSignature,
-  mismatch: ingestProblems.badSignature,
-  stale_timestamp: ingestProblems.timestampOutsideTolerance,
-  future_timestamp: ingestProblems.timestampOutsideTolerance,
-} satisfies Record<SignatureFailure, unknown>
-const SIGNATURE_REASON: Record<SignatureFailure, RejectionReason> = {
-  missing_headers: 'missing_signature',
-  malformed_header: 'bad_signature',
-  mismatch: 'bad_signature',
-  stale_timestamp: 'stale_timestamp',
-  future_timestamp: 'future_timestamp',
-}
-const SIGNATURE_DETAIL: Record<SignatureFailure, string> = {
-  missing_headers: 'The signature headers are missing.',
-  malformed_header: 'The signature header is malformed.',
-  mismatch: 'The signature does not match the body.',
-  stale_timestamp: 'The signed timestamp is too old.',
-  future_timestamp: 'The signed timestamp lies in the future.',
-}
-
-type Params = { source: string; eventId?: string }
+/** The path segment is checked against the sources file by the domain (404 unknown-source), not by a schema. */
+const sourceParams = Type.Object({ source: Type.String() })
 
 /** The status route's `:eventId` is held to the body's rule, so every accepted id has a status URL that works. */
 const statusParams = Type.Object({ source: Type.String(), eventId: WebhookEventId })
 
+const listQuery = Type.Object({
+  status: Type.Optional(WebhookStatus),
+  /** Opaque; a cursor no page handed out is a 400 invalid-cursor (webhook-status.ts). */
+  cursor: Type.Optional(Type.String()),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+})
+
 /** The answer to an accepted or replayed webhook, serialised by a compiled serializer (fast-json-stringify). */
-const acceptedSchema = {
-  type: 'object',
-  required: ['id', 'source', 'event_id', 'status', 'status_url'],
-  properties: {
-    id: { type: 'string' },
-    source: { type: 'string' },
-    event_id: { type: 'string' },
-    status: { type: 'string' },
-    status_url: { type: 'string' },
-  },
-} as const
+const acceptedSchema = Type.Object({
+  id: Type.String(),
+  source: Type.String(),
+  event_id: Type.String(),
+  status: Type.String(),
+  status_url: Type.String(),
+})
+
+const REPLAYED = 'idempotent-replayed'
 
 export const statusUrl = (source: string, eventId: string) =>
   `/v1/webhooks/${encodeURIComponent(source)}/${encodeURIComponent(eventId)}`
 
-/** Fixed-length digests, so the constant-time compare never sees different lengths. */
-const digest = (text: string) => createHash('sha256').update(text).digest()
-
-/** Opaque keyset cursor: the (received_at, id) of the last row of a page; decoding checks both (invalid-cursor). */
-const encodeCursor = (row: EventRow) => encodeTimeIdCursor({ at: row.received_at, id: row.id })
-
-function decodeCursor(cursor: string): { receivedAt: Date; id: string } {
-  const { at, id } = decodeTimeIdCursor(cursor)
-  return { receivedAt: at, id }
-}
-
-const present = (row: EventRow) => ({
-  id: row.id,
-  source: row.source,
-  event_id: row.event_id,
-  event_type: row.event_type,
-  status: row.status,
-  attempts: row.attempts,
-  received_at: row.received_at.toISOString(),
-  updated_at: row.updated_at.toISOString(),
-  last_error: row.last_error,
-})
-
 /**
- * POST /v1/webhooks/:source and the status API. Webhook bodies are read as raw bytes (the signature covers the
- * bytes, docs/webhooks.md#signatures) by a content-type parser registered only inside this plugin; the handler
- * parses the JSON itself after the signature checked out. Nothing is stored for a rejected request, and every
- * rejection is counted by reason (onResponse below).
+ * POST /v1/webhooks/:source and the status API: each handler takes its checked input, makes one domain call
+ * (accept-webhook.ts, webhook-status.ts) and replies. Webhook bodies are read as raw bytes (the signature covers the
+ * bytes, docs/webhooks.md#signatures) by a content-type parser registered only inside this plugin; the domain parses
+ * the JSON after the signature checked out. Nothing is stored for a rejected request. The POST route counts every
+ * request in two hooks: onError counts a refusal by its problem type (metrics.ts holds the table), onResponse an
+ * accepted or replayed webhook.
  */
 export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRoutesOptions): Promise<void> {
   const { sources, repository, committer, metrics } = options
-  const rejections = new WeakMap<FastifyRequest, RejectionReason>()
-  const replayed = new WeakSet<FastifyRequest>()
-  const sourceOf = (request: FastifyRequest) => sources.get((request.params as Params).source)
+  const sourceOf = (request: FastifyRequest) => sources.get((request.params as { source: string }).source)
+  const sourceLabel = (request: FastifyRequest) => sourceOf(request)?.name ?? 'unknown'
 
-  function reject(request: FastifyRequest, reason: RejectionReason, error: ProblemError): never {
-    rejections.set(request, reason)
-    throw error
+  // Every error of the route passes here before the error handler answers it: the handler's and the hooks'
+  // ProblemErrors, and what Fastify refuses itself (body too large, wrong media type), mapped as the answer is.
+  async function countRejection(request: FastifyRequest, _reply: FastifyReply, error: Error) {
+    const source = sourceLabel(request)
+    metrics.received.inc({ source, result: 'rejected' })
+    metrics.rejected.inc({ source, reason: rejectionReason(toProblemError(error, options.bodyLimit).type) })
   }
 
-  function authorize(request: FastifyRequest): SourceConfig {
-    const source = sourceOf(request)
-    if (!source) throw new ProblemError(ingestProblems.unknownSource, { detail: 'No such webhook source.' })
-    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')
-    if (!match || !timingSafeEqual(digest(match[1] as string), digest(source.readToken))) {
-      throw new ProblemError(ingestProblems.invalidReadToken, {
-        detail: "A valid bearer token (the source's read token) is required.",
-        headers: { 'www-authenticate': 'Bearer realm="webhooks"' },
-      })
-    }
-    return source
+  async function countAccepted(request: FastifyRequest, reply: FastifyReply) {
+    if (reply.statusCode >= 400) return
+    const source = sourceLabel(request)
+    metrics.received.inc({ source, result: reply.hasHeader(REPLAYED) ? 'duplicate' : 'accepted' })
+    metrics.ackLatency.observe({ source }, reply.elapsedTime / 1000)
   }
 
-  await app.register(async (scope) => {
+  await app.register(async (scope: ServiceApp) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser(
       'application/json',
@@ -139,95 +85,28 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
       (_r, body, done) => done(null, body),
     )
 
-    scope.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (request.method !== 'POST' || request.routeOptions.url !== POST_PATH) return
-      const source = sourceOf(request)?.name ?? 'unknown'
-      if (reply.statusCode < 400) {
-        const result = replayed.has(request) ? 'duplicate' : 'accepted'
-        metrics.received.inc({ source, result })
-        if (result === 'duplicate') metrics.duplicates.inc({ source })
-        metrics.ackLatency.observe({ source }, reply.elapsedTime / 1000)
-        return
-      }
-      metrics.received.inc({ source, result: 'rejected' })
-      metrics.rejected.inc({ source, reason: rejections.get(request) ?? reasonOfStatus(reply.statusCode) })
-    })
-
     scope.post(
-      POST_PATH,
+      '/v1/webhooks/:source',
       {
         // Each source has its own budget, shared by all its senders and all ingest instances, instead of the
         // service-wide limit per client address.
         config: { rateLimit: false },
         onRequest: sourceRateLimit(options.rateCounter, sourceOf),
-        schema: { response: { 200: acceptedSchema } },
+        onError: countRejection,
+        onResponse: countAccepted,
+        schema: { params: sourceParams, response: { 200: acceptedSchema } },
       },
       async (request, reply) => {
-        const source = sourceOf(request)
-        if (!source)
-          return reject(
-            request,
-            'unknown_source',
-            new ProblemError(ingestProblems.unknownSource, { detail: 'No such webhook source.' }),
-          )
-        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-
-        const verified = verifySignature({ ...source, headers: request.headers, body: raw })
-        if (!verified.ok) {
-          metrics.signatureFailures.inc({ source: source.name, reason: verified.reason })
-          return reject(
-            request,
-            SIGNATURE_REASON[verified.reason],
-            new ProblemError(SIGNATURE_TYPE[verified.reason], { detail: SIGNATURE_DETAIL[verified.reason] }),
-          )
-        }
-
-        // Refuses, as a 400 before anything is stored, JSON that jsonb cannot hold (\u0000, lone surrogates) or that
-        // nests deeper than MAX_JSON_DEPTH: they used to fail the INSERT and answer 503 "retry later".
-        let body: unknown
-        try {
-          body = parseJsonText(raw.toString('utf8'))
-        } catch (error) {
-          if (!isProblemError(error)) throw error
-          return reject(
-            request,
-            error.type === problemTypes.invalidJson.type ? 'malformed_json' : 'invalid_body',
-            error,
-          )
-        }
-        const checked = checkBody(source.format, body, request.headers)
-        if (!checked.ok) {
-          return reject(
-            request,
-            'invalid_body',
-            new ProblemError(ingestProblems.invalidWebhook, { detail: checked.detail }),
-          )
-        }
-
-        let result: AcceptResult
-        try {
-          result = await committer.submit({
-            source: source.name,
-            format: source.format,
-            ...checked.value,
+        const result = await acceptWebhook(
+          { committer, metrics },
+          {
+            source: sourceOf(request),
+            headers: request.headers,
+            body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
             correlationId: currentCorrelationId() ?? request.id,
-          })
-        } catch (error) {
-          request.log.error({ err: error }, 'could not store webhook')
-          return reject(
-            request,
-            'unavailable',
-            new ProblemError(ingestProblems.notStored, {
-              detail: 'The event could not be stored; nothing was accepted. Retry later.',
-              headers: { 'retry-after': '1' },
-              cause: error,
-            }),
-          )
-        }
-        if (result.replayed) {
-          replayed.add(request)
-          reply.header('idempotent-replayed', 'true')
-        }
+          },
+        )
+        if (result.replayed) reply.header(REPLAYED, 'true')
         return {
           id: result.id,
           source: result.source,
@@ -238,37 +117,20 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
       },
     )
 
-    scope.get('/v1/webhooks/:source/:eventId', { schema: { params: statusParams } }, async (request) => {
-      const source = authorize(request)
-      const row = await repository.findByEventId(source.name, (request.params as Params).eventId ?? '')
-      if (!row) {
-        throw new ProblemError(ingestProblems.unknownEvent, {
-          detail: 'No event with this id (or it is past retention).',
-        })
-      }
-      return present(row)
-    })
+    scope.get('/v1/webhooks/:source/:eventId', { schema: { params: statusParams } }, async (request) =>
+      readWebhookStatus(
+        repository,
+        { source: sourceOf(request), authorization: request.headers.authorization },
+        request.params.eventId,
+      ),
+    )
 
-    scope.get('/v1/webhooks/:source', async (request) => {
-      const source = authorize(request)
-      const query = request.query as { status?: string; cursor?: string; limit?: string }
-      if (query.status !== undefined && !Value.Check(WebhookStatus, query.status)) {
-        throw new ProblemError(problemTypes.invalidParameter, {
-          detail: 'status must be one of queued, processing, completed, failed, dead.',
-        })
-      }
-      const limit = query.limit === undefined ? 50 : Number(query.limit)
-      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-        throw new ProblemError(problemTypes.invalidParameter, { detail: 'limit must be an integer from 1 to 500.' })
-      }
-      const rows = await repository.list(source.name, {
-        limit: limit + 1,
-        ...(query.status ? { status: query.status as WebhookStatus } : {}),
-        ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
-      })
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return { items: page.map(present), next_cursor: rows.length > limit && last ? encodeCursor(last) : null }
-    })
+    scope.get('/v1/webhooks/:source', { schema: { params: sourceParams, querystring: listQuery } }, async (request) =>
+      listWebhooks(
+        repository,
+        { source: sourceOf(request), authorization: request.headers.authorization },
+        request.query,
+      ),
+    )
   })
 }

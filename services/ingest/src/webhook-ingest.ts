@@ -1,4 +1,3 @@
-import { type Static, Type } from '@platform/config'
 import {
   exchanges,
   ingestStatusConsumer,
@@ -9,42 +8,36 @@ import { createCoalescingCounter, rateLimitNamespace, type ServiceApp, type Serv
 import { createInbox } from '@platform/inbox'
 import { declareExchanges, startConsumer } from '@platform/messaging'
 import { createBatchAcceptor } from './accept-batch.js'
+import type { Config } from './config.js'
 import { createEventsRepository } from './events-repository.js'
 import { createGroupCommitter } from './group-commit.js'
 import { ingestMetrics } from './metrics.js'
 import { createRetention } from './retention.js'
 import { registerWebhookRoutes } from './routes.js'
-import { DEFAULT_SOURCES_FILE, loadSources, type SourceConfig } from './sources.js'
 
-/** Ingest's webhook settings (spread into the service's config schema). */
-export const webhookEnv = {
-  WEBHOOK_SOURCES_FILE: Type.String({ default: DEFAULT_SOURCES_FILE, minLength: 1 }),
-  WEBHOOK_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1 }),
-  WEBHOOK_RETENTION_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
-  WEBHOOK_PARTITION_LOOKAHEAD_DAYS: Type.Integer({ default: 7, minimum: 1, maximum: 60 }),
-  /** Group commit (docs/adr/0008-ingest-group-commit.md). */
-  GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 128, minimum: 1, maximum: 2000 }),
-  GROUP_COMMIT_MAX_WAIT_MS: Type.Integer({ default: 2, minimum: 0, maximum: 100 }),
-  GROUP_COMMIT_MAX_IN_FLIGHT: Type.Integer({ default: 2, minimum: 1, maximum: 8 }),
-  /** A commit past this deadline fails its requests with 503 and frees its slot. */
-  GROUP_COMMIT_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 60_000 }),
-}
-
-export type WebhookConfig = Static<ReturnType<typeof Type.Object<typeof webhookEnv>>> & {
-  DB_SCHEMA: string
-  ENVIRONMENT: string
-  BODY_LIMIT_BYTES: number
-  REDIS_PREFIX: string
-  STALL_AFTER_MS: number
-}
+/** What the webhook work reads of ingest's configuration (config.ts, loaded once at start). */
+export type WebhookConfig = Pick<
+  Config,
+  | 'sources'
+  | 'WEBHOOK_RETENTION_DAYS'
+  | 'WEBHOOK_RETENTION_INTERVAL_MS'
+  | 'WEBHOOK_PARTITION_LOOKAHEAD_DAYS'
+  | 'GROUP_COMMIT_MAX_BATCH'
+  | 'GROUP_COMMIT_MAX_WAIT_MS'
+  | 'GROUP_COMMIT_MAX_IN_FLIGHT'
+  | 'GROUP_COMMIT_TIMEOUT_MS'
+  | 'DB_SCHEMA'
+  | 'ENVIRONMENT'
+  | 'BODY_LIMIT_BYTES'
+  | 'REDIS_PREFIX'
+  | 'STALL_AFTER_MS'
+>
 
 export interface WebhookIngestOptions {
   app: ServiceApp
   /** Connections, registry, the publisher and outbox relay (started when the app is ready) from createService. */
   runtime: ServiceRuntime<boolean>
   config: WebhookConfig
-  /** Defaults to the file named by WEBHOOK_SOURCES_FILE. */
-  sources?: Map<string, SourceConfig>
   /** false: the test drives retention itself. */
   retentionJob?: boolean
 }
@@ -57,7 +50,7 @@ export interface WebhookIngestOptions {
 export async function startWebhookIngest(options: WebhookIngestOptions) {
   const { app, config } = options
   const { sql, broker, logger, registry, publisher } = options.runtime
-  const sources = options.sources ?? loadSources(config.WEBHOOK_SOURCES_FILE)
+  const { sources } = config
   // The relay publishes to these; they must exist before the first row is published.
   await publisher.channel.addSetup((ch: Parameters<typeof declareExchanges>[0]) =>
     declareExchanges(ch, [exchanges.webhooks, exchanges.eventlog]),

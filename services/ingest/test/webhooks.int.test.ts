@@ -91,6 +91,10 @@ describe('accepting webhooks', () => {
 
   it('answers a serial duplicate with the same body and Idempotent-Replayed, storing nothing new', async () => {
     const event = paymentEvent('refund.created')
+    const counted = {
+      accepted: await metric(/^webhook_received_total\{.*source="payment".*result="accepted"/),
+      duplicate: await metric(/^webhook_received_total\{.*source="payment".*result="duplicate"/),
+    }
     const first = await h.app.inject(signedPost('payment', event))
     const again = await h.app.inject(signedPost('payment', event, { secret: SECRETS.payment[1] }))
     expect(again.statusCode).toBe(200)
@@ -98,6 +102,8 @@ describe('accepting webhooks', () => {
     expect(again.json()).toEqual(first.json())
     const rows = await h.env.schema.sql`select id from events where event_id = ${event.id}`
     expect(rows).toHaveLength(1)
+    expect(await metric(/^webhook_received_total\{.*source="payment".*result="accepted"/)).toBe(counted.accepted + 1)
+    expect(await metric(/^webhook_received_total\{.*source="payment".*result="duplicate"/)).toBe(counted.duplicate + 1)
   })
 
   it('turns 100 concurrent copies into one event, every answer 200 with the same body', async () => {
@@ -181,12 +187,14 @@ describe('rejections', () => {
       const tampered = await h.app.inject({ ...request, payload: request.payload.replace('1000', '9000') })
       expectProblem(tampered, 401)
     })
-    expect(await metric(/^webhooks_rejected_total\{.*source="payment".*reason="bad_signature"/)).toBeGreaterThanOrEqual(
+    expect(await metric(/^webhook_rejected_total\{.*source="payment".*reason="bad_signature"/)).toBeGreaterThanOrEqual(
       2,
     )
-    expect(await metric(/^webhooks_rejected_total\{.*reason="stale_timestamp"/)).toBeGreaterThanOrEqual(1)
-    expect(await metric(/^webhooks_rejected_total\{.*reason="future_timestamp"/)).toBeGreaterThanOrEqual(1)
-    expect(await metric(/^webhooks_rejected_total\{.*reason="missing_signature"/)).toBeGreaterThanOrEqual(1)
+    // Rejections count by problem type (one reason per type); the signature metric tells stale from future.
+    expect(await metric(/^webhook_rejected_total\{.*reason="timestamp_outside_tolerance"/)).toBeGreaterThanOrEqual(2)
+    expect(await metric(/^webhook_signature_failures_total\{.*reason="stale_timestamp"/)).toBeGreaterThanOrEqual(1)
+    expect(await metric(/^webhook_signature_failures_total\{.*reason="future_timestamp"/)).toBeGreaterThanOrEqual(1)
+    expect(await metric(/^webhook_rejected_total\{.*reason="missing_signature"/)).toBeGreaterThanOrEqual(1)
     expect(await metric(/^webhook_signature_failures_total\{.*reason="mismatch"/)).toBeGreaterThanOrEqual(2)
   })
 
@@ -195,7 +203,7 @@ describe('rejections', () => {
     const unknown = await h.app.inject({ ...signedPost('payment', {}), url: '/v1/webhooks/nope' })
     expect(res.statusCode).toBe(200)
     expectProblem(unknown, 404)
-    expect(await metric(/^webhooks_rejected_total\{.*source="unknown".*reason="unknown_source"/)).toBe(1)
+    expect(await metric(/^webhook_rejected_total\{.*source="unknown".*reason="unknown_source"/)).toBe(1)
   })
 
   it('400 for malformed JSON and for a body that breaks the schema', async () => {
@@ -208,8 +216,8 @@ describe('rejections', () => {
       expectProblem(await h.app.inject(signedPost('payment', noOrder)), 400)
       expectProblem(await h.app.inject(signedPost('orders', { event_type: 'x', payload: {} })), 400)
     })
-    expect(await metric(/^webhooks_rejected_total\{.*reason="malformed_json"/)).toBe(1)
-    expect(await metric(/^webhooks_rejected_total\{.*reason="invalid_body"/)).toBe(2)
+    expect(await metric(/^webhook_rejected_total\{.*reason="malformed_json"/)).toBe(1)
+    expect(await metric(/^webhook_rejected_total\{.*reason="invalid_body"/)).toBe(2)
   })
 
   it('415 for a body that is not JSON', async () => {
@@ -218,7 +226,7 @@ describe('rejections', () => {
       const res = await h.app.inject({ ...request, headers: { ...request.headers, 'content-type': 'text/plain' } })
       expectProblem(res, 415)
     })
-    expect(await metric(/^webhooks_rejected_total\{.*reason="unsupported_media_type"/)).toBe(1)
+    expect(await metric(/^webhook_rejected_total\{.*reason="unsupported_media_type"/)).toBe(1)
   })
 
   it('413 for a body over the limit', async () => {
@@ -227,7 +235,7 @@ describe('rejections', () => {
       big.padding = 'x'.repeat(1_100_000)
       expectProblem(await h.app.inject(signedPost('payment', big)), 413)
     })
-    expect(await metric(/^webhooks_rejected_total\{.*reason="body_too_large"/)).toBe(1)
+    expect(await metric(/^webhook_rejected_total\{.*reason="body_too_large"/)).toBe(1)
   })
 
   it("429 with Retry-After over the source's rate limit", async () => {
@@ -240,6 +248,6 @@ describe('rejections', () => {
     expect(Number(answers[3]?.headers['retry-after'])).toBeGreaterThan(0)
     // Another source keeps its own budget.
     expect((await h.app.inject(signedPost('payment', paymentEvent('charge.succeeded')))).statusCode).toBe(200)
-    expect(await metric(/^webhooks_rejected_total\{.*source="limited".*reason="rate_limited"/)).toBe(1)
+    expect(await metric(/^webhook_rejected_total\{.*source="limited".*reason="rate_limited"/)).toBe(1)
   })
 })

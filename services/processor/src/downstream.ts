@@ -8,7 +8,6 @@ export interface DownstreamDeps {
   /** Empty: no downstream configured, nothing is called. */
   url: string
   timeoutMs: number
-  maxAttempts: number
   metrics: ProcessorMetrics
 }
 
@@ -69,14 +68,6 @@ export function createDownstreamHandler(deps: DownstreamDeps) {
     throw new PermanentError(`downstream rejected the notification with ${response.status}`)
   }
 
-  return async function handle(message: IncomingMessage<OrderPaidNotifyV1>): Promise<void> {
-    try {
-      await call(message)
-    } catch (error) {
-      const dead = error instanceof PermanentError || message.attempt >= deps.maxAttempts
-      if (dead) metrics.deadLetters.inc({ queue: 'downstream-notify' })
-      else metrics.retries.inc({ queue: 'downstream-notify' })
-      throw error
-    }
-  }
+  // Retries and dead letters are counted by the consumer, once settled: consumer_messages_total{outcome}.
+  return call
 }

@@ -11,8 +11,6 @@ import { enqueueCompleted, replaysOf, type StatusPublisher, statusReport } from 
 export interface WebhookHandlerDeps {
   sql: Sql
   inbox: Inbox
-  /** The inbox's consumer name (its rows are checked before any work starts). */
-  consumer: string
   /**
    * Each message's events get ids derived from it (consumerEventLog(runtime.eventLog, consumer)): a redelivered
    * message records the same events again under the same ids, which the event log writes once.
@@ -60,7 +58,8 @@ const errorText = (error: unknown) =>
 export function createWebhookHandler(deps: WebhookHandlerDeps) {
   const { sql, inbox, metrics } = deps
 
-  async function process(message: IncomingMessage<WebhookReceivedV1>, eventLog: MessageEventLog): Promise<string> {
+  /** Applies the event's effects (a payment fact, or the simulated work) with its inbox row; says what it did. */
+  async function applyEvent(message: IncomingMessage<WebhookReceivedV1>, eventLog: MessageEventLog): Promise<string> {
     const event = message.body
     if (event.format === 'stripe') {
       const outcome = await inbox.process(message.messageId, async (tx) => {
@@ -100,16 +99,15 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
   return async function handle(message: IncomingMessage<WebhookReceivedV1>): Promise<void> {
     const started = performance.now()
     const labels = { source: message.body.source }
-    const [seen] =
-      await sql`select 1 from inbox where consumer = ${deps.consumer} and message_id = ${message.messageId}`
-    if (seen) {
+    // Checked before the `processing` report, so a redelivered message that was done reports nothing.
+    if (await inbox.seen(message.messageId)) {
       metrics.processed.inc({ ...labels, outcome: 'duplicate' })
       return
     }
     await deps.publishStatus(statusReport(message, 'processing'))
     const eventLog = deps.eventLog.of(message)
     try {
-      const outcome = await process(message, eventLog)
+      const outcome = await applyEvent(message, eventLog)
       metrics.processed.inc({ ...labels, outcome })
       metrics.duration.observe({ ...labels, outcome: 'completed' }, (performance.now() - started) / 1000)
     } catch (error) {
@@ -132,8 +130,6 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
         )
       }
       await deps.publishStatus(statusReport(message, dead ? 'dead' : 'failed', lastError))
-      if (dead) metrics.deadLetters.inc({ queue: 'webhooks' })
-      else metrics.retries.inc({ queue: 'webhooks' })
       metrics.processed.inc({ ...labels, outcome: dead ? 'dead' : 'failed' })
       metrics.duration.observe({ ...labels, outcome: dead ? 'dead' : 'failed' }, (performance.now() - started) / 1000)
       throw error

@@ -1,4 +1,3 @@
-import { type Static, Type } from '@platform/config'
 import {
   exchanges,
   OrderPaidNotifyV1,
@@ -12,29 +11,24 @@ import { consumerEventLog } from '@platform/eventlog'
 import type { ServiceApp, ServiceRuntime } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { type ConsumerDef, declareExchanges, defineConsumer, startConsumer } from '@platform/messaging'
+import type { Config } from './config.js'
 import { createDownstreamHandler } from './downstream.js'
 import { processorMetrics } from './metrics.js'
 import { createWebhookHandler } from './webhook-handler.js'
 
-const DELAYS = '^\\d+(,\\d+)*$'
-
-/** The processor's webhook settings (spread into the service's config schema). */
-export const processingEnv = {
-  /** Where `order.paid` notifications go; empty: no call is made. */
-  DOWNSTREAM_URL: Type.String({ default: '', pattern: '^(https?://.+)?$' }),
-  DOWNSTREAM_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 1 }),
-  /** Simulated processing time of non-payment events: "ms" or "min-max" (random in between). */
-  PROCESSING_DELAY_MS: Type.String({ default: '2000-5000', pattern: '^\\d+(-\\d+)?$' }),
-  WEBHOOK_RETRY_DELAYS_MS: Type.String({ default: '1000,5000,30000,120000,600000', pattern: DELAYS }),
-  WEBHOOK_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 100 }),
-  NOTIFY_RETRY_DELAYS_MS: Type.String({ default: '1000,5000,30000,120000,600000', pattern: DELAYS }),
-  NOTIFY_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 100 }),
-}
-
-export type ProcessingConfig = Static<ReturnType<typeof Type.Object<typeof processingEnv>>> & {
-  DB_SCHEMA: string
-  ENVIRONMENT: string
-}
+/** What the webhook work reads of the processor's configuration (config.ts, loaded once at start). */
+export type ProcessingConfig = Pick<
+  Config,
+  | 'DOWNSTREAM_URL'
+  | 'DOWNSTREAM_TIMEOUT_MS'
+  | 'PROCESSING_DELAY_MS'
+  | 'WEBHOOK_RETRY_DELAYS_MS'
+  | 'WEBHOOK_MAX_ATTEMPTS'
+  | 'NOTIFY_RETRY_DELAYS_MS'
+  | 'NOTIFY_MAX_ATTEMPTS'
+  | 'DB_SCHEMA'
+  | 'ENVIRONMENT'
+>
 
 /** "2000-5000" -> a random delay in [2000, 5000]; "50" -> 50. */
 export function delayPicker(spec: string): () => number {
@@ -82,7 +76,6 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
     handler: createWebhookHandler({
       sql,
       inbox: createInbox(sql, webhooksDef.queue),
-      consumer: webhooksDef.queue,
       eventLog: consumerEventLog(eventLog, webhooksDef.queue),
       metrics,
       maxAttempts: webhooksDef.retry.maxAttempts,
@@ -100,7 +93,6 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
       sql,
       url: config.DOWNSTREAM_URL,
       timeoutMs: config.DOWNSTREAM_TIMEOUT_MS,
-      maxAttempts: notifyDef.retry.maxAttempts,
       metrics,
     }),
   })

@@ -81,7 +81,6 @@ async function startRig(name: string, crashAt: number): Promise<Rig> {
   const handle = createWebhookHandler({
     sql: db.sql,
     inbox: createInbox(db.sql, queue),
-    consumer: queue,
     eventLog: consumerEventLog(createEventLog({ service: 'processor', environment: 'test' }), queue),
     metrics: processorMetrics(createRegistry()),
     maxAttempts: def.retry.maxAttempts,

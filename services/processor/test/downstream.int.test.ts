@@ -92,7 +92,9 @@ describe('downstream notification', () => {
     expect(dead?.properties.headers?.['x-attempts']).toBe(4)
     expect(callsFor(orderId)).toHaveLength(4)
     const metrics = (await p.app.inject({ method: 'GET', url: '/metrics' })).body
-    expect(metrics).toMatch(/processor_dead_letters_total\{[^}]*queue="downstream-notify"[^}]*\} [1-9]/)
+    expect(metrics).toMatch(
+      /consumer_messages_total\{[^}]*queue="processor\.downstream-notify"[^}]*outcome="dead"[^}]*\} [1-9]/,
+    )
   })
 
   it('reads Retry-After as seconds or as an HTTP date', () => {

@@ -28,7 +28,6 @@ beforeAll(async () => {
   handle = createWebhookHandler({
     sql: db.sql,
     inbox: createInbox(db.sql, 'processor.webhooks'),
-    consumer: 'processor.webhooks',
     eventLog: consumerEventLog(createEventLog({ service: 'processor', environment: 'test' }), 'processor.webhooks'),
     metrics: processorMetrics(createRegistry()),
     maxAttempts: 8,
