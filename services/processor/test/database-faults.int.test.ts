@@ -88,7 +88,12 @@ describe('processor through PostgreSQL faults', () => {
       .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
   }
 
-  const ready = async () => (await h.app.inject({ method: 'GET', url: '/health/ready' })).statusCode === 200
+  /** True when ready; otherwise throws with the report, which waitFor's timeout message then shows. */
+  const ready = async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/health/ready' })
+    if (res.statusCode !== 200) throw new Error(`not ready: ${res.body}`)
+    return true
+  }
 
   /** Every message processed once, nothing dead-lettered, the outbox drained, readiness back at 200. */
   async function everyMessageProcessedOnce(sent: { id: string; eventId: string }[]) {
@@ -103,11 +108,18 @@ describe('processor through PostgreSQL faults', () => {
           (select count(*)::int from payments where event_id = any(${eventIds}::text[])) as payments`
       return row as { inbox: number; processed: number; payments: number }
     }
-    await waitFor(async () => (await counts()).processed === ids.length, {
-      timeoutMs: 30_000,
-      intervalMs: 250,
-      message: `all ${ids.length} messages processed`,
-    })
+    await waitFor(
+      async () => {
+        const seen = await counts()
+        if (seen.processed !== ids.length) throw new Error(`${JSON.stringify(seen)} of ${ids.length}`)
+        return true
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        message: `all ${ids.length} messages processed`,
+      },
+    )
     // The keys make a second effect impossible to store; the counts say none is missing and none came from elsewhere.
     expect(await counts()).toEqual({ inbox: ids.length, processed: ids.length, payments: ids.length })
     expect(await rabbitAdmin().getMessages(h.env.vhost.vhost, dlqName(processorWebhooksConsumer.queue), 1)).toEqual([])
