@@ -8,6 +8,9 @@ export interface RelayThreadData {
   batchSize?: number
   pollIntervalMs?: number
   minClaimIntervalMs?: number
+  claimTimeoutMs?: number
+  /** The thread's relay caps its backoff below this, as the parent's readiness watches it. */
+  stallAfterMs?: number
 }
 
 export type ToRelayThread = { type: 'stop' } | { type: 'drain' }

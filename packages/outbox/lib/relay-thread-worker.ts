@@ -40,6 +40,8 @@ const relay = createOutboxRelay({
   ...(data.batchSize === undefined ? {} : { batchSize: data.batchSize }),
   ...(data.pollIntervalMs === undefined ? {} : { pollIntervalMs: data.pollIntervalMs }),
   ...(data.minClaimIntervalMs === undefined ? {} : { minClaimIntervalMs: data.minClaimIntervalMs }),
+  ...(data.claimTimeoutMs === undefined ? {} : { claimTimeoutMs: data.claimTimeoutMs }),
+  ...(data.stallAfterMs === undefined ? {} : { stallAfterMs: data.stallAfterMs }),
 })
 
 // A stop that arrives while the relay is starting waits for the start, or the loop would begin after the stop.

@@ -47,6 +47,7 @@ export function createThreadedOutboxRelay(options: ThreadedOutboxRelayOptions): 
   const data: RelayThreadData = {
     minClaimIntervalMs: THREAD_MIN_CLAIM_INTERVAL_MS,
     ...rest,
+    stallAfterMs,
     logLevel: options.logLevel ?? 'info',
   }
   const observer: RelayObserver | undefined = registry && relayMetrics(registry, sql)

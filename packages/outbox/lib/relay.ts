@@ -152,7 +152,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let stopWaiting: (() => void) | undefined
   let unlisten: (() => Promise<void>) | undefined
   const claimTimeoutMs = options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS
-  const progress = createProgressMonitor('outbox relay', options.stallAfterMs ?? 20_000)
+  const stallAfterMs = options.stallAfterMs ?? 20_000
+  const progress = createProgressMonitor('outbox relay', stallAfterMs)
 
   const metrics = options.observer ?? (options.registry && relayMetrics(options.registry, sql))
 
@@ -250,7 +251,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failures++
         metrics?.failed()
         logger.warn({ err: (error as Error).message, failures }, 'outbox relay could not publish; retrying')
-        await sleep(Math.min(pollIntervalMs * 2 ** Math.min(failures, 5), 30_000))
+        // Capped below the stall limit: a relay backing off from a database that is back must not read as stalled.
+        await sleep(Math.min(pollIntervalMs * 2 ** Math.min(failures, 5), 30_000, stallAfterMs / 2))
       }
     }
   }
