@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { imageCmd, parseDockerfile } from '../lib/dockerfile.js'
 
 /**
  * docker-compose.yml, the platform on Docker: a container that dies comes back on its own, as a service does under
@@ -9,7 +10,9 @@ import { parse } from 'yaml'
  */
 const compose = parse(readFileSync(new URL('../../../docker-compose.yml', import.meta.url), 'utf8'), {
   merge: true,
-}) as { services: Record<string, { restart?: string }> }
+}) as { services: Record<string, { restart?: string; command?: string[] }> }
+const file = (path: string) => new URL(`../../../${path}`, import.meta.url)
+const json = (path: string) => JSON.parse(readFileSync(file(path), 'utf8'))
 
 const INFRASTRUCTURE = ['postgres', 'redis', 'rabbitmq', 'clickhouse']
 const PLATFORM = ['ingest', 'feed', 'analytics', 'processor', 'log-shipper']
@@ -25,5 +28,22 @@ describe('docker-compose.yml', () => {
         policy: expect.stringMatching(/^(always|unless-stopped|on-failure(:\d+)?)$/),
       })
     }
+  })
+
+  // The image runs compiled JavaScript (Dockerfile): src/server.ts becomes dist/server.js by the service's
+  // tsconfig.build.json; the Node flags are those of its package.json ("platform.nodeArgs"), as under `npm start`.
+  it("runs every service from the compiled entry point of its sources, with its package.json's Node flags", () => {
+    for (const name of PLATFORM) {
+      const build = json(`services/${name}/tsconfig.build.json`) as { compilerOptions: Record<string, string> }
+      expect(build.compilerOptions).toMatchObject({ rootDir: 'src', outDir: 'dist' })
+      expect(existsSync(file(`services/${name}/src/server.ts`)), `services/${name}/src/server.ts`).toBe(true)
+      const nodeArgs = (json(`services/${name}/package.json`).platform?.nodeArgs ?? []) as string[]
+      expect({ name, command: compose.services[name]?.command }).toEqual({
+        name,
+        command: ['node', ...nodeArgs, `services/${name}/dist/server.js`],
+      })
+    }
+    const dockerfile = parseDockerfile(readFileSync(file('Dockerfile'), 'utf8'))
+    expect(imageCmd(dockerfile)).toEqual(compose.services.ingest?.command)
   })
 })

@@ -22,7 +22,14 @@ export interface ThreadedOutboxRelayOptions extends Omit<RelayThreadData, 'logLe
   stallAfterMs?: number
 }
 
-const ENTRY = new URL('./relay-thread-entry.mjs', import.meta.url)
+/**
+ * The worker's entry. Compiled (dist/lib/relay-thread.js, the Docker image): the worker is JavaScript beside this
+ * file and needs no loader. From the TypeScript source (npm start, tests): ./relay-thread-entry.mjs loads the worker's
+ * .ts through tsx, a devDependency the image does not have.
+ */
+const ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('./relay-thread-entry.mjs', import.meta.url)
+  : new URL('./relay-thread-worker.js', import.meta.url)
 
 /**
  * A relay on its own thread keeps up, so its claims are partial and sized by this interval: at ~2,900 rows/s, 20 ms
