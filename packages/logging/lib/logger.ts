@@ -2,8 +2,9 @@ import pino, { type Logger, type LoggerOptions } from 'pino'
 import { currentCorrelationId } from './context.js'
 
 /**
- * Paths pino replaces with "[redacted]". Secrets, tokens and webhook signatures must never reach a log line
- * (DEVELOPERS.md, Standards). Wildcards cover one level; list nested shapes explicitly.
+ * Paths pino replaces with "[redacted]". Secrets, tokens and webhook signatures must never reach a log line, at any
+ * level (docs/configuration.md, LOG_LEVEL). Wildcards cover one level; list nested shapes explicitly
+ * (https://getpino.io/#/docs/redaction).
  */
 export const REDACT_PATHS = [
   'req.headers.authorization',
