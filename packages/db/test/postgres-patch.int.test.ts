@@ -155,4 +155,27 @@ describe('the patched postgres.js', () => {
       await sql.end({ timeout: 1 })
     }
   })
+
+  it('a late release() of a closed reservation does not end the reservation of the transaction holding it now', async () => {
+    const { sql, sockets } = poolWithOwnSockets(1)
+    try {
+      const conn = await sql.reserve()
+      await conn`select 1`
+      for (const socket of sockets) socket.destroy()
+      await new Promise((r) => setTimeout(r, 20))
+      let seen: Promise<unknown> | undefined
+      // The pool reconnects the only connection for this transaction.
+      await sql.begin(async (tx) => {
+        await tx`select set_config('x.v', 'inside-tx', true)`
+        conn.release() // the old holder's `finally`, late
+        seen = sql`select current_setting('x.v', true) as v`.execute()
+        await tx`select pg_sleep(0.05)`
+        await tx`select 1`
+      })
+      // Unpatched (and with the first version of the patch), the pool query ran inside the transaction.
+      expect(await seen).toEqual([{ v: '' }])
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+  })
 })

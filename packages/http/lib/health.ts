@@ -64,7 +64,11 @@ async function runCheck(
   } catch (error) {
     if (error instanceof StalledError) return { result: 'stalled', error }
     return {
-      result: error instanceof HttpError && error.code === 'HTTP_READINESS_TIMEOUT' ? 'timeout' : 'error',
+      result:
+        (error instanceof HttpError && error.code === 'HTTP_READINESS_TIMEOUT') ||
+        (error as { code?: unknown } | undefined)?.code === 'DB_DEADLINE'
+          ? 'timeout'
+          : 'error',
       error,
     }
   } finally {

@@ -58,8 +58,11 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
         }),
       ])
       clearTimeout(timer)
-      if (closed) logger.info('stopped')
-      else logger.warn({ budgetMs }, 'stopped without waiting for calls still hung at the end of the grace period')
+      if (!closed) {
+        // close-with-grace logs this and exits 1: within the grace period, but not a clean stop.
+        throw new Error(`stopped without waiting for calls still hung after ${budgetMs} ms`)
+      }
+      logger.info('stopped')
     },
   )
 

@@ -441,6 +441,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
         buffer = []
         bufferBytes = 0
         bufferRows = 0
+        progress.setPending(api.pending())
       })
       await ch.prefetch(prefetch)
       const { consumerTag } = await ch.consume(def.queue, (raw) => {

@@ -256,6 +256,8 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
    * published (the channel went away: the broker redelivers the message to the next channel).
    */
   async function settle(ch: ConfirmChannel, unit: Unit, content: Buffer, outcome: Outcome): Promise<boolean> {
+    // Per message, not per delivery: an envelope of 128 events settles its delivery only once all of them did.
+    progress.progressed()
     const now = new Date().toISOString()
     const properties: Options.Publish = { ...unit.properties, persistent: true }
     const where = { [H.originalExchange]: unit.exchange, [H.originalRoutingKey]: unit.routingKey }

@@ -163,6 +163,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       // a crash between publish and delete does anyway (consumers deduplicate by message id). Sent with the probe
       // below, in one round trip (https://www.postgresql.org/docs/15/wal-async-commit.html).
       const asynchronousCommit = tx`set local synchronous_commit = off`
+      // The transaction waits for the broker's confirms; the session's idle-in-transaction limit must not end it
+      // sooner than the claim's own deadline does (slow confirms would otherwise republish the batch over and over).
+      const idleLimit = tx`select set_config('idle_in_transaction_session_timeout', ${String(claimTimeoutMs)}, true)`
       // Only buckets that hold rows (one index probe each), in random order; `offset 0` keeps the planner from
       // taking locks before the emptiness test, so a relay never holds, or sleeps on, an empty bucket.
       const probe = tx<{ b: number }[]>`
@@ -173,7 +176,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         ) as nonempty
         where pg_try_advisory_xact_lock(hashtext(${channel}), b)
         limit ${bucketsPerClaim}`
-      const [, buckets] = await Promise.all([asynchronousCommit, probe])
+      const [, , buckets] = await Promise.all([asynchronousCommit, idleLimit, probe])
       if (buckets.length === 0) return 0
       const rows = (await tx`
         select id, message_id, exchange, routing_key, type, body, headers, correlation_id,
@@ -249,6 +252,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         else await sleep(pollIntervalMs)
       } catch (error) {
         failures++
+        // Settled, if failed: the relay is not hung (a broker alarm or a bad row must not take every instance out
+        // of rotation; the outbox lag alert covers those). Only a claim that hangs past its deadline stalls it.
+        progress.progressed()
         metrics?.failed()
         logger.warn({ err: (error as Error).message, failures }, 'outbox relay could not publish; retrying')
         // Capped below the stall limit: a relay backing off from a database that is back must not read as stalled.

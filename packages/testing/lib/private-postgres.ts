@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -57,6 +57,16 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const start = () => pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start'])
   const stop = (mode: string) => pg('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'])
   await start()
+  // A test worker that dies (or forgets stop()) must not leave a postmaster running: pg_ctl on the way out.
+  const onExit = () => {
+    try {
+      const args = ['-D', data, '-m', 'immediate', 'stop']
+      if (asRoot) execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' })
+      else execFileSync(join(bin, 'pg_ctl'), args, { stdio: 'ignore' })
+      rmSync(dir, { recursive: true, force: true })
+    } catch {}
+  }
+  process.once('exit', onExit)
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
   return {
     url,
@@ -82,6 +92,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       }
     },
     async stop() {
+      process.off('exit', onExit)
       await stop('immediate').catch(() => {})
       rmSync(dir, { recursive: true, force: true })
     },

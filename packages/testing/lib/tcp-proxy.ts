@@ -22,9 +22,14 @@ export async function createTcpProxy(target: { host: string; port: number }) {
     if (holding) hold(pair)
   }
 
+  // unpipe as well as pause: a pipe's drain handler would resume a paused source.
   function hold(pair: { client: Socket; upstream: Socket | undefined }) {
+    if (pair.upstream) {
+      pair.client.unpipe(pair.upstream)
+      pair.upstream.unpipe(pair.client)
+      pair.upstream.pause()
+    }
     pair.client.pause()
-    pair.upstream?.pause()
   }
 
   function drop(pair: { client: Socket; upstream: Socket | undefined }) {
@@ -74,8 +79,7 @@ export async function createTcpProxy(target: { host: string; port: number }) {
       holding = false
       for (const pair of pairs) {
         if (pair.upstream) {
-          pair.client.resume()
-          pair.upstream.resume()
+          pair.client.pipe(pair.upstream).pipe(pair.client)
         } else {
           forward(pair)
           pair.client.resume()

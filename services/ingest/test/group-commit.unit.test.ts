@@ -71,7 +71,7 @@ describe('group commit', () => {
       maxBatch: 200,
       maxWaitMs: 2,
       maxInFlight: 2,
-      commitTimeoutMs: 60_000,
+      commitTimeoutMs: 1000,
     })
     void committer.submit(1).catch(() => {})
     await new Promise((r) => setTimeout(r, 10))
