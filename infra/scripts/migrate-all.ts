@@ -1,7 +1,7 @@
 /**
  * Applies every service's migrations (services/<name>/migrations/*.sql) to its schema: `npm run migrate`.
  * The services apply them on start too, through the same function (migrateService in
- * packages/http/lib/runtime.ts: the outbox's and the inbox's tables first, then their own, then the event log's
+ * packages/service/lib/runtime.ts: the outbox's and the inbox's tables first, then their own, then the event log's
  * claim-check store); this runs it as the convenience and verification step `npm start` runs first, so a broken migration stops the start with one clear message instead of
  * five crashing services.
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createSql } from '../../packages/db/index.js'
-import { migrateService } from '../../packages/http/index.js'
+import { migrateService } from '../../packages/service/index.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const servicesDir = join(root, 'services')

@@ -48,17 +48,6 @@ export {
 } from './lib/problem-types.js'
 export { type RateLimitConfig, rateLimitNamespace } from './lib/rate-limit.js'
 export { type CoalescingCounter, createCoalescingCounter, type RateCountCallback } from './lib/rate-limit-store.js'
+export { createRedis } from './lib/redis.js'
 export { genReqId, inRequestContext } from './lib/request-context.js'
 export { MAX_PARAM_LENGTH, MAX_URL_LENGTH } from './lib/request-guards.js'
-export {
-  type CreateServiceOptions,
-  createRedis,
-  createService,
-  createServiceRuntime,
-  migrateService,
-  pingClickHouse,
-  type ServiceOverrides,
-  type ServiceRuntime,
-  type ServiceRuntimeOptions,
-} from './lib/runtime.js'
-export { type RunningServer, type RunServerOptions, runServer, startService } from './lib/server.js'

@@ -1,4 +1,5 @@
-import { createService, type ServiceApp, type ServiceOverrides } from '@platform/http'
+import type { ServiceApp } from '@platform/http'
+import { createService, type ServiceOverrides } from '@platform/service'
 import type { Config } from './config.js'
 
 /**

@@ -1,4 +1,4 @@
-import { runServer, startService } from '@platform/http'
+import { runServer, startService } from '@platform/service'
 import { buildApp } from './app.js'
 import { loadServiceConfig } from './config.js'
 

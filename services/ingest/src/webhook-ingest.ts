@@ -4,9 +4,10 @@ import {
   WebhookStatusV1 as StatusSchema,
   type WebhookStatusV1,
 } from '@platform/contracts'
-import { createCoalescingCounter, rateLimitNamespace, type ServiceApp, type ServiceRuntime } from '@platform/http'
+import { createCoalescingCounter, rateLimitNamespace, type ServiceApp } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { declareExchanges, startConsumer } from '@platform/messaging'
+import type { ServiceRuntime } from '@platform/service'
 import { createBatchAcceptor } from './accept-batch.js'
 import type { Config } from './config.js'
 import { createEventsRepository } from './events-repository.js'

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { webhookReceivedBatch } from '@platform/contracts'
-import { migrateService } from '@platform/http'
 import type { MessageBatch } from '@platform/messaging'
+import { migrateService } from '@platform/service'
 import { createTestSchema, type TestSchema } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type AcceptItem, createBatchAcceptor, RECEIVED_BATCH_BYTES, RECEIVED_PER_BATCH } from '../src/accept-batch.js'

@@ -1,5 +1,6 @@
 import { ConfigError } from '@platform/config'
-import type { ServiceApp, ServiceRuntime } from '@platform/http'
+import type { ServiceApp } from '@platform/http'
+import type { ServiceRuntime } from '@platform/service'
 import { createClickHouseClient, ensureClickHouseDatabase } from './clickhouse-client.js'
 import { clickhouseMigrationsDir, loadClickHouseMigrations, migrateClickHouse } from './clickhouse-migrations.js'
 import { createClickHouseSink } from './clickhouse-sink.js'

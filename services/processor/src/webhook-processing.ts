@@ -8,9 +8,10 @@ import {
   webhookStatusChanged,
 } from '@platform/contracts'
 import { consumerEventLog } from '@platform/eventlog'
-import type { ServiceApp, ServiceRuntime } from '@platform/http'
+import type { ServiceApp } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { type ConsumerDef, declareExchanges, defineConsumer, startConsumer } from '@platform/messaging'
+import type { ServiceRuntime } from '@platform/service'
 import type { Config } from './config.js'
 import { createDownstreamHandler } from './downstream.js'
 import { processorMetrics } from './metrics.js'

@@ -8,7 +8,6 @@ import {
   webhookStatusChanged,
 } from '@platform/contracts'
 import { consumerEventLog, createEventLog, eventIdFor } from '@platform/eventlog'
-import { migrateService } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { createLogger } from '@platform/logging'
 import {
@@ -21,6 +20,7 @@ import {
   startConsumer,
 } from '@platform/messaging'
 import { createRegistry } from '@platform/metrics'
+import { migrateService } from '@platform/service'
 import { createTestSchema, createTestVhost, rabbitAdmin, type TestSchema, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { processorMetrics } from '../src/metrics.js'

@@ -1,10 +1,29 @@
 import { ConfigError } from '@platform/config'
+import type { ServiceApp } from '@platform/http'
 import type { Logger } from '@platform/logging'
 import closeWithGrace from 'close-with-grace'
-import type { ServiceApp } from './app.js'
 
 /** What the shutdown leaves close-with-grace between our own bound and its kill. */
 const SHUTDOWN_MARGIN_MS = 1000
+
+/**
+ * Every wait of a shutdown is bounded on its own (commit and claim deadlines, consumer stop timeouts); this is the
+ * last bound, so that a call hung beyond all of them still lets the process end within the grace period. Abandoning
+ * it loses nothing: a request not answered was not acknowledged, an unacked message is redelivered. Throws then, so
+ * close-with-grace logs it and exits 1.
+ */
+export async function closeWithin(close: () => Promise<unknown>, shutdownTimeoutMs: number): Promise<void> {
+  const budgetMs = Math.max(shutdownTimeoutMs - SHUTDOWN_MARGIN_MS, shutdownTimeoutMs / 2)
+  let timer: NodeJS.Timeout | undefined
+  const closed = await Promise.race([
+    close().then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), budgetMs)
+    }),
+  ])
+  clearTimeout(timer)
+  if (!closed) throw new Error(`stopped without waiting for calls still hung after ${budgetMs} ms`)
+}
 
 export interface RunServerOptions {
   app: ServiceApp
@@ -46,22 +65,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       if (err) logger.error({ err }, 'shutting down after an uncaught error')
       else logger.info({ signal }, 'shutting down')
       await options.onShutdown?.()
-      // Every wait of the shutdown is bounded on its own (commit and claim deadlines, consumer stop timeouts); this
-      // is the last bound, so that a call hung beyond all of them still lets the process end within the grace period.
-      // Abandoning it loses nothing: a request not answered was not acknowledged, an unacked message is redelivered.
-      const budgetMs = Math.max(options.shutdownTimeoutMs - SHUTDOWN_MARGIN_MS, options.shutdownTimeoutMs / 2)
-      let timer: NodeJS.Timeout | undefined
-      const closed = await Promise.race([
-        app.close().then(() => true),
-        new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), budgetMs)
-        }),
-      ])
-      clearTimeout(timer)
-      if (!closed) {
-        // close-with-grace logs this and exits 1: within the grace period, but not a clean stop.
-        throw new Error(`stopped without waiting for calls still hung after ${budgetMs} ms`)
-      }
+      await closeWithin(() => app.close(), options.shutdownTimeoutMs)
       logger.info('stopped')
     },
   )

@@ -1,14 +1,19 @@
 import type { CommonConfig } from '@platform/config'
 import { createSql, loadMigrations, type Migration, migrate, pingDatabase, type Sql } from '@platform/db'
 import { createEventLog, type EventLog, ensureClaimCheckStore } from '@platform/eventlog'
+import {
+  buildServiceApp,
+  createRedis,
+  type ReadinessChecks,
+  type ServiceApp,
+  type ServiceAppOptions,
+} from '@platform/http'
 import { inboxMigrations } from '@platform/inbox'
 import { createLogger, type Logger } from '@platform/logging'
 import { type Broker, brokerIsConnected, connectBroker, createPublisher, type Publisher } from '@platform/messaging'
 import { createRegistry, type Registry } from '@platform/metrics'
 import { createOutboxRelay, createThreadedOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
-import { Redis } from 'ioredis'
-import { buildServiceApp, type ServiceApp, type ServiceAppOptions } from './app.js'
-import type { ReadinessChecks } from './health.js'
+import type { Redis } from 'ioredis'
 
 /**
  * What every service process holds besides its routes: logger, metrics registry, PostgreSQL pool (migrated),
@@ -144,32 +149,6 @@ export async function createServiceRuntime<R extends boolean = false>(
       }
     },
   }
-}
-
-/**
- * A Redis client that fails fast: a command waits at most `commandTimeout` and one reconnection attempt,
- * so a Redis outage slows requests by a bounded amount instead of hanging them (the rate limit skips on error).
- * Keys are prefixed with REDIS_PREFIX by the client itself.
- */
-export function createRedis(config: Pick<CommonConfig, 'REDIS_URL' | 'REDIS_PREFIX'>, logger?: Logger): Redis {
-  const redis = new Redis(config.REDIS_URL, {
-    keyPrefix: config.REDIS_PREFIX,
-    lazyConnect: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 500,
-    connectTimeout: 2000,
-  })
-  let down = false
-  redis.on('error', (err) => {
-    // ioredis emits an error per failed reconnection attempt; one line per outage is enough.
-    if (!down) logger?.warn({ err: err.message }, 'Redis unreachable; reconnecting')
-    down = true
-  })
-  redis.on('ready', () => {
-    if (down) logger?.info('Redis reachable again')
-    down = false
-  })
-  return redis
 }
 
 export async function pingClickHouse(url: string, timeoutMs: number): Promise<boolean> {
