@@ -110,8 +110,8 @@ export const eventLogRows = defineMessage({
 export const logShipperConsumer = defineConsumer({
   queue: 'log-shipper.eventlog',
   bindings: [{ exchange: exchanges.eventlog, routingKey: 'eventlog.#' }],
-  // Declares the usual retry tiers, but the shipper's batch consumer does not use them: a failed insert is retried
-  // in process with the whole batch held unacked (packages/messaging/lib/batch-consumer.ts).
+  // Declares the usual retry tiers, but the shipper's bulk consumer does not use them: a failed insert is retried
+  // in process with the whole batch held unacked (packages/messaging/lib/bulk-consumer.ts).
   retry: DEFAULT_RETRY,
   // Messages (single events, envelopes or rows messages) held unacked at most: two full batches of single events, so the next
   // batch fills while one is being inserted (the shipper acks only after ClickHouse accepted the insert). This is

@@ -65,33 +65,38 @@ export function defineConsumer(def: ConsumerDef): ConsumerDef {
   return def
 }
 
-/** The routing key of a message (or a batch, `BatchDef`) with this body. */
+/** The routing key of a message (or an envelope, `EnvelopeDef`) with this body. */
 export function routingKeyOf<B>(def: { routingKey: string | ((body: B) => string) }, body: B): string {
   return typeof def.routingKey === 'function' ? def.routingKey(body) : def.routingKey
 }
 
 /**
- * Many messages of one kind carried by one AMQP message: a producer that commits in groups (ingest's group commit)
- * writes one outbox row, and the relay and the broker handle one message, instead of one per message. The batch is
- * transport only: a consumer started with `batch` handles, retries and dead-letters each message of it on its own,
- * exactly as if it had arrived alone (retry queues and the DLQ only ever hold single messages, docs/architecture.md).
+ * An envelope: many messages of one kind carried by ONE AMQP message. A producer that commits in groups (ingest's
+ * group commit) writes one outbox row, and the relay and the broker handle one message, instead of one per message.
+ * The envelope is transport only: a consumer started with `envelope` handles, retries and dead-letters each message
+ * of it on its own, exactly as if it had arrived alone (retry queues and the DLQ only ever hold single messages,
+ * docs/architecture.md). Not to be confused with startBulkConsumer (bulk-consumer.ts), the opposite direction: a
+ * sink that groups many deliveries into one write.
  */
-export interface BatchDef<S extends TSchema = TSchema> {
-  /** The batch's own AMQP `type`, e.g. "webhook.received.batch.v1". */
+export interface EnvelopeDef<S extends TSchema = TSchema> {
+  /**
+   * The envelope's own AMQP `type`, e.g. "webhook.received.batch.v1". Types on the wire keep the names they were
+   * published with (such as ".batch."), whatever the code calls them: messages of them wait in queues and DLQs.
+   */
   type: string
   /** The messages it carries. */
   of: MessageDef<S>
   exchange: ExchangeDef
-  routingKey: string | ((body: MessageBatch<Static<S>>) => string)
+  routingKey: string | ((body: MessageEnvelope<Static<S>>) => string)
 }
 
-/** A batch's body: each message with the id and correlation id it would have had alone. */
-export interface MessageBatch<T = unknown> {
+/** An envelope's body: each message with the id and correlation id it would have had alone. */
+export interface MessageEnvelope<T = unknown> {
   messages: { id: string; correlationId: string | null; body: T }[]
 }
 
 /** The envelope only: each message's body is checked against its own schema, so one bad message fails alone. */
-export const MessageBatchSchema = Type.Object({
+export const MessageEnvelopeSchema = Type.Object({
   messages: Type.Array(
     Type.Object({
       id: Type.String({ minLength: 1 }),
@@ -102,6 +107,6 @@ export const MessageBatchSchema = Type.Object({
   ),
 })
 
-export function defineBatch<S extends TSchema>(def: Omit<BatchDef<S>, 'exchange'>): BatchDef<S> {
+export function defineEnvelope<S extends TSchema>(def: Omit<EnvelopeDef<S>, 'exchange'>): EnvelopeDef<S> {
   return { ...def, exchange: def.of.exchange }
 }

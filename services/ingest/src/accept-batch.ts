@@ -3,7 +3,7 @@ import {
   type WebhookFormat,
   type WebhookReceivedV1,
   type WebhookStatus,
-  webhookReceivedBatch,
+  webhookReceivedEnvelope,
 } from '@platform/contracts'
 import { jsonText, type Sql } from '@platform/db'
 import { buildEventMessage, type EventLogOptions, rowJson, rowsMessagesSql } from '@platform/eventlog'
@@ -41,7 +41,7 @@ const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey
 export const ACCEPTED_PER_ENVELOPE = 50
 
 /**
- * Events of one source per `webhookReceivedBatch` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 128 by
+ * Events of one source per `webhookReceivedEnvelope` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 128 by
  * default) fits. A batch also starts anew once its events' bodies pass RECEIVED_BATCH_BYTES, so a message stays near
  * a megabyte (one payload may be up to BODY_LIMIT_BYTES) and a redelivery after a processor crash repeats little.
  */
@@ -53,7 +53,7 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  * size; docs/adr/0008-ingest-group-commit.md):
  *   new_keys   INSERT INTO dedupe_keys ... ON CONFLICT DO NOTHING decides which candidates are new;
  *   new_events only those become events;
- *   outbox     and get their `webhook.received` messages, as `webhookReceivedBatch` messages of one source and up
+ *   outbox     and get their `webhook.received` messages, as `webhookReceivedEnvelope` messages of one source and up
  *              to RECEIVED_PER_BATCH events (one outbox row, one publish and one delivery for many events; the
  *              processor handles, retries and dead-letters each event on its own), and their `webhook.accepted`
  *              event-log records, as rows messages (eventLogRows) of up to ACCEPTED_PER_ENVELOPE events, the format
@@ -73,7 +73,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
   const batchRoutingKey = (source: string, body: WebhookReceivedV1) => {
     let key = batchKeys.get(source)
     if (key === undefined) {
-      key = routingKeyOf(webhookReceivedBatch, { messages: [{ id: body.id, correlationId: null, body }] })
+      key = routingKeyOf(webhookReceivedEnvelope, { messages: [{ id: body.id, correlationId: null, body }] })
       batchKeys.set(source, key)
     }
     return key
@@ -132,8 +132,8 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       new_messages as (${insertOutboxRows(
         sql,
         sql`
-          select null::uuid as message_id, ${webhookReceivedBatch.exchange.name}::text as exchange,
-            min(routing_key) as routing_key, ${webhookReceivedBatch.type}::text as type,
+          select null::uuid as message_id, ${webhookReceivedEnvelope.exchange.name}::text as exchange,
+            min(routing_key) as routing_key, ${webhookReceivedEnvelope.type}::text as type,
             json_build_object('messages', json_agg(
               json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)) as body,
             null::jsonb as headers, null::text as correlation_id, null::text as ordering_key

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { webhookReceivedBatch } from '@platform/contracts'
+import { webhookReceivedEnvelope } from '@platform/contracts'
 import { migrateService } from '@platform/http'
-import type { MessageBatch } from '@platform/messaging'
+import type { MessageEnvelope } from '@platform/messaging'
 import { createTestSchema, type TestSchema } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type AcceptItem, createBatchAcceptor, RECEIVED_BATCH_BYTES, RECEIVED_PER_BATCH } from '../src/accept-batch.js'
@@ -29,8 +29,8 @@ const item = (source: string, padding = 0): AcceptItem => ({
 })
 
 async function batchRows(ids: string[]) {
-  const rows = await db.sql<{ routing_key: string; body: MessageBatch }[]>`
-    select routing_key, body from outbox where type = ${webhookReceivedBatch.type} order by id`
+  const rows = await db.sql<{ routing_key: string; body: MessageEnvelope }[]>`
+    select routing_key, body from outbox where type = ${webhookReceivedEnvelope.type} order by id`
   // Only this test's events, in message order.
   return rows
     .map((r) => ({ routingKey: r.routing_key, ids: r.body.messages.map((m) => m.id).filter((id) => ids.includes(id)) }))

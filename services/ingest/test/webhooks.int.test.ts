@@ -1,6 +1,6 @@
 import { EVENT_COUNT_HEADER, eventLogRows } from '@platform/contracts'
 import { expectProblem } from '@platform/http/testing'
-import type { MessageBatch } from '@platform/messaging'
+import type { MessageEnvelope } from '@platform/messaging'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type IngestHarness, paymentEvent, SECRETS, signedPost, startIngest } from './harness.js'
@@ -74,7 +74,7 @@ describe('accepting webhooks', () => {
     })
     expect(batch.routing_key).toBe('webhook.payment')
     expect(batch.properties.type).toBe('webhook.received.batch.v1')
-    const item = (JSON.parse(batch.payload) as MessageBatch).messages.find((m) => m.id === body.id)
+    const item = (JSON.parse(batch.payload) as MessageEnvelope).messages.find((m) => m.id === body.id)
     expect(item?.body).toMatchObject({ id: body.id, eventId: event.id, format: 'stripe' })
   })
 

@@ -10,7 +10,7 @@ import {
   ROWS_PREFIX,
   ROWS_SUFFIX,
 } from '@platform/contracts'
-import { type BatchDecode, jsonDecode } from '@platform/messaging'
+import { type BulkDecode, jsonDecode } from '@platform/messaging'
 import { Compile } from 'typebox/compile'
 import { type EventLogRow, parseRows } from './sink.js'
 
@@ -52,8 +52,8 @@ function rowsOf(content: Buffer, headers: Record<string, unknown>): ShipperMessa
   return { kind: 'rows', json, count: rowsBody(content).rows.length }
 }
 
-/** The shipper's decode (startBatchConsumer): rows messages by their AMQP type, the other kinds by JSON and schema. */
-export const decodeMessage: BatchDecode<ShipperMessage> = (content, { type, headers }) =>
+/** The shipper's decode (startBulkConsumer): rows messages by their AMQP type, the other kinds by JSON and schema. */
+export const decodeMessage: BulkDecode<ShipperMessage> = (content, { type, headers }) =>
   type === eventLogRows.type ? rowsOf(content, headers) : { kind: 'events', events: eventsOf(events(content)) }
 
 export const rowsIn = (body: ShipperMessage): number => (body.kind === 'rows' ? body.count : body.events.length)

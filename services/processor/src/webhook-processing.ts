@@ -5,7 +5,7 @@ import {
   processorNotifyConsumer,
   processorWebhooksConsumer,
   WebhookReceivedV1,
-  webhookReceivedBatch,
+  webhookReceivedEnvelope,
   webhookStatusChanged,
 } from '@platform/contracts'
 import { consumerEventLog } from '@platform/eventlog'
@@ -74,8 +74,8 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
   const webhooks = startConsumer<WebhookReceivedV1>(broker, {
     def: webhooksDef,
     schema: WebhookReceivedV1,
-    // Ingest publishes the events of a group commit as one batch; each is handled, retried and dead-lettered alone.
-    batch: webhookReceivedBatch,
+    // Ingest publishes the events of a group commit as one envelope; each is handled, retried and dead-lettered alone.
+    envelope: webhookReceivedEnvelope,
     logger,
     registry,
     ...(options.prefetch ? { prefetch: options.prefetch } : {}),

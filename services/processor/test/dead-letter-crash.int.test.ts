@@ -4,7 +4,7 @@ import {
   processorWebhooksConsumer,
   WebhookReceivedV1,
   webhookReceived,
-  webhookReceivedBatch,
+  webhookReceivedEnvelope,
   webhookStatusChanged,
 } from '@platform/contracts'
 import { consumerEventLog, createEventLog, eventIdFor } from '@platform/eventlog'
@@ -95,7 +95,7 @@ async function startRig(name: string, crashAt: number): Promise<Rig> {
     def,
     logger,
     schema: WebhookReceivedV1,
-    batch: webhookReceivedBatch,
+    envelope: webhookReceivedEnvelope,
     handler: async (message) => {
       runs.push({ attempt: message.attempt, redelivered: message.redelivered })
       try {
@@ -174,9 +174,9 @@ describe('a webhook dead-lettered with a crash between its dead_lettered record 
       const body = webhook({ failUntilReplayed: true })
       const batch = { messages: [{ id: body.id, correlationId: null, body }] }
       await rig.publisher.publish({
-        exchange: webhookReceivedBatch.exchange.name,
-        routingKey: routingKeyOf(webhookReceivedBatch, batch),
-        type: webhookReceivedBatch.type,
+        exchange: webhookReceivedEnvelope.exchange.name,
+        routingKey: routingKeyOf(webhookReceivedEnvelope, batch),
+        type: webhookReceivedEnvelope.type,
         body: batch,
         messageId: randomUUID(),
       })

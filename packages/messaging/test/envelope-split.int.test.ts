@@ -3,13 +3,13 @@ import { rabbitAdmin, waitFor } from '@platform/testing'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  defineBatch,
   defineConsumer,
+  defineEnvelope,
   defineExchange,
   defineMessage,
   HEADERS,
   type IncomingMessage,
-  type MessageBatch,
+  type MessageEnvelope,
   PermanentError,
   startConsumer,
 } from '../index.js'
@@ -24,7 +24,7 @@ const logger = createLogger({ service: 'test', level: 'silent' })
 const exchange = defineExchange('test.batches')
 const Item = Type.Object({ n: Type.Integer(), fail: Type.Optional(Type.String()) })
 const item = defineMessage({ type: 'item.v1', exchange, routingKey: (b) => `item.${b.n}`, schema: Item })
-const items = defineBatch({ type: 'item.batch.v1', of: item, routingKey: 'item' })
+const items = defineEnvelope({ type: 'item.batch.v1', of: item, routingKey: 'item' })
 let rabbit: TestBroker
 
 beforeAll(async () => {
@@ -32,7 +32,7 @@ beforeAll(async () => {
 })
 afterAll(() => rabbit?.close())
 
-const sendBatch = (messageId: string, body: MessageBatch<unknown>) =>
+const sendBatch = (messageId: string, body: MessageEnvelope<unknown>) =>
   rabbit.publisher.publish({
     exchange: exchange.name,
     routingKey: 'item',
@@ -55,7 +55,7 @@ describe('batch deliveries', () => {
       def,
       logger,
       schema: Item,
-      batch: items,
+      envelope: items,
       handler: async (m: IncomingMessage<{ n: number; fail?: string }>) => {
         runs.push({ id: m.messageId, attempt: m.attempt, correlationId: m.correlationId, type: m.type, n: m.body.n })
         if (m.body.fail === 'twice' && m.attempt <= 2) throw new Error(`attempt ${m.attempt} failed`)
@@ -137,7 +137,7 @@ describe('batch deliveries', () => {
       def,
       logger,
       schema: Item,
-      batch: items,
+      envelope: items,
       prefetch: 3,
       handler: async (m) => {
         running++
@@ -169,7 +169,7 @@ describe('batch deliveries', () => {
       def,
       logger,
       schema: Item,
-      batch: items,
+      envelope: items,
       handler: async (m) => {
         seen.push(m.messageId)
       },
