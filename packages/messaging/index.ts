@@ -18,6 +18,7 @@ export {
   type IncomingMessage,
   type Outcome,
   retry,
+  type StartCatalogConsumerOptions,
   type StartConsumerOptions,
   startConsumer,
 } from './lib/consumer.js'

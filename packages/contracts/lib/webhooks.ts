@@ -121,6 +121,9 @@ export const orderPaidNotify = defineMessage({
 /** processor: every accepted webhook event. */
 export const processorWebhooksConsumer = defineConsumer({
   queue: 'processor.webhooks',
+  message: webhookReceived,
+  // Ingest publishes the events of a group commit as one envelope; each is handled, retried and dead-lettered alone.
+  envelope: webhookReceivedEnvelope,
   bindings: [{ exchange: exchanges.webhooks, routingKey: 'webhook.#' }],
   retry: DEFAULT_RETRY,
   prefetch: 20,
@@ -129,6 +132,7 @@ export const processorWebhooksConsumer = defineConsumer({
 /** processor: downstream notifications; 8 attempts through the retry tiers, then the DLQ. */
 export const processorNotifyConsumer = defineConsumer({
   queue: 'processor.downstream-notify',
+  message: orderPaidNotify,
   bindings: [{ exchange: exchanges.webhooks, routingKey: 'processor.notify.#' }],
   retry: DEFAULT_RETRY,
   prefetch: 20,
@@ -137,6 +141,7 @@ export const processorNotifyConsumer = defineConsumer({
 /** ingest: status changes reported by the processor. */
 export const ingestStatusConsumer = defineConsumer({
   queue: 'ingest.webhook-status',
+  message: webhookStatusChanged,
   bindings: [{ exchange: exchanges.webhookStatus, routingKey: 'webhook.status.#' }],
   retry: { delaysMs: [1_000, 5_000, 30_000], maxAttempts: 10 },
   prefetch: 200,

@@ -9,7 +9,7 @@ import {
   type Registry,
 } from '@platform/metrics'
 import type { ConfirmChannel, ConsumeMessage, MessageProperties, Options } from 'amqplib'
-import type { TSchema } from 'typebox'
+import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Broker } from './connection.js'
 import { deadLetterHeaders, deliveryHeaders, originOf, publishConfirmed, retryHeaders } from './dead-letter.js'
@@ -17,6 +17,7 @@ import { settledWithin, withTimeout } from './deadline.js'
 import {
   type ConsumerDef,
   type EnvelopeDef,
+  type MessageDef,
   type MessageEnvelope,
   MessageEnvelopeSchema,
   routingKeyOf,
@@ -52,14 +53,17 @@ export interface StartConsumerOptions<T> {
   def: ConsumerDef
   handler: Handler<T>
   logger: Logger
-  /** Validates the parsed body; a message that breaks it goes to the DLQ at once (retrying cannot fix it). */
+  /**
+   * Validates the parsed body; a message that breaks it goes to the DLQ at once (retrying cannot fix it). By default
+   * the schema of def.message; give it only for a consumer whose definition names no message.
+   */
   schema?: TSchema
   registry?: Registry
   /** Deliveries handled at once; also how many messages of envelopes are handled at once, across all envelopes. */
   prefetch?: number
   /**
    * Deliveries of this envelope type are split: each message in it is handled, retried and dead-lettered on its own
-   * (see handleEnvelope). Deliveries of any other type are single messages.
+   * (see handleEnvelope). Deliveries of any other type are single messages. By default def.envelope.
    */
   envelope?: EnvelopeDef
   /** Readiness fails when deliveries have been in hand this long and none settled (default 60 s). */
@@ -120,10 +124,21 @@ function outcomeOf(error: unknown): Outcome {
  */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000
 
+/** The options of a consumer of a catalog message: the handler's type is the message's (no `schema` to repeat). */
+export type StartCatalogConsumerOptions<S extends TSchema> = Omit<StartConsumerOptions<Static<S>>, 'def' | 'schema'> & {
+  def: ConsumerDef<S> & { message: MessageDef<S> }
+}
+
+/** A consumer of the catalog message its definition names: bodies validated against it, handler typed by it. */
+export function startConsumer<S extends TSchema>(broker: Broker, options: StartCatalogConsumerOptions<S>): Consumer
+/** A consumer of a definition without a message (tests, ad-hoc queues): `schema` validates, T is the caller's. */
+export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T>): Consumer
 export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T>): Consumer {
   const { def, logger } = options
   const topology = consumerTopology(def)
-  const check = options.schema ? Compile(options.schema) : undefined
+  const schema = options.schema ?? def.message?.schema
+  const check = schema ? Compile(schema) : undefined
+  const envelopeDef = options.envelope ?? def.envelope
   const checkEnvelope = Compile(MessageEnvelopeSchema)
   const prefetch = options.prefetch ?? def.prefetch ?? 20
   // Messages of envelopes, across all envelopes in flight, are handled at most `prefetch` at once: the concurrency
@@ -189,7 +204,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     if (unit.replayed)
       unit.log.info({ replays: unit.headers[H.replays] }, 'message replayed from the dead-letter queue')
     const parsed = parseJson(msg.content)
-    const envelope = options.envelope && msg.properties.type === options.envelope.type ? options.envelope : undefined
+    const envelope = envelopeDef && msg.properties.type === envelopeDef.type ? envelopeDef : undefined
     let settled: Promise<boolean>
     if (envelope && parsed && checkEnvelope.Check(parsed.body)) {
       settled = handleEnvelope(ch, msg, unit, envelope, parsed.body as MessageEnvelope)

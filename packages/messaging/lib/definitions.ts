@@ -30,9 +30,19 @@ export interface RetryPolicy {
   maxAttempts: number
 }
 
-export interface ConsumerDef {
+/**
+ * A consumer of the catalog, bound to the message it takes: `message` gives startConsumer the schema every body is
+ * validated against and the handler its type (Static of the schema), so a service names the consumer and gets typed,
+ * validated messages; `envelope`, when the producer also sends them in envelopes of that message, has them split.
+ * A consumer of several kinds (the log-shipper's bulk consumer, with its own decode) names no message.
+ */
+export interface ConsumerDef<S extends TSchema = TSchema> {
   /** Work queue name, by convention "<service>.<purpose>". Its retry and dead-letter queues derive from it. */
   queue: string
+  /** The message its handler gets: validated against the schema (a body that breaks it goes to the DLQ at once). */
+  message?: MessageDef<S>
+  /** Envelopes of `message` that arrive on the queue too: split, each message handled on its own. */
+  envelope?: EnvelopeDef<S>
   bindings: { exchange: ExchangeDef; routingKey: string }[]
   retry: RetryPolicy
   prefetch?: number
@@ -55,12 +65,16 @@ export function defineMessage<S extends TSchema>(def: MessageDef<S>): MessageDef
   return def
 }
 
-export function defineConsumer(def: ConsumerDef): ConsumerDef {
+/** Checks a consumer definition; its type stays as written, so a definition with a `message` keeps its schema. */
+export function defineConsumer<D extends ConsumerDef>(def: D): D {
   if (def.retry.delaysMs.length === 0 || def.retry.delaysMs.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: retry delays must be positive integers`)
   }
   if (def.retry.maxAttempts < 1) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: maxAttempts must be at least 1`)
+  }
+  if (def.envelope && def.envelope.of !== def.message) {
+    throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: its envelope must be of its message`)
   }
   return def
 }

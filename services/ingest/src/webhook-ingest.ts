@@ -1,10 +1,5 @@
 import { type Static, Type } from '@platform/config'
-import {
-  exchanges,
-  ingestStatusConsumer,
-  WebhookStatusV1 as StatusSchema,
-  type WebhookStatusV1,
-} from '@platform/contracts'
+import { exchanges, ingestStatusConsumer } from '@platform/contracts'
 import { createCoalescingCounter, rateLimitNamespace, type ServiceApp, type ServiceRuntime } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { declareExchanges, startConsumer } from '@platform/messaging'
@@ -102,9 +97,8 @@ export async function startWebhookIngest(options: WebhookIngestOptions) {
 
   const def = ingestStatusConsumer
   const inbox = createInbox(sql, def.queue)
-  const statusConsumer = startConsumer<WebhookStatusV1>(broker, {
+  const statusConsumer = startConsumer(broker, {
     def,
-    schema: StatusSchema,
     logger,
     registry,
     handler: async (message) => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import {
   exchanges,
   processorWebhooksConsumer,
-  WebhookReceivedV1,
+  type WebhookReceivedV1,
   webhookReceived,
   webhookReceivedEnvelope,
   webhookStatusChanged,
@@ -70,7 +70,7 @@ interface Rig {
 }
 
 /**
- * The processor's webhook consumer (its real handler, the batch type ingest publishes) on a vhost of its own. The
+ * The processor's webhook consumer (its real handler, the envelope type ingest publishes) on a vhost of its own. The
  * first delivery of the first trip's dead-lettering attempt (`crashAt`) has its connection dropped after the handler.
  */
 async function startRig(name: string, crashAt: number): Promise<Rig> {
@@ -91,11 +91,10 @@ async function startRig(name: string, crashAt: number): Promise<Rig> {
   })
   const runs: Rig['runs'] = []
   let crashes = 0
-  const consumer = startConsumer<WebhookReceivedV1>(broker, {
+  // The catalog's definition brings the schema and the envelope, as in the service.
+  const consumer = startConsumer(broker, {
     def,
     logger,
-    schema: WebhookReceivedV1,
-    envelope: webhookReceivedEnvelope,
     handler: async (message) => {
       runs.push({ attempt: message.attempt, redelivered: message.redelivered })
       try {
