@@ -34,6 +34,6 @@ export {
   WebhookStatus,
   WebhookStatusV1,
   webhookReceived,
-  webhookReceivedBatch,
+  webhookReceivedEnvelope,
   webhookStatusChanged,
 } from './lib/webhooks.js'

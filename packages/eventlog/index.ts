@@ -32,3 +32,4 @@ export {
 } from './lib/message-event-log.js'
 export { createRecordingEventLog, type RecordedEvent } from './lib/recording-event-log.js'
 export { EVENT_LOG_COLUMNS, type EventLogRow, toRow } from './lib/row.js'
+export { rowsMessagesSql } from './lib/rows-messages-sql.js'

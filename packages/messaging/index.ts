@@ -1,18 +1,14 @@
 export {
-  type BatchConsumer,
-  type BatchDecode,
-  type BatchHandler,
-  type BatchMessage,
-  type BatchOutcome,
-  type BatchPolicy,
-  DEFAULT_BATCH_POLICY,
-  type FlushReason,
-  flushDue,
+  type BulkConsumer,
+  type BulkDecode,
+  type BulkHandler,
+  type BulkMessage,
+  type BulkOutcome,
   jsonDecode,
-  type StartBatchConsumerOptions,
-  startBatchConsumer,
-  takeBatch,
-} from './lib/batch-consumer.js'
+  type StartBulkConsumerOptions,
+  startBulkConsumer,
+} from './lib/bulk-consumer.js'
+export { type BulkPolicy, DEFAULT_BULK_POLICY, type FlushReason, flushDue, takeBulk } from './lib/bulk-policy.js'
 export { type Broker, type BrokerOptions, brokerIsConnected, connectBroker } from './lib/connection.js'
 export {
   ack,
@@ -22,21 +18,29 @@ export {
   type IncomingMessage,
   type Outcome,
   retry,
+  type StartCatalogConsumerOptions,
   type StartConsumerOptions,
   startConsumer,
 } from './lib/consumer.js'
 export {
-  type BatchDef,
+  deadLetterHeaders,
+  deliveryHeaders,
+  publishConfirmed,
+  retryHeaders,
+  wasDeadLettered,
+} from './lib/dead-letter.js'
+export {
   type ConsumerDef,
   DEFAULT_RETRY,
-  defineBatch,
   defineConsumer,
+  defineEnvelope,
   defineExchange,
   defineMessage,
+  type EnvelopeDef,
   type ExchangeDef,
-  type MessageBatch,
-  MessageBatchSchema,
   type MessageDef,
+  type MessageEnvelope,
+  MessageEnvelopeSchema,
   type RetryPolicy,
   routingKeyOf,
 } from './lib/definitions.js'

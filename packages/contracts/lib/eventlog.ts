@@ -33,10 +33,14 @@ export const eventLogged = defineMessage({
 })
 
 /**
- * Several events in one message: what recordMany writes when a transaction records more than one (bulk
- * producers, backfills). One outbox row and one AMQP message per envelope instead of per event, which is what lets
- * the pipeline approach ClickHouse's bulk rate (loadtest/eventlog). Capped so a message stays as small as a
- * single event may be (the claim-check threshold): EVENTS_PER_ENVELOPE events, ENVELOPE_BYTES of JSON.
+ * Several events in one message, the first envelope format: recordMany wrote it before eventLogRows existed, and
+ * ingest's group commit wrote it in SQL until it used rowsMessagesSql. Deprecated: no producer writes it; the
+ * log-shipper still reads it for messages of it in flight across the upgrade (queue and DLQ), and it is to be
+ * removed with that path (services/log-shipper/src/messages.ts, TODO(remove eventlog.batch.v1)).
+ * The envelope limits stay: eventLogRows has the same ones. One outbox row and one AMQP message per envelope instead
+ * of per event, which is what lets the pipeline approach ClickHouse's bulk rate (loadtest/eventlog). Capped so a
+ * message stays as small as a single event may be (the claim-check threshold): EVENTS_PER_ENVELOPE events,
+ * ENVELOPE_BYTES of JSON.
  */
 export const EVENTS_PER_ENVELOPE = 500
 export const ENVELOPE_BYTES = 64 * 1024
@@ -52,7 +56,7 @@ export const eventLogBatch = defineMessage({
   schema: EventLogBatchV1,
 })
 
-/** The parsed kinds of the log-shipper's queue: single events and envelopes of events. */
+/** The parsed kinds of the log-shipper's queue: single events and (legacy) envelopes of events. */
 export const EventLogMessageV1 = Type.Union([EventLoggedV1, EventLogBatchV1])
 export type EventLogMessageV1 = Static<typeof EventLogMessageV1>
 
@@ -82,7 +86,7 @@ export type EventLogRowV1 = Static<typeof EventLogRowV1>
 
 /**
  * Several events as ClickHouse-ready rows: what recordMany writes for events whose context travels inline (a large
- * one travels alone as eventLogged, by claim check). The body is exactly ROWS_PREFIX, the rows' JSON separated by
+ * one travels alone as eventLogged, by claim check), and ingest's group commit in SQL (rowsMessagesSql). The body is exactly ROWS_PREFIX, the rows' JSON separated by
  * commas, ROWS_SUFFIX, and the AMQP header EVENT_COUNT_HEADER holds the number of rows. The shipper hands the bytes
  * between prefix and suffix to ClickHouse as JSONEachRow without parsing them (docs/eventlog.md), so producers
  * write each row with JSON.stringify (no whitespace) and its keys are exactly the table's columns. Same limits as
@@ -106,8 +110,8 @@ export const eventLogRows = defineMessage({
 export const logShipperConsumer = defineConsumer({
   queue: 'log-shipper.eventlog',
   bindings: [{ exchange: exchanges.eventlog, routingKey: 'eventlog.#' }],
-  // Declares the usual retry tiers, but the shipper's batch consumer does not use them: a failed insert is retried
-  // in process with the whole batch held unacked (packages/messaging/lib/batch-consumer.ts).
+  // Declares the usual retry tiers, but the shipper's bulk consumer does not use them: a failed insert is retried
+  // in process with the whole batch held unacked (packages/messaging/lib/bulk-consumer.ts).
   retry: DEFAULT_RETRY,
   // Messages (single events, envelopes or rows messages) held unacked at most: two full batches of single events, so the next
   // batch fills while one is being inserted (the shipper acks only after ClickHouse accepted the insert). This is

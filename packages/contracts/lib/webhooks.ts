@@ -1,4 +1,4 @@
-import { DEFAULT_RETRY, defineBatch, defineConsumer, defineMessage } from '@platform/messaging'
+import { DEFAULT_RETRY, defineConsumer, defineEnvelope, defineMessage } from '@platform/messaging'
 import Type, { type Static } from 'typebox'
 import { exchanges } from './exchanges.js'
 
@@ -49,16 +49,17 @@ export const webhookReceived = defineMessage({
 })
 
 /**
- * What ingest publishes: the events of one group commit and one source, as one message (one outbox row, one publish,
- * one delivery; docs/adr/0008-ingest-group-commit.md). The processor handles, retries and dead-letters each event
- * on its own, as a `webhookReceived` message with the event's id (the batch is transport only). Routed by source
- * alone, `webhook.<source>`, since one batch holds many event types: a consumer binds `webhook.<source>` or
+ * What ingest publishes: the events of one group commit and one source, as one message, an envelope (one outbox row,
+ * one publish, one delivery; docs/adr/0008-ingest-group-commit.md). The processor handles, retries and dead-letters
+ * each event on its own, as a `webhookReceived` message with the event's id (the envelope is transport only). The
+ * AMQP type keeps its first name, `webhook.received.batch.v1`: messages of it wait in queues and DLQs. Routed by
+ * source alone, `webhook.<source>`, since one envelope holds many event types: a consumer binds `webhook.<source>` or
  * `webhook.#` and picks event types after the split, never with a binding such as `webhook.payment.refund.#`.
  */
-export const webhookReceivedBatch = defineBatch({
+export const webhookReceivedEnvelope = defineEnvelope({
   type: 'webhook.received.batch.v1',
   of: webhookReceived,
-  routingKey: (batch) => `webhook.${batch.messages[0]?.body.source}`,
+  routingKey: (envelope) => `webhook.${envelope.messages[0]?.body.source}`,
 })
 
 export const WebhookStatus = Type.Union([
@@ -120,6 +121,9 @@ export const orderPaidNotify = defineMessage({
 /** processor: every accepted webhook event. */
 export const processorWebhooksConsumer = defineConsumer({
   queue: 'processor.webhooks',
+  message: webhookReceived,
+  // Ingest publishes the events of a group commit as one envelope; each is handled, retried and dead-lettered alone.
+  envelope: webhookReceivedEnvelope,
   bindings: [{ exchange: exchanges.webhooks, routingKey: 'webhook.#' }],
   retry: DEFAULT_RETRY,
   prefetch: 20,
@@ -128,6 +132,7 @@ export const processorWebhooksConsumer = defineConsumer({
 /** processor: downstream notifications; 8 attempts through the retry tiers, then the DLQ. */
 export const processorNotifyConsumer = defineConsumer({
   queue: 'processor.downstream-notify',
+  message: orderPaidNotify,
   bindings: [{ exchange: exchanges.webhooks, routingKey: 'processor.notify.#' }],
   retry: DEFAULT_RETRY,
   prefetch: 20,
@@ -136,6 +141,7 @@ export const processorNotifyConsumer = defineConsumer({
 /** ingest: status changes reported by the processor. */
 export const ingestStatusConsumer = defineConsumer({
   queue: 'ingest.webhook-status',
+  message: webhookStatusChanged,
   bindings: [{ exchange: exchanges.webhookStatus, routingKey: 'webhook.status.#' }],
   retry: { delaysMs: [1_000, 5_000, 30_000], maxAttempts: 10 },
   prefetch: 200,

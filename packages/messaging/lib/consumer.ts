@@ -9,13 +9,21 @@ import {
   type Registry,
 } from '@platform/metrics'
 import type { ConfirmChannel, ConsumeMessage, MessageProperties, Options } from 'amqplib'
-import type { TSchema } from 'typebox'
+import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Broker } from './connection.js'
+import { deadLetterHeaders, deliveryHeaders, originOf, publishConfirmed, retryHeaders } from './dead-letter.js'
 import { settledWithin, withTimeout } from './deadline.js'
-import { type BatchDef, type ConsumerDef, type MessageBatch, MessageBatchSchema, routingKeyOf } from './definitions.js'
+import {
+  type ConsumerDef,
+  type EnvelopeDef,
+  type MessageDef,
+  type MessageEnvelope,
+  MessageEnvelopeSchema,
+  routingKeyOf,
+} from './definitions.js'
 import { PermanentError, RetryableError } from './errors.js'
-import { errorText, FAILURE_HEADERS, H, numberHeader } from './headers.js'
+import { errorText, H, numberHeader } from './headers.js'
 import { consumerTopology, declareConsumerTopology, retryDelayFor, retryQueueName } from './topology.js'
 
 export interface IncomingMessage<T = unknown> {
@@ -45,23 +53,26 @@ export interface StartConsumerOptions<T> {
   def: ConsumerDef
   handler: Handler<T>
   logger: Logger
-  /** Validates the parsed body; a message that breaks it goes to the DLQ at once (retrying cannot fix it). */
+  /**
+   * Validates the parsed body; a message that breaks it goes to the DLQ at once (retrying cannot fix it). By default
+   * the schema of def.message; give it only for a consumer whose definition names no message.
+   */
   schema?: TSchema
   registry?: Registry
-  /** Deliveries handled at once; also how many messages of batches are handled at once, across all batches. */
+  /** Deliveries handled at once; also how many messages of envelopes are handled at once, across all envelopes. */
   prefetch?: number
   /**
-   * Deliveries of this batch type are split: each message in it is handled, retried and dead-lettered on its own
-   * (see handleBatch). Deliveries of any other type are single messages.
+   * Deliveries of this envelope type are split: each message in it is handled, retried and dead-lettered on its own
+   * (see handleEnvelope). Deliveries of any other type are single messages. By default def.envelope.
    */
-  batch?: BatchDef
+  envelope?: EnvelopeDef
   /** Readiness fails when deliveries have been in hand this long and none settled (default 60 s). */
   stallAfterMs?: number
   /** How long stop() waits for the deliveries in hand (default 5 s); the rest are redelivered. */
   stopTimeoutMs?: number
 }
 
-/** One message on its way through the handler and settle: a delivery, or one message of a batch delivery. */
+/** One message on its way through the handler and settle: a delivery, or one message of an envelope. */
 interface Unit {
   messageId: string
   correlationId: string
@@ -97,23 +108,12 @@ function outcomeOf(error: unknown): Outcome {
   return retry(error)
 }
 
-function publishConfirmed(
-  ch: ConfirmChannel,
-  routingKey: string,
-  content: Buffer,
-  options: Options.Publish,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ch.publish('', routingKey, content, options, (err) => (err ? reject(err) : resolve()))
-  })
-}
-
 /**
  * Consumes the work queue of `def`. Each delivery runs the handler, then:
  *   ack   -> ack;
  *   retry -> publish to the retry queue of this attempt's delay (confirmed), then ack;
  *   dead  -> publish to the DLQ with headers that say why (confirmed), then ack.
- * A delivery of the `batch` type runs the handler once per message in it, and settles each message on its own.
+ * A delivery of the `envelope` type runs the handler once per message in it, and settles each message on its own.
  * A crash anywhere before the ack leaves the message unacked, and the broker delivers it again: at-least-once,
  * which is why handlers record what they did in the inbox (packages/outbox) and return early on a repeat.
  */
@@ -124,15 +124,26 @@ function publishConfirmed(
  */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000
 
+/** The options of a consumer of a catalog message: the handler's type is the message's (no `schema` to repeat). */
+export type StartCatalogConsumerOptions<S extends TSchema> = Omit<StartConsumerOptions<Static<S>>, 'def' | 'schema'> & {
+  def: ConsumerDef<S> & { message: MessageDef<S> }
+}
+
+/** A consumer of the catalog message its definition names: bodies validated against it, handler typed by it. */
+export function startConsumer<S extends TSchema>(broker: Broker, options: StartCatalogConsumerOptions<S>): Consumer
+/** A consumer of a definition without a message (tests, ad-hoc queues): `schema` validates, T is the caller's. */
+export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T>): Consumer
 export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T>): Consumer {
   const { def, logger } = options
   const topology = consumerTopology(def)
-  const check = options.schema ? Compile(options.schema) : undefined
-  const checkBatch = Compile(MessageBatchSchema)
+  const schema = options.schema ?? def.message?.schema
+  const check = schema ? Compile(schema) : undefined
+  const envelopeDef = options.envelope ?? def.envelope
+  const checkEnvelope = Compile(MessageEnvelopeSchema)
   const prefetch = options.prefetch ?? def.prefetch ?? 20
-  // Messages of batches, across all batches in flight, are handled at most `prefetch` at once: the concurrency the
-  // consumer has with single messages (the broker's prefetch counts deliveries, and a batch is one).
-  const batchSlots = createLimiter(prefetch)
+  // Messages of envelopes, across all envelopes in flight, are handled at most `prefetch` at once: the concurrency
+  // the consumer has with single messages (the broker's prefetch counts deliveries, and an envelope is one).
+  const envelopeSlots = createLimiter(prefetch)
   const inFlight = new Set<Promise<void>>()
   const progress = createProgressMonitor(`consumer of ${def.queue}`, options.stallAfterMs ?? 60_000)
   let stopping = false
@@ -193,14 +204,14 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     if (unit.replayed)
       unit.log.info({ replays: unit.headers[H.replays] }, 'message replayed from the dead-letter queue')
     const parsed = parseJson(msg.content)
-    const batch = options.batch && msg.properties.type === options.batch.type ? options.batch : undefined
+    const envelope = envelopeDef && msg.properties.type === envelopeDef.type ? envelopeDef : undefined
     let settled: Promise<boolean>
-    if (batch && parsed && checkBatch.Check(parsed.body)) {
-      settled = handleBatch(ch, msg, unit, batch, parsed.body as MessageBatch)
+    if (envelope && parsed && checkEnvelope.Check(parsed.body)) {
+      settled = handleEnvelope(ch, msg, unit, envelope, parsed.body as MessageEnvelope)
     } else {
-      // A single message, or a batch whose envelope is broken (dead-lettered whole: no message of it can be told apart).
-      const outcome = batch
-        ? deadLetter(new PermanentError(`batch body is not a ${batch.type} envelope`))
+      // A single message, or a broken envelope (dead-lettered whole: no message of it can be told apart).
+      const outcome = envelope
+        ? deadLetter(new PermanentError(`body is not a ${envelope.type} envelope`))
         : await run(unit, parsed, msg.fields.redelivered)
       settled = settle(ch, unit, msg.content, outcome)
     }
@@ -214,33 +225,33 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   }
 
   /**
-   * Each message of the batch is handled, and retried or dead-lettered, on its own: its retry or DLQ copy is the
+   * Each message of the envelope is handled, and retried or dead-lettered, on its own: its retry or DLQ copy is the
    * message alone, with its own id, type and correlation id, so it comes back (or is moved back by an operator) as a
-   * single message. The batch is acked once every message has been settled; if one cannot be (the channel went
-   * away), the broker delivers the whole batch again and the handler's inbox skips what was already done.
+   * single message. The envelope is acked once every message has been settled; if one cannot be (the channel went
+   * away), the broker delivers the whole envelope again and the handler's inbox skips what was already done.
    */
-  async function handleBatch(
+  async function handleEnvelope(
     ch: ConfirmChannel,
     msg: ConsumeMessage,
-    batchUnit: Unit,
-    batch: BatchDef,
-    body: MessageBatch,
+    envelopeUnit: Unit,
+    envelope: EnvelopeDef,
+    body: MessageEnvelope,
   ): Promise<boolean> {
     const results = await Promise.all(
       body.messages.map((item) =>
-        batchSlots(async () => {
+        envelopeSlots(async () => {
           const unit: Unit = {
-            ...batchUnit,
+            ...envelopeUnit,
             messageId: item.id,
-            correlationId: correlationIdFrom(item.correlationId ?? batchUnit.correlationId),
-            routingKey: itemRoutingKey(batch, item.body, batchUnit.routingKey),
+            correlationId: correlationIdFrom(item.correlationId ?? envelopeUnit.correlationId),
+            routingKey: itemRoutingKey(envelope, item.body, envelopeUnit.routingKey),
             properties: {
-              ...batchUnit.properties,
+              ...envelopeUnit.properties,
               messageId: item.id,
-              type: batch.of.type,
-              correlationId: item.correlationId ?? batchUnit.properties.correlationId,
+              type: envelope.of.type,
+              correlationId: item.correlationId ?? envelopeUnit.properties.correlationId,
             },
-            log: logOf(item.id, batch.of.type, batchUnit.attempt),
+            log: logOf(item.id, envelope.of.type, envelopeUnit.attempt),
           }
           const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
           return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome)
@@ -258,9 +269,8 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   async function settle(ch: ConfirmChannel, unit: Unit, content: Buffer, outcome: Outcome): Promise<boolean> {
     // Per message, not per delivery: an envelope of 128 events settles its delivery only once all of them did.
     progress.progressed()
-    const now = new Date().toISOString()
     const properties: Options.Publish = { ...unit.properties, persistent: true }
-    const where = { [H.originalExchange]: unit.exchange, [H.originalRoutingKey]: unit.routingKey }
+    const origin = { exchange: unit.exchange, routingKey: unit.routingKey }
     let final = outcome
     if (final.action === 'retry' && unit.attempt >= def.retry.maxAttempts) {
       final = deadLetter(new Error(`gave up after ${unit.attempt} attempts: ${errorText(final.error)}`))
@@ -268,28 +278,12 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     try {
       if (final.action === 'retry') {
         const delayMs = retryDelayFor(def.retry.delaysMs, unit.attempt, final.retryAfterMs)
-        const headers = {
-          ...unit.headers,
-          ...where,
-          [H.attempt]: unit.attempt,
-          [H.firstFailureAt]: unit.headers[H.firstFailureAt] ?? now,
-          [H.lastFailureAt]: now,
-          [H.lastError]: errorText(final.error),
-        }
+        const headers = retryHeaders({ headers: unit.headers, origin, error: final.error, attempt: unit.attempt })
         await publishConfirmed(ch, retryQueueName(def.queue, delayMs), content, { ...properties, headers })
         unit.log.warn({ err: errorText(final.error), delayMs }, 'handler failed; retrying later')
       } else if (final.action === 'dead') {
-        const { [H.attempt]: _, [H.lastError]: __, ...rest } = unit.headers
-        const headers = {
-          ...rest,
-          ...where,
-          [H.error]: errorText(final.error),
-          [H.attempts]: unit.attempt,
-          [H.firstFailureAt]: unit.headers[H.firstFailureAt] ?? now,
-          [H.lastFailureAt]: now,
-          [H.deadLetteredBy]: def.queue,
-          [H.deadLetteredAt]: now,
-        }
+        const failure = { headers: unit.headers, origin, error: final.error, attempt: unit.attempt }
+        const headers = deadLetterHeaders(failure, def.queue)
         await publishConfirmed(ch, topology.dlq, content, { ...properties, headers })
         unit.log.error({ err: errorText(final.error) }, 'message dead-lettered')
       }
@@ -303,21 +297,14 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
 
   /** What a delivery says about itself: ids, where it was first published, which attempt this is. */
   function unitOf(msg: ConsumeMessage): Unit {
-    const received = msg.properties.headers ?? {}
     // A message an operator moved back from the DLQ starts afresh: full retries, attempt 1.
-    const replayed = H.deadLetteredAt in received || hasBrokerDeadLetter(received)
-    const headers: Record<string, unknown> = { ...received }
-    if (replayed) {
-      for (const name of FAILURE_HEADERS) delete headers[name]
-      headers[H.replays] = numberHeader(received[H.replays]) + 1
-    }
+    const { headers, replayed } = deliveryHeaders(msg.properties.headers ?? {})
     const attempt = numberHeader(headers[H.attempt]) + 1
     const messageId = String(msg.properties.messageId ?? '')
     return {
       messageId,
       correlationId: correlationIdFrom(msg.properties.correlationId),
-      exchange: String(headers[H.originalExchange] ?? msg.fields.exchange),
-      routingKey: String(headers[H.originalRoutingKey] ?? msg.fields.routingKey),
+      ...originOf(headers, msg.fields),
       attempt,
       headers,
       replayed,
@@ -370,12 +357,6 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
   }
 }
 
-/** x-death entries from the broker's own dead-lettering (delivery limit, reject): such a message was in the DLQ. */
-function hasBrokerDeadLetter(headers: Record<string, unknown>): boolean {
-  const deaths = headers['x-death']
-  return Array.isArray(deaths) && deaths.some((d) => d && (d.reason === 'delivery_limit' || d.reason === 'rejected'))
-}
-
 function parseJson(content: Buffer): { body: unknown } | undefined {
   try {
     return { body: JSON.parse(content.toString('utf8')) }
@@ -384,10 +365,10 @@ function parseJson(content: Buffer): { body: unknown } | undefined {
   }
 }
 
-/** The routing key the message would have had alone; the batch's when its body cannot say (it fails its schema). */
-function itemRoutingKey(batch: BatchDef, body: unknown, fallback: string): string {
+/** The routing key the message would have had alone; the envelope's when its body cannot say (it fails its schema). */
+function itemRoutingKey(envelope: EnvelopeDef, body: unknown, fallback: string): string {
   try {
-    return routingKeyOf(batch.of, body as never) || fallback
+    return routingKeyOf(envelope.of, body as never) || fallback
   } catch {
     return fallback
   }

@@ -30,9 +30,19 @@ export interface RetryPolicy {
   maxAttempts: number
 }
 
-export interface ConsumerDef {
+/**
+ * A consumer of the catalog, bound to the message it takes: `message` gives startConsumer the schema every body is
+ * validated against and the handler its type (Static of the schema), so a service names the consumer and gets typed,
+ * validated messages; `envelope`, when the producer also sends them in envelopes of that message, has them split.
+ * A consumer of several kinds (the log-shipper's bulk consumer, with its own decode) names no message.
+ */
+export interface ConsumerDef<S extends TSchema = TSchema> {
   /** Work queue name, by convention "<service>.<purpose>". Its retry and dead-letter queues derive from it. */
   queue: string
+  /** The message its handler gets: validated against the schema (a body that breaks it goes to the DLQ at once). */
+  message?: MessageDef<S>
+  /** Envelopes of `message` that arrive on the queue too: split, each message handled on its own. */
+  envelope?: EnvelopeDef<S>
   bindings: { exchange: ExchangeDef; routingKey: string }[]
   retry: RetryPolicy
   prefetch?: number
@@ -55,43 +65,52 @@ export function defineMessage<S extends TSchema>(def: MessageDef<S>): MessageDef
   return def
 }
 
-export function defineConsumer(def: ConsumerDef): ConsumerDef {
+/** Checks a consumer definition; its type stays as written, so a definition with a `message` keeps its schema. */
+export function defineConsumer<D extends ConsumerDef>(def: D): D {
   if (def.retry.delaysMs.length === 0 || def.retry.delaysMs.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: retry delays must be positive integers`)
   }
   if (def.retry.maxAttempts < 1) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: maxAttempts must be at least 1`)
   }
+  if (def.envelope && def.envelope.of !== def.message) {
+    throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: its envelope must be of its message`)
+  }
   return def
 }
 
-/** The routing key of a message (or a batch, `BatchDef`) with this body. */
+/** The routing key of a message (or an envelope, `EnvelopeDef`) with this body. */
 export function routingKeyOf<B>(def: { routingKey: string | ((body: B) => string) }, body: B): string {
   return typeof def.routingKey === 'function' ? def.routingKey(body) : def.routingKey
 }
 
 /**
- * Many messages of one kind carried by one AMQP message: a producer that commits in groups (ingest's group commit)
- * writes one outbox row, and the relay and the broker handle one message, instead of one per message. The batch is
- * transport only: a consumer started with `batch` handles, retries and dead-letters each message of it on its own,
- * exactly as if it had arrived alone (retry queues and the DLQ only ever hold single messages, docs/architecture.md).
+ * An envelope: many messages of one kind carried by ONE AMQP message. A producer that commits in groups (ingest's
+ * group commit) writes one outbox row, and the relay and the broker handle one message, instead of one per message.
+ * The envelope is transport only: a consumer started with `envelope` handles, retries and dead-letters each message
+ * of it on its own, exactly as if it had arrived alone (retry queues and the DLQ only ever hold single messages,
+ * docs/architecture.md). Not to be confused with startBulkConsumer (bulk-consumer.ts), the opposite direction: a
+ * sink that groups many deliveries into one write.
  */
-export interface BatchDef<S extends TSchema = TSchema> {
-  /** The batch's own AMQP `type`, e.g. "webhook.received.batch.v1". */
+export interface EnvelopeDef<S extends TSchema = TSchema> {
+  /**
+   * The envelope's own AMQP `type`, e.g. "webhook.received.batch.v1". Types on the wire keep the names they were
+   * published with (such as ".batch."), whatever the code calls them: messages of them wait in queues and DLQs.
+   */
   type: string
   /** The messages it carries. */
   of: MessageDef<S>
   exchange: ExchangeDef
-  routingKey: string | ((body: MessageBatch<Static<S>>) => string)
+  routingKey: string | ((body: MessageEnvelope<Static<S>>) => string)
 }
 
-/** A batch's body: each message with the id and correlation id it would have had alone. */
-export interface MessageBatch<T = unknown> {
+/** An envelope's body: each message with the id and correlation id it would have had alone. */
+export interface MessageEnvelope<T = unknown> {
   messages: { id: string; correlationId: string | null; body: T }[]
 }
 
 /** The envelope only: each message's body is checked against its own schema, so one bad message fails alone. */
-export const MessageBatchSchema = Type.Object({
+export const MessageEnvelopeSchema = Type.Object({
   messages: Type.Array(
     Type.Object({
       id: Type.String({ minLength: 1 }),
@@ -102,6 +121,6 @@ export const MessageBatchSchema = Type.Object({
   ),
 })
 
-export function defineBatch<S extends TSchema>(def: Omit<BatchDef<S>, 'exchange'>): BatchDef<S> {
+export function defineEnvelope<S extends TSchema>(def: Omit<EnvelopeDef<S>, 'exchange'>): EnvelopeDef<S> {
   return { ...def, exchange: def.of.exchange }
 }

@@ -2,7 +2,7 @@ import { type Sql, withDeadline } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import type { OutgoingMessage, Publisher } from '@platform/messaging'
 import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
-import { BUCKETS } from './enqueue.js'
+import { BUCKETS } from './outbox-rows.js'
 
 export interface OutboxRelayOptions {
   sql: Sql

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import {
-  eventLogBatch,
   type WebhookFormat,
   type WebhookReceivedV1,
   type WebhookStatus,
-  webhookReceivedBatch,
+  webhookReceivedEnvelope,
 } from '@platform/contracts'
 import { jsonText, type Sql } from '@platform/db'
-import { buildEventMessage, type EventLogOptions } from '@platform/eventlog'
+import { buildEventMessage, type EventLogOptions, rowJson, rowsMessagesSql } from '@platform/eventlog'
 import { routingKeyOf } from '@platform/messaging'
-import { anyBucket } from '@platform/outbox'
+import { insertOutboxRows } from '@platform/outbox'
 
 /** One verified, schema-checked webhook waiting for its batch. */
 export interface AcceptItem {
@@ -35,14 +34,14 @@ export interface AcceptResult {
 const keyOf = (source: string, dedupeKey: string) => `${source}\u0000${dedupeKey}`
 
 /**
- * A webhook.accepted record is ~400 bytes of JSON (its context holds ids, no payload; a dedupe key is capped by the
+ * A webhook.accepted row is ~400 bytes of JSON (its context holds ids, no payload; a dedupe key is capped by the
  * payload schema), so 50 stay well under ENVELOPE_BYTES. At saturation a group commit holds ~20-60 events: about
- * one envelope per batch instead of one message per event.
+ * one rows message per batch instead of one message per event.
  */
 export const ACCEPTED_PER_ENVELOPE = 50
 
 /**
- * Events of one source per `webhookReceivedBatch` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 128 by
+ * Events of one source per `webhookReceivedEnvelope` message: a whole group commit (GROUP_COMMIT_MAX_BATCH, 128 by
  * default) fits. A batch also starts anew once its events' bodies pass RECEIVED_BATCH_BYTES, so a message stays near
  * a megabyte (one payload may be up to BODY_LIMIT_BYTES) and a redelivery after a processor crash repeats little.
  */
@@ -54,13 +53,12 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  * size; docs/adr/0008-ingest-group-commit.md):
  *   new_keys   INSERT INTO dedupe_keys ... ON CONFLICT DO NOTHING decides which candidates are new;
  *   new_events only those become events;
- *   outbox     and get their `webhook.received` messages, as `webhookReceivedBatch` messages of one source and up
+ *   outbox     and get their `webhook.received` messages, as `webhookReceivedEnvelope` messages of one source and up
  *              to RECEIVED_PER_BATCH events (one outbox row, one publish and one delivery for many events; the
  *              processor handles, retries and dead-letters each event on its own), and their `webhook.accepted`
- *              event-log records, as envelopes of up to ACCEPTED_PER_ENVELOPE events (what eventLog.recordMany
- *              writes: one outbox row and one AMQP message for many records). Written in the row format of
- *              @platform/outbox's enqueue() as one set-based insert: enqueue()'s one parameter per column and row
- *              costs ~4x more per row, measured in loadtest/ingest/bench.ts.
+ *              event-log records, as rows messages (eventLogRows) of up to ACCEPTED_PER_ENVELOPE events, the format
+ *              eventLog.recordMany writes (rowsMessagesSql of @platform/eventlog). Both go through
+ *              @platform/outbox's insertOutboxRows, which owns the outbox's columns and bucket rule.
  * The batch travels as one JSON parameter (json_to_recordset): a fixed statement text, prepared once. json, not
  * jsonb: the outbox bodies are copied out as the text they arrived as, and no value is converted to jsonb's binary
  * form (measured: ~5 µs less per event in PostgreSQL).
@@ -70,20 +68,18 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  * (committed: ours is a duplicate; rolled back: ours is new). Duplicates are then read after the commit.
  */
 export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
-  // From the catalog: the routing key of an envelope depends only on the emitting service.
-  const sample = buildEventMessage(eventLog, { eventType: 'webhook.accepted', context: null }).message
-  const envelopeRoutingKey = routingKeyOf(eventLogBatch, { events: [sample] })
   // The batch's key, from the catalog: it depends on the source only (a configured, bounded set), so once per source.
   const batchKeys = new Map<string, string>()
   const batchRoutingKey = (source: string, body: WebhookReceivedV1) => {
     let key = batchKeys.get(source)
     if (key === undefined) {
-      key = routingKeyOf(webhookReceivedBatch, { messages: [{ id: body.id, correlationId: null, body }] })
+      key = routingKeyOf(webhookReceivedEnvelope, { messages: [{ id: body.id, correlationId: null, body }] })
       batchKeys.set(source, key)
     }
     return key
   }
   async function insertNew(candidates: (AcceptItem & { id: string })[], receivedAt: Date): Promise<Set<string>> {
+    const logRows: string[] = []
     const input = candidates.map((c) => {
       const body: WebhookReceivedV1 = {
         id: c.id,
@@ -99,6 +95,8 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         context: { id: c.id, source: c.source, eventId: c.dedupeKey, eventType: c.eventType },
         occurredAt: receivedAt,
       })
+      // A context of ids stays far below the claim-check threshold: always inline.
+      logRows.push(rowJson(log, log.context ?? 'null'))
       return {
         id: c.id,
         source: c.source,
@@ -108,16 +106,15 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         correlation_id: c.correlationId ?? null,
         message: body,
         routing_key: batchRoutingKey(c.source, body),
-        bucket: anyBucket(),
-        log_message: log,
-        log_bucket: anyBucket(),
       }
     })
+    // Each row's JSON text as rowJson writes it, spliced into the parameter as JSON (not as a string to unescape).
+    const text = `[${input.map((row, i) => `${JSON.stringify(row).slice(0, -1)},"log_row":${logRows[i]}}`).join(',')}]`
     const rows = await sql<{ event_id: string }[]>`
       with input as (
-        select * from json_to_recordset(${jsonText(sql, JSON.stringify(input))}::json) as t(
+        select * from json_to_recordset(${jsonText(sql, text)}::json) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
-          message json, routing_key text, bucket smallint, log_message json, log_bucket smallint)
+          message json, routing_key text, log_row json)
       ),
       new_keys as (
         insert into dedupe_keys (source, dedupe_key, event_id, received_at)
@@ -132,25 +129,27 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
           ${receivedAt}::timestamptz
         from fresh
       ),
-      new_messages as (
-        insert into outbox (message_id, exchange, routing_key, type, body, correlation_id, bucket)
-        select gen_random_uuid(), ${webhookReceivedBatch.exchange.name}, min(routing_key), ${webhookReceivedBatch.type},
-          json_build_object('messages', json_agg(
-            json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)),
-          null, min(bucket)
-        from (
-          select *, row_number() over w - 1 as n,
-            coalesce(sum(octet_length(message::text)) over (w rows between unbounded preceding and 1 preceding), 0)
-              as bytes_before
-          from fresh window w as (partition by source order by id)
-        ) as numbered
-        group by source, n / ${RECEIVED_PER_BATCH}, bytes_before / ${RECEIVED_BATCH_BYTES}
-        union all
-        select gen_random_uuid(), ${eventLogBatch.exchange.name}, ${envelopeRoutingKey}, ${eventLogBatch.type},
-          json_build_object('events', json_agg(log_message order by n)), null, min(log_bucket)
-        from (select log_message, log_bucket, row_number() over () - 1 as n from fresh) as numbered
-        group by n / ${ACCEPTED_PER_ENVELOPE}
-      )
+      new_messages as (${insertOutboxRows(
+        sql,
+        sql`
+          select null::uuid as message_id, ${webhookReceivedEnvelope.exchange.name}::text as exchange,
+            min(routing_key) as routing_key, ${webhookReceivedEnvelope.type}::text as type,
+            json_build_object('messages', json_agg(
+              json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)) as body,
+            null::jsonb as headers, null::text as correlation_id, null::text as ordering_key
+          from (
+            select *, row_number() over w - 1 as n,
+              coalesce(sum(octet_length(message::text)) over (w rows between unbounded preceding and 1 preceding), 0)
+                as bytes_before
+            from fresh window w as (partition by source order by id)
+          ) as numbered
+          group by source, n / ${RECEIVED_PER_BATCH}, bytes_before / ${RECEIVED_BATCH_BYTES}
+          union all
+          ${rowsMessagesSql(sql, sql`(select log_row as row_json from fresh) as accepted`, {
+            service: eventLog.service,
+            perMessage: ACCEPTED_PER_ENVELOPE,
+          })}`,
+      )})
       select event_id from new_keys`
     return new Set(rows.map((r) => r.event_id))
   }

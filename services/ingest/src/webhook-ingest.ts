@@ -1,9 +1,4 @@
-import {
-  exchanges,
-  ingestStatusConsumer,
-  WebhookStatusV1 as StatusSchema,
-  type WebhookStatusV1,
-} from '@platform/contracts'
+import { exchanges, ingestStatusConsumer } from '@platform/contracts'
 import { createCoalescingCounter, rateLimitNamespace, type ServiceApp } from '@platform/http'
 import { createInbox } from '@platform/inbox'
 import { declareExchanges, startConsumer } from '@platform/messaging'
@@ -96,9 +91,8 @@ export async function startWebhookIngest(options: WebhookIngestOptions) {
 
   const def = ingestStatusConsumer
   const inbox = createInbox(sql, def.queue)
-  const statusConsumer = startConsumer<WebhookStatusV1>(broker, {
+  const statusConsumer = startConsumer(broker, {
     def,
-    schema: StatusSchema,
     logger,
     registry,
     handler: async (message) => {

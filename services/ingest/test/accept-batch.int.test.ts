@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { webhookReceivedBatch } from '@platform/contracts'
-import type { MessageBatch } from '@platform/messaging'
+import { webhookReceivedEnvelope } from '@platform/contracts'
+import type { MessageEnvelope } from '@platform/messaging'
 import { migrateService } from '@platform/service'
 import { createTestSchema, type TestSchema } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -29,8 +29,8 @@ const item = (source: string, padding = 0): AcceptItem => ({
 })
 
 async function batchRows(ids: string[]) {
-  const rows = await db.sql<{ routing_key: string; body: MessageBatch }[]>`
-    select routing_key, body from outbox where type = ${webhookReceivedBatch.type} order by id`
+  const rows = await db.sql<{ routing_key: string; body: MessageEnvelope }[]>`
+    select routing_key, body from outbox where type = ${webhookReceivedEnvelope.type} order by id`
   // Only this test's events, in message order.
   return rows
     .map((r) => ({ routingKey: r.routing_key, ids: r.body.messages.map((m) => m.id).filter((id) => ids.includes(id)) }))

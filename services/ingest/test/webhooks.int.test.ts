@@ -1,5 +1,6 @@
+import { EVENT_COUNT_HEADER, eventLogRows } from '@platform/contracts'
 import { expectProblem } from '@platform/http/testing'
-import type { MessageBatch } from '@platform/messaging'
+import type { MessageEnvelope } from '@platform/messaging'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type IngestHarness, paymentEvent, SECRETS, signedPost, startIngest } from './harness.js'
@@ -73,7 +74,7 @@ describe('accepting webhooks', () => {
     })
     expect(batch.routing_key).toBe('webhook.payment')
     expect(batch.properties.type).toBe('webhook.received.batch.v1')
-    const item = (JSON.parse(batch.payload) as MessageBatch).messages.find((m) => m.id === body.id)
+    const item = (JSON.parse(batch.payload) as MessageEnvelope).messages.find((m) => m.id === body.id)
     expect(item?.body).toMatchObject({ id: body.id, eventId: event.id, format: 'stripe' })
   })
 
@@ -134,15 +135,19 @@ describe('the event log', () => {
     const ids = new Set(answers.map((a) => a.json().id as string))
     expect(ids.size).toBe(30)
 
-    type Envelope = { events: { eventType: string; service: string; environment: string; context: string }[] }
-    const records = new Map<string, Envelope['events'][number]>()
+    // Rows messages (eventLogRows), as recordMany writes them: ClickHouse-ready rows, the count in a header.
+    type Row = { event_type: string; service: string; environment: string; event_context: string }
+    const records = new Map<string, Row>()
     let envelopes = 0
     await waitFor(async () => {
       for (const m of await rabbitAdmin().getMessages(h.env.vhost.vhost, 'tap-eventlog', 100, false)) {
-        expect(m.routing_key).toBe('eventlog.ingest.batch')
+        expect(m.routing_key).toBe('eventlog.ingest.rows')
+        expect(m.properties.type).toBe(eventLogRows.type)
+        const { rows } = JSON.parse(m.payload) as { rows: Row[] }
+        expect(m.properties.headers?.[EVENT_COUNT_HEADER]).toBe(rows.length)
         envelopes++
-        for (const record of (JSON.parse(m.payload) as Envelope).events) {
-          const context = JSON.parse(record.context) as { id: string }
+        for (const record of rows) {
+          const context = JSON.parse(record.event_context) as { id: string }
           expect(records.has(context.id)).toBe(false)
           records.set(context.id, record)
         }
@@ -151,8 +156,8 @@ describe('the event log', () => {
     })
     expect(envelopes).toBeLessThan(30)
     const first = records.get(answers[0]?.json().id)
-    expect(first).toMatchObject({ eventType: 'webhook.accepted', service: 'ingest', environment: 'staging' })
-    expect(JSON.parse(first?.context ?? '{}')).toEqual({
+    expect(first).toMatchObject({ event_type: 'webhook.accepted', service: 'ingest', environment: 'staging' })
+    expect(JSON.parse(first?.event_context ?? '{}')).toEqual({
       id: answers[0]?.json().id,
       source: 'payment',
       eventId: events[0]?.id,

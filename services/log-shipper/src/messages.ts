@@ -10,16 +10,23 @@ import {
   ROWS_PREFIX,
   ROWS_SUFFIX,
 } from '@platform/contracts'
-import { type BatchDecode, jsonDecode } from '@platform/messaging'
+import { type BulkDecode, jsonDecode } from '@platform/messaging'
 import { Compile } from 'typebox/compile'
 import { type EventLogRow, parseRows } from './sink.js'
 
 /**
  * A message of the shipper's queue as the shipper holds it:
- *   events  eventLogged (one event) or eventLogBatch (an envelope): parsed and validated, as before rows messages
- *           existed. Messages waiting in queues and DLQs across a deploy, and ingest's envelopes written in SQL;
- *   rows    eventLogRows: the JSONEachRow bytes between ROWS_PREFIX and ROWS_SUFFIX, not parsed; `count` from the
- *           EVENT_COUNT_HEADER header.
+ *   rows    eventLogRows, what every envelope of events is now (recordMany, and ingest's group commit through
+ *           rowsMessagesSql): the JSONEachRow bytes between ROWS_PREFIX and ROWS_SUFFIX, not parsed; `count` from
+ *           the EVENT_COUNT_HEADER header;
+ *   events  eventLogged, one event (record(), and every claim-checked event: its row needs the context from
+ *           PostgreSQL): parsed and validated.
+ *           Also the legacy eventLogBatch envelope, which no producer writes any more (ingest wrote it in SQL until it
+ *           wrote rows messages). Still read because messages of it can be in flight across the upgrade: written by
+ *           an ingest of the previous release before its last instance stopped, waiting in the queue or in the DLQ
+ *           for an operator to move them back. TODO(remove eventlog.batch.v1): drop it, EventLogBatchV1 and
+ *           eventsOf once a release has run with no eventlog.batch.v1 left in log-shipper.eventlog and its DLQ
+ *           (docs/eventlog.md, "Message kinds").
  */
 export type ShipperMessage = { kind: 'events'; events: EventLoggedV1[] } | { kind: 'rows'; json: Buffer; count: number }
 
@@ -45,8 +52,8 @@ function rowsOf(content: Buffer, headers: Record<string, unknown>): ShipperMessa
   return { kind: 'rows', json, count: rowsBody(content).rows.length }
 }
 
-/** The shipper's decode (startBatchConsumer): rows messages by their AMQP type, the other kinds by JSON and schema. */
-export const decodeMessage: BatchDecode<ShipperMessage> = (content, { type, headers }) =>
+/** The shipper's decode (startBulkConsumer): rows messages by their AMQP type, the other kinds by JSON and schema. */
+export const decodeMessage: BulkDecode<ShipperMessage> = (content, { type, headers }) =>
   type === eventLogRows.type ? rowsOf(content, headers) : { kind: 'events', events: eventsOf(events(content)) }
 
 export const rowsIn = (body: ShipperMessage): number => (body.kind === 'rows' ? body.count : body.events.length)

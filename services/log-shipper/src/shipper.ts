@@ -4,12 +4,12 @@ import type { Sql } from '@platform/db'
 import { claimCheckStore } from '@platform/eventlog'
 import type { Logger } from '@platform/logging'
 import {
-  type BatchConsumer,
-  type BatchMessage,
-  type BatchPolicy,
   type Broker,
+  type BulkConsumer,
+  type BulkMessage,
+  type BulkPolicy,
   type ConsumerDef,
-  startBatchConsumer,
+  startBulkConsumer,
 } from '@platform/messaging'
 import { createRegistry, type Registry } from '@platform/metrics'
 import { rowsRejected } from './errors.js'
@@ -27,7 +27,7 @@ export interface LogShipperOptions {
   logger: Logger
   registry?: Registry
   /** Flush triggers: rows (10,000), bytes (16 MiB), wait (1 s), whichever comes first. */
-  policy?: Partial<BatchPolicy>
+  policy?: Partial<BulkPolicy>
   /** Unacked messages the broker may hand over; at least the batch size. Defaults to the consumer definition's. */
   prefetch?: number
   /** Backoff of a batch the sink cannot take now. */
@@ -40,7 +40,7 @@ export interface LogShipper {
   start(): Promise<void>
   /** Stops consuming and ships what is buffered (bounded), then closes its channel. */
   stop(): Promise<void>
-  readonly consumer: BatchConsumer | undefined
+  readonly consumer: BulkConsumer | undefined
 }
 
 /**
@@ -49,7 +49,7 @@ export interface LogShipper {
  * rejected it).
  */
 interface Item {
-  message: BatchMessage<ShipperMessage>
+  message: BulkMessage<ShipperMessage>
   part: SinkPart
   event?: EventLoggedV1
 }
@@ -68,7 +68,7 @@ function splitRows(item: Item): Item[] {
  * back.
  */
 function deadMessages(rejected: { item: Item; error: unknown }[]) {
-  const byMessage = new Map<BatchMessage<ShipperMessage>, { ids: string[]; error: unknown }>()
+  const byMessage = new Map<BulkMessage<ShipperMessage>, { ids: string[]; error: unknown }>()
   for (const { item, error } of rejected) {
     const entry = byMessage.get(item.message) ?? { ids: [], error }
     if ('row' in item.part) entry.ids.push(item.part.row.event_id)
@@ -104,7 +104,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
   const claims = claimCheckStore(sql)
   const failedEvents = failedEventsRepository(sql)
   const metrics = shipperMetrics(registry, claims)
-  let consumer: BatchConsumer | undefined
+  let consumer: BulkConsumer | undefined
 
   async function timedInsert(items: Item[]): Promise<void> {
     const end = metrics.insertDuration.startTimer()
@@ -117,7 +117,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
     }
   }
 
-  async function shipBatch(batch: BatchMessage<ShipperMessage>[]) {
+  async function shipBatch(batch: BulkMessage<ShipperMessage>[]) {
     const batchId = randomUUID()
     const claimIds = batch.flatMap(({ body }) =>
       body.kind === 'events' ? body.events.flatMap((e) => (e.claimCheck ? [e.claimCheck.id] : [])) : [],
@@ -184,7 +184,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
       return consumer
     },
     async start() {
-      consumer = startBatchConsumer<ShipperMessage>(options.broker, {
+      consumer = startBulkConsumer<ShipperMessage>(options.broker, {
         def,
         logger,
         registry,

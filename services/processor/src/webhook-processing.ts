@@ -1,10 +1,7 @@
 import {
   exchanges,
-  OrderPaidNotifyV1,
   processorNotifyConsumer,
   processorWebhooksConsumer,
-  WebhookReceivedV1,
-  webhookReceivedBatch,
   webhookStatusChanged,
 } from '@platform/contracts'
 import { consumerEventLog } from '@platform/eventlog'
@@ -39,8 +36,8 @@ export function delayPicker(spec: string): () => number {
 }
 
 /** A catalog consumer with the retry tiers of the configuration (tests shorten them). */
-export function withRetry(def: ConsumerDef, delays: string, maxAttempts: number): ConsumerDef {
-  return defineConsumer({ ...def, retry: { delaysMs: delays.split(',').map(Number), maxAttempts } })
+export function withRetry<D extends ConsumerDef>(def: D, delays: string, maxAttempts: number): D {
+  return defineConsumer({ ...def, retry: { delaysMs: delays.split(',').map(Number), maxAttempts } }) as D
 }
 
 export interface WebhookProcessingOptions {
@@ -66,11 +63,9 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
   const webhooksDef = withRetry(processorWebhooksConsumer, config.WEBHOOK_RETRY_DELAYS_MS, config.WEBHOOK_MAX_ATTEMPTS)
   const notifyDef = withRetry(processorNotifyConsumer, config.NOTIFY_RETRY_DELAYS_MS, config.NOTIFY_MAX_ATTEMPTS)
 
-  const webhooks = startConsumer<WebhookReceivedV1>(broker, {
+  // The catalog's definition names the message (WebhookReceivedV1, validated) and its envelope (split).
+  const webhooks = startConsumer(broker, {
     def: webhooksDef,
-    schema: WebhookReceivedV1,
-    // Ingest publishes the events of a group commit as one batch; each is handled, retried and dead-lettered alone.
-    batch: webhookReceivedBatch,
     logger,
     registry,
     ...(options.prefetch ? { prefetch: options.prefetch } : {}),
@@ -85,9 +80,8 @@ export async function startWebhookProcessing(options: WebhookProcessingOptions) 
       publishStatus: (report) => publisher.publishMessage(webhookStatusChanged, report),
     }),
   })
-  const notify = startConsumer<OrderPaidNotifyV1>(broker, {
+  const notify = startConsumer(broker, {
     def: notifyDef,
-    schema: OrderPaidNotifyV1,
     logger,
     registry,
     handler: createDownstreamHandler({

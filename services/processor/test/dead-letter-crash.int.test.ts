@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto'
 import {
   exchanges,
   processorWebhooksConsumer,
-  WebhookReceivedV1,
+  type WebhookReceivedV1,
   webhookReceived,
-  webhookReceivedBatch,
+  webhookReceivedEnvelope,
   webhookStatusChanged,
 } from '@platform/contracts'
 import { consumerEventLog, createEventLog, eventIdFor } from '@platform/eventlog'
@@ -70,7 +70,7 @@ interface Rig {
 }
 
 /**
- * The processor's webhook consumer (its real handler, the batch type ingest publishes) on a vhost of its own. The
+ * The processor's webhook consumer (its real handler, the envelope type ingest publishes) on a vhost of its own. The
  * first delivery of the first trip's dead-lettering attempt (`crashAt`) has its connection dropped after the handler.
  */
 async function startRig(name: string, crashAt: number): Promise<Rig> {
@@ -90,11 +90,10 @@ async function startRig(name: string, crashAt: number): Promise<Rig> {
   })
   const runs: Rig['runs'] = []
   let crashes = 0
-  const consumer = startConsumer<WebhookReceivedV1>(broker, {
+  // The catalog's definition brings the schema and the envelope, as in the service.
+  const consumer = startConsumer(broker, {
     def,
     logger,
-    schema: WebhookReceivedV1,
-    batch: webhookReceivedBatch,
     handler: async (message) => {
       runs.push({ attempt: message.attempt, redelivered: message.redelivered })
       try {
@@ -173,9 +172,9 @@ describe('a webhook dead-lettered with a crash between its dead_lettered record 
       const body = webhook({ failUntilReplayed: true })
       const batch = { messages: [{ id: body.id, correlationId: null, body }] }
       await rig.publisher.publish({
-        exchange: webhookReceivedBatch.exchange.name,
-        routingKey: routingKeyOf(webhookReceivedBatch, batch),
-        type: webhookReceivedBatch.type,
+        exchange: webhookReceivedEnvelope.exchange.name,
+        routingKey: routingKeyOf(webhookReceivedEnvelope, batch),
+        type: webhookReceivedEnvelope.type,
         body: batch,
         messageId: randomUUID(),
       })

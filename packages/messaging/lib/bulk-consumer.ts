@@ -2,19 +2,24 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@platform/logging'
 import { correlationIdFrom } from '@platform/logging'
 import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
-import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib'
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { type BulkPolicy, DEFAULT_BULK_POLICY, type FlushReason, flushDue, takeBulk } from './bulk-policy.js'
 import type { Broker } from './connection.js'
 import type { IncomingMessage } from './consumer.js'
+import { deadLetterHeaders, deliveryHeaders, originOf, publishConfirmed } from './dead-letter.js'
 import { withTimeout } from './deadline.js'
 import type { ConsumerDef } from './definitions.js'
 import { MessagingError } from './errors.js'
-import { errorText, FAILURE_HEADERS, H, numberHeader } from './headers.js'
+import { errorText, H, numberHeader } from './headers.js'
 import { declareConsumerTopology, dlqName } from './topology.js'
 
 /**
- * A consumer for sinks that want many messages per write (the log-shipper's ClickHouse inserts). Unlike
+ * The bulk consumer: a consumer for sinks that want many messages per write (the log-shipper's ClickHouse inserts),
+ * many deliveries in, one write out. The opposite of an envelope (defineEnvelope, definitions.ts: many messages in
+ * ONE delivery, split by startConsumer). Its metrics keep the names they had as the "batch consumer"
+ * (batch_consumer_*): dashboards and alerts read them (docs/eventlog.md). Unlike
  * startConsumer it does not settle each message when its handler returns: it collects deliveries into a batch,
  * hands the whole batch to the handler, and acks the batch's messages only after the handler resolved, so a
  * crash or a failed write leaves every message of the batch unacked and the broker delivers them again.
@@ -26,51 +31,7 @@ import { declareConsumerTopology, dlqName } from './topology.js'
  * The prefetch count bounds memory: the broker stops delivering when that many messages are unacked, so a sink
  * that is down holds at most `prefetch` messages in memory (https://www.rabbitmq.com/docs/consumer-prefetch).
  */
-export interface BatchPolicy {
-  /** Flush when this many messages wait. */
-  maxRows: number
-  /** Flush when their sizes add up to this many bytes; a batch never exceeds it unless one message alone does. */
-  maxBytes: number
-  /** Flush when the oldest waiting message has waited this long. */
-  maxWaitMs: number
-}
-
-export const DEFAULT_BATCH_POLICY: BatchPolicy = { maxRows: 10_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000 }
-
-export type FlushReason = 'rows' | 'bytes' | 'time'
-
-/** The flush rule, whichever limit comes first. Pure, so it is tested with a fake clock. */
-export function flushDue(
-  policy: BatchPolicy,
-  state: { rows: number; bytes: number; oldestAt: number | undefined },
-  now: number,
-): FlushReason | undefined {
-  if (state.rows === 0) return undefined
-  if (state.rows >= policy.maxRows) return 'rows'
-  if (state.bytes >= policy.maxBytes) return 'bytes'
-  if (state.oldestAt !== undefined && now - state.oldestAt >= policy.maxWaitMs) return 'time'
-  return undefined
-}
-
-/**
- * Removes and returns the next batch from the front of `buffer`: at most maxRows rows and maxBytes bytes, but at
- * least one message (a message counts `rows` rows, 1 by default: an envelope of events counts its events).
- */
-export function takeBatch<T extends { size: number; rows?: number }>(buffer: T[], policy: BatchPolicy): T[] {
-  let bytes = 0
-  let rows = 0
-  let n = 0
-  for (const item of buffer) {
-    const itemRows = item.rows ?? 1
-    if (n > 0 && (rows + itemRows > policy.maxRows || bytes + item.size > policy.maxBytes)) break
-    bytes += item.size
-    rows += itemRows
-    n++
-  }
-  return buffer.splice(0, n)
-}
-
-export interface BatchMessage<T = unknown> extends IncomingMessage<T> {
+export interface BulkMessage<T = unknown> extends IncomingMessage<T> {
   /** What counts against maxBytes (sizeOf, by default the body's length). */
   size: number
   /** What counts against maxRows (rowsOf, by default 1). */
@@ -79,19 +40,19 @@ export interface BatchMessage<T = unknown> extends IncomingMessage<T> {
   publishedAt: number
 }
 
-export interface BatchOutcome<T> {
+export interface BulkOutcome<T> {
   /** Messages the sink rejected for good: dead-lettered with the error as reason; the rest of the batch is acked. */
-  dead?: { message: BatchMessage<T>; error: unknown }[]
+  dead?: { message: BulkMessage<T>; error: unknown }[]
 }
 
 // biome-ignore lint/suspicious/noConfusingVoidType: lets plain `async () => {}` handlers mean "ack all".
-export type BatchHandler<T> = (batch: BatchMessage<T>[]) => Promise<BatchOutcome<T> | undefined | void>
+export type BulkHandler<T> = (batch: BulkMessage<T>[]) => Promise<BulkOutcome<T> | undefined | void>
 
 /**
  * Turns a delivery's bytes into the body the handler gets. Throwing dead-letters the message at once with the error
  * as reason; it never reaches the handler.
  */
-export type BatchDecode<T> = (
+export type BulkDecode<T> = (
   content: Buffer,
   properties: { type: string | undefined; headers: Record<string, unknown> },
 ) => T
@@ -114,9 +75,9 @@ export function jsonDecode<T>(schema?: TSchema): (content: Buffer) => T {
   }
 }
 
-export interface StartBatchConsumerOptions<T> {
+export interface StartBulkConsumerOptions<T> {
   def: ConsumerDef
-  handler: BatchHandler<T>
+  handler: BulkHandler<T>
   logger: Logger
   /** Validates each body; a message that breaks it is dead-lettered at once and never reaches the handler. */
   schema?: TSchema
@@ -124,9 +85,9 @@ export interface StartBatchConsumerOptions<T> {
    * Replaces JSON.parse + schema (give one or the other): for a consumer that takes some bodies as they are, without
    * parsing them (the log-shipper's rows messages, handed to ClickHouse as bytes). By default jsonDecode(schema).
    */
-  decode?: BatchDecode<T>
+  decode?: BulkDecode<T>
   registry?: Registry
-  policy?: Partial<BatchPolicy>
+  policy?: Partial<BulkPolicy>
   /** Defaults to def.prefetch, else twice maxRows (the next batch fills while one is being written). */
   prefetch?: number
   sizeOf?: (body: T, content: Buffer) => number
@@ -142,7 +103,7 @@ export interface StartBatchConsumerOptions<T> {
   stallAfterMs?: number
 }
 
-export interface BatchConsumer {
+export interface BulkConsumer {
   ready(): Promise<void>
   /** Stops consuming, writes what is buffered (within stopTimeoutMs), closes the channel. */
   stop(): Promise<void>
@@ -157,7 +118,7 @@ export interface BatchConsumer {
 }
 
 interface Pending<T> {
-  message: BatchMessage<T>
+  message: BulkMessage<T>
   raw: ConsumeMessage
   size: number
   rows: number
@@ -165,22 +126,9 @@ interface Pending<T> {
   arrivedAt: number
 }
 
-function publishConfirmed(ch: ConfirmChannel, queue: string, content: Buffer, options: Options.Publish) {
-  return new Promise<void>((resolve, reject) => {
-    ch.publish('', queue, content, options, (err) => (err ? reject(err) : resolve()))
-  })
-}
-
-/** Broker dead-lettering (delivery limit, reject) leaves x-death entries: such a message came from the DLQ. */
-function wasDeadLettered(headers: Record<string, unknown>): boolean {
-  if (H.deadLetteredAt in headers) return true
-  const deaths = headers['x-death']
-  return Array.isArray(deaths) && deaths.some((d) => d && (d.reason === 'delivery_limit' || d.reason === 'rejected'))
-}
-
-export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsumerOptions<T>): BatchConsumer {
+export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerOptions<T>): BulkConsumer {
   const { def, logger } = options
-  const policy: BatchPolicy = { ...DEFAULT_BATCH_POLICY, ...options.policy }
+  const policy: BulkPolicy = { ...DEFAULT_BULK_POLICY, ...options.policy }
   const prefetch = options.prefetch ?? def.prefetch ?? policy.maxRows * 2
   if (prefetch < policy.maxRows) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: prefetch ${prefetch} < batch size`)
@@ -211,7 +159,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
 
   const progress = createProgressMonitor(`bulk consumer of ${def.queue}`, options.stallAfterMs ?? 60_000)
   const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000
-  const api: BatchConsumer = {
+  const api: BulkConsumer = {
     progress,
     ready: () => channel.waitForConnect(),
     pending: () => buffer.length + inFlight.length,
@@ -227,6 +175,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
     stop,
   }
 
+  // Named batch_consumer_* from before the rename to bulk consumer; kept, since dashboards and alerts use them.
   const metrics = options.registry && {
     received: counter(options.registry, 'batch_consumer_received_total', 'Messages delivered', ['queue']),
     acked: counter(options.registry, 'batch_consumer_acked_total', 'Messages acked after their batch', ['queue']),
@@ -265,14 +214,9 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
 
   function parse(
     raw: ConsumeMessage,
-  ): { message: BatchMessage<T> } | { error: Error; headers: Record<string, unknown> } {
-    const received = raw.properties.headers ?? {}
-    const headers: Record<string, unknown> = { ...received }
+  ): { message: BulkMessage<T> } | { error: Error; headers: Record<string, unknown> } {
     // A message an operator moved back from the DLQ starts afresh, as in startConsumer.
-    if (wasDeadLettered(received)) {
-      for (const name of FAILURE_HEADERS) delete headers[name]
-      headers[H.replays] = numberHeader(received[H.replays]) + 1
-    }
+    const { headers } = deliveryHeaders(raw.properties.headers ?? {})
     let body: T
     try {
       body = decode(raw.content, { type: raw.properties.type, headers })
@@ -288,8 +232,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
         messageId,
         type: raw.properties.type,
         correlationId: correlationIdFrom(raw.properties.correlationId),
-        exchange: String(headers[H.originalExchange] ?? raw.fields.exchange),
-        routingKey: String(headers[H.originalRoutingKey] ?? raw.fields.routingKey),
+        ...originOf(headers, raw.fields),
         attempt: numberHeader(headers[H.attempt]) + 1,
         redelivered: raw.fields.redelivered,
         headers,
@@ -302,22 +245,12 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
 
   /** Publishes to the DLQ with the headers startConsumer writes (an operator reads them before moving it back). */
   async function deadLetter(ch: ConfirmChannel, raw: ConsumeMessage, headers: Record<string, unknown>, error: unknown) {
-    const now = new Date().toISOString()
-    const { [H.attempt]: attempts, [H.lastError]: _, ...rest } = headers
+    const attempt = numberHeader(headers[H.attempt]) + 1
+    const failure = { headers, origin: originOf(headers, raw.fields), error, attempt }
     await publishConfirmed(ch, dlqName(def.queue), raw.content, {
       ...raw.properties,
       persistent: true,
-      headers: {
-        ...rest,
-        [H.originalExchange]: String(headers[H.originalExchange] ?? raw.fields.exchange),
-        [H.originalRoutingKey]: String(headers[H.originalRoutingKey] ?? raw.fields.routingKey),
-        [H.error]: errorText(error),
-        [H.attempts]: numberHeader(attempts) + 1,
-        [H.firstFailureAt]: headers[H.firstFailureAt] ?? now,
-        [H.lastFailureAt]: now,
-        [H.deadLetteredBy]: def.queue,
-        [H.deadLetteredAt]: now,
-      },
+      headers: deadLetterHeaders(failure, def.queue),
     })
     metrics?.dead.inc(queue)
     log.error({ messageId: raw.properties.messageId, err: errorText(error) }, 'message dead-lettered')
@@ -367,7 +300,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
 
   async function run() {
     while (stopping ? buffer.length > 0 && Date.now() < stopDeadline : due()) {
-      const batch = takeBatch(buffer, policy)
+      const batch = takeBulk(buffer, policy)
       for (const p of batch) {
         bufferBytes -= p.size
         bufferRows -= p.rows
@@ -385,7 +318,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
   async function write(batch: Pending<T>[], gen: number) {
     for (let attempt = 1; ; attempt++) {
       if (gen !== generation) return // the channel went away: the broker redelivers these to the next one
-      let outcome: BatchOutcome<T> | undefined
+      let outcome: BulkOutcome<T> | undefined
       try {
         outcome =
           (await withTimeout(options.handler(batch.map((p) => p.message)), handlerTimeoutMs, 'the batch handler')) ??
@@ -406,7 +339,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
     }
   }
 
-  async function settle(batch: Pending<T>[], outcome: BatchOutcome<T> | undefined, gen: number) {
+  async function settle(batch: Pending<T>[], outcome: BulkOutcome<T> | undefined, gen: number) {
     const target = current
     if (!target || target.generation !== gen) return
     const dead = new Map((outcome?.dead ?? []).map((d) => [d.message, d.error]))
@@ -425,7 +358,7 @@ export function startBatchConsumer<T>(broker: Broker, options: StartBatchConsume
   }
 
   const channel = broker.createChannel({
-    name: `batch-consumer:${def.queue}`,
+    name: `bulk-consumer:${def.queue}`,
     confirm: true,
     setup: async (ch: ConfirmChannel) => {
       await declareConsumerTopology(ch, def, { connection: broker.connection, logger: log })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { type BatchPolicy, flushDue, takeBatch } from '../index.js'
+import { type BulkPolicy, flushDue, takeBulk } from '../index.js'
 
-const policy: BatchPolicy = { maxRows: 5, maxBytes: 1000, maxWaitMs: 1000 }
+const policy: BulkPolicy = { maxRows: 5, maxBytes: 1000, maxWaitMs: 1000 }
 
 describe('flush triggers (whichever limit comes first)', () => {
   it('waits while a batch is under every limit', () => {
@@ -36,17 +36,17 @@ describe('taking a batch from the buffer', () => {
 
   it('takes at most N rows, in order', () => {
     const buffer = items(1, 1, 1, 1, 1, 1, 1)
-    expect(takeBatch(buffer, policy).map((x) => x.i)).toEqual([0, 1, 2, 3, 4])
+    expect(takeBulk(buffer, policy).map((x) => x.i)).toEqual([0, 1, 2, 3, 4])
     expect(buffer.map((x) => x.i)).toEqual([5, 6])
   })
 
   it('never exceeds B bytes, except one message larger than B alone', () => {
     const buffer = items(400, 400, 400, 2500, 10)
-    expect(takeBatch(buffer, policy).map((x) => x.i)).toEqual([0, 1])
-    expect(takeBatch(buffer, policy).map((x) => x.i)).toEqual([2])
-    expect(takeBatch(buffer, policy).map((x) => x.i)).toEqual([3])
-    expect(takeBatch(buffer, policy).map((x) => x.i)).toEqual([4])
-    expect(takeBatch(buffer, policy)).toEqual([])
+    expect(takeBulk(buffer, policy).map((x) => x.i)).toEqual([0, 1])
+    expect(takeBulk(buffer, policy).map((x) => x.i)).toEqual([2])
+    expect(takeBulk(buffer, policy).map((x) => x.i)).toEqual([3])
+    expect(takeBulk(buffer, policy).map((x) => x.i)).toEqual([4])
+    expect(takeBulk(buffer, policy)).toEqual([])
   })
 
   it('counts an envelope as its rows, and still takes one that alone exceeds N', () => {
@@ -56,8 +56,8 @@ describe('taking a batch from the buffer', () => {
       { size: 1, rows: 1 },
       { size: 1, rows: 9 },
     ]
-    expect(takeBatch(buffer, policy).map((x) => x.rows)).toEqual([3, 2])
-    expect(takeBatch(buffer, policy).map((x) => x.rows)).toEqual([1])
-    expect(takeBatch(buffer, policy).map((x) => x.rows)).toEqual([9])
+    expect(takeBulk(buffer, policy).map((x) => x.rows)).toEqual([3, 2])
+    expect(takeBulk(buffer, policy).map((x) => x.rows)).toEqual([1])
+    expect(takeBulk(buffer, policy).map((x) => x.rows)).toEqual([9])
   })
 })

@@ -1,5 +1,5 @@
 /**
- * The batch consumer (packages/messaging/lib/batch-consumer.ts) against a real RabbitMQ: flush triggers, acks only
+ * The batch consumer (packages/messaging/lib/bulk-consumer.ts) against a real RabbitMQ: flush triggers, acks only
  * after the handler resolved, dead-lettering with the messaging package's headers, and a channel lost mid-batch.
  */
 import { createLogger } from '@platform/logging'
@@ -7,13 +7,13 @@ import { rabbitAdmin, waitFor } from '@platform/testing'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  type BatchMessage,
-  type BatchPolicy,
+  type BulkMessage,
+  type BulkPolicy,
   defineConsumer,
   defineExchange,
   HEADERS,
   jsonDecode,
-  startBatchConsumer,
+  startBulkConsumer,
 } from '../index.js'
 import { openTestBroker, type TestBroker } from '../lib/testing.js'
 
@@ -44,18 +44,18 @@ const send = (name: string, bodies: unknown[]) =>
 
 /** Declares the queue (a consumer started and stopped), so messages published before the next start wait there. */
 async function declare(name: string) {
-  const c = startBatchConsumer(rabbit.broker, { def: definition(name), logger, handler: async () => {} })
+  const c = startBulkConsumer(rabbit.broker, { def: definition(name), logger, handler: async () => {} })
   await c.ready()
   await c.stop()
 }
 
 function consume(
   name: string,
-  policy: Partial<BatchPolicy>,
-  handler: (batch: BatchMessage<{ n: number }>[]) => Promise<unknown> = async () => undefined,
+  policy: Partial<BulkPolicy>,
+  handler: (batch: BulkMessage<{ n: number }>[]) => Promise<unknown> = async () => undefined,
 ) {
   const batches: number[][] = []
-  const consumer = startBatchConsumer<{ n: number }>(rabbit.broker, {
+  const consumer = startBulkConsumer<{ n: number }>(rabbit.broker, {
     def: definition(name),
     logger,
     schema: Body,
@@ -170,7 +170,7 @@ describe('batch consumer', () => {
       raw(3, 'broken', 'text'),
     ])
     const seen: unknown[] = []
-    const consumer = startBatchConsumer<unknown>(rabbit.broker, {
+    const consumer = startBulkConsumer<unknown>(rabbit.broker, {
       def: definition('decode'),
       logger,
       policy: { maxRows: 3, maxWaitMs: 100 },
@@ -194,7 +194,7 @@ describe('batch consumer', () => {
     expect(seen).toEqual([{ n: 0 }, { text: 'n=1, not JSON', count: 1 }, { text: 'n=2', count: 2 }])
     await consumer.stop()
     expect(() =>
-      startBatchConsumer(rabbit.broker, {
+      startBulkConsumer(rabbit.broker, {
         def: definition('both'),
         logger,
         schema: Body,
