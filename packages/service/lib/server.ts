@@ -50,25 +50,36 @@ export interface RunningServer {
  * consumers, the broker, Redis and PostgreSQL, and the process exits 0 (1 when the deadline passes first, or
  * when the trigger was an uncaught error).
  */
-export async function runServer(options: RunServerOptions): Promise<RunningServer> {
-  const { app } = options
-  const logger = options.logger ?? app.log
-  const service = String(logger.bindings().service ?? 'service')
-
-  const grace = closeWithGrace(
+/**
+ * On SIGTERM/SIGINT or an uncaught error (close-with-grace, https://github.com/mcollina/close-with-grace): logs why,
+ * runs `close` within the grace period (closeWithin), logs "stopped" and exits 0; exits 1 when the grace period
+ * passes first, on a second signal, or when `close` fails.
+ */
+export function onShutdownSignal(logger: Logger, shutdownTimeoutMs: number, close: () => Promise<unknown>) {
+  return closeWithGrace(
     {
-      delay: options.shutdownTimeoutMs,
+      delay: shutdownTimeoutMs,
       // close-with-grace reports a second signal, a timeout or a failed close here; the process then exits 1.
       logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown did not finish cleanly') },
     },
     async ({ signal, err }) => {
       if (err) logger.error({ err }, 'shutting down after an uncaught error')
       else logger.info({ signal }, 'shutting down')
-      await options.onShutdown?.()
-      await closeWithin(() => app.close(), options.shutdownTimeoutMs)
+      await closeWithin(close, shutdownTimeoutMs)
       logger.info('stopped')
     },
   )
+}
+
+export async function runServer(options: RunServerOptions): Promise<RunningServer> {
+  const { app } = options
+  const logger = options.logger ?? app.log
+  const service = String(logger.bindings().service ?? 'service')
+
+  const grace = onShutdownSignal(logger, options.shutdownTimeoutMs, async () => {
+    await options.onShutdown?.()
+    await app.close()
+  })
 
   try {
     const url = await app.listen({

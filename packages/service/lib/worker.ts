@@ -1,6 +1,5 @@
-import closeWithGrace from 'close-with-grace'
 import type { ServiceRuntime } from './runtime.js'
-import { closeWithin } from './server.js'
+import { onShutdownSignal } from './server.js'
 
 export interface RunWorkerOptions {
   /** The runtime the worker's consumers use: its outbox relay starts here, its connections close last. */
@@ -25,21 +24,10 @@ export async function runWorker(options: RunWorkerOptions): Promise<RunningWorke
   const { runtime } = options
   const { logger } = runtime
   let started: { stop(): Promise<void> } | undefined
-  const grace = closeWithGrace(
-    {
-      delay: options.shutdownTimeoutMs,
-      logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown did not finish cleanly') },
-    },
-    async ({ signal, err }) => {
-      if (err) logger.error({ err }, 'shutting down after an uncaught error')
-      else logger.info({ signal }, 'shutting down')
-      await closeWithin(async () => {
-        await started?.stop()
-        await runtime.close()
-      }, options.shutdownTimeoutMs)
-      logger.info('stopped')
-    },
-  )
+  const grace = onShutdownSignal(logger, options.shutdownTimeoutMs, async () => {
+    await started?.stop()
+    await runtime.close()
+  })
   try {
     await runtime.outboxRelay.start()
     started = await options.start()

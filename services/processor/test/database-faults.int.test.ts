@@ -137,7 +137,8 @@ describe('processor through PostgreSQL faults', () => {
     await pg.restart(1500)
     await sleep(1500)
     await traffic.stop()
-    expect(traffic.sent.length).toBeGreaterThan(100)
+    // Enough traffic to matter, whatever a loaded machine manages around the fault.
+    expect(traffic.sent.length).toBeGreaterThan(30)
     await everyMessageProcessedOnce(traffic.sent)
     // The restart did reach the handlers: messages failed while it lasted and were retried, not lost.
     expect(await retried()).toBeGreaterThan(0)
