@@ -9,7 +9,7 @@ import { type BulkPolicy, DEFAULT_BULK_POLICY, type FlushReason, flushDue, takeB
 import type { Broker } from './connection.js'
 import type { IncomingMessage } from './consumer.js'
 import { deadLetterHeaders, deliveryHeaders, originOf, publishConfirmed } from './dead-letter.js'
-import { withTimeout } from './deadline.js'
+import { HandlerTimeoutError, settledWithin, withTimeout } from './deadline.js'
 import type { ConsumerDef } from './definitions.js'
 import { MessagingError } from './errors.js'
 import { errorText, H, numberHeader } from './headers.js'
@@ -325,7 +325,8 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
           undefined
         progress.progressed()
       } catch (error) {
-        progress.progressed()
+        // A write past its deadline made no progress (its retry would otherwise hide a hang from readiness).
+        if (!(error instanceof HandlerTimeoutError)) progress.progressed()
         metrics?.failures.inc(queue)
         log.warn({ err: errorText(error), attempt, size: batch.length }, 'batch failed; nothing acked, retrying')
         if (stopping) return // one attempt after stop(); the broker redelivers what is left
@@ -398,8 +399,9 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     kick()
     await loop
     clearTimeout(timer)
-    await Promise.allSettled([...deadLetters])
-    await channel.close()
+    // Bounded like consumer.ts's stop(): what is not settled by then is redelivered by the broker.
+    await settledWithin([...deadLetters], options.stopTimeoutMs ?? 5_000)
+    await settledWithin([channel.close()], 2000)
   }
 
   return api

@@ -13,7 +13,7 @@ import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Broker } from './connection.js'
 import { deadLetterHeaders, deliveryHeaders, originOf, publishConfirmed, retryHeaders } from './dead-letter.js'
-import { settledWithin, withTimeout } from './deadline.js'
+import { HandlerTimeoutError, settledWithin, withTimeout } from './deadline.js'
 import {
   type ConsumerDef,
   type EnvelopeDef,
@@ -109,15 +109,6 @@ function outcomeOf(error: unknown): Outcome {
 }
 
 /**
- * Consumes the work queue of `def`. Each delivery runs the handler, then:
- *   ack   -> ack;
- *   retry -> publish to the retry queue of this attempt's delay (confirmed), then ack;
- *   dead  -> publish to the DLQ with headers that say why (confirmed), then ack.
- * A delivery of the `envelope` type runs the handler once per message in it, and settles each message on its own.
- * A crash anywhere before the ack leaves the message unacked, and the broker delivers it again: at-least-once,
- * which is why handlers record what they did in the inbox (packages/outbox) and return early on a repeat.
- */
-/**
  * A handler that has not finished by then is retried (its delivery goes to a retry tier): the deadline a handler
  * waiting on an unreachable database needs, since no server-side timeout reaches it. Handlers are idempotent
  * (inbox), so one that finishes late as well does no harm.
@@ -129,7 +120,18 @@ export type StartCatalogConsumerOptions<S extends TSchema> = Omit<StartConsumerO
   def: ConsumerDef<S> & { message: MessageDef<S> }
 }
 
-/** A consumer of the catalog message its definition names: bodies validated against it, handler typed by it. */
+/**
+ * Consumes the work queue of `def`. Each delivery runs the handler, then:
+ *   ack   -> ack;
+ *   retry -> publish to the retry queue of this attempt's delay (confirmed), then ack;
+ *   dead  -> publish to the DLQ with headers that say why (confirmed), then ack.
+ * A delivery of the `envelope` type runs the handler once per message in it, and settles each message on its own.
+ * A crash anywhere before the ack leaves the message unacked, and the broker delivers it again: at-least-once,
+ * which is why handlers record what they did in the inbox (packages/outbox) and return early on a repeat.
+ *
+ * This overload: a consumer of the catalog message its definition names, bodies validated against it, the handler
+ * typed by it.
+ */
 export function startConsumer<S extends TSchema>(broker: Broker, options: StartCatalogConsumerOptions<S>): Consumer
 /** A consumer of a definition without a message (tests, ad-hoc queues): `schema` validates, T is the caller's. */
 export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T>): Consumer
@@ -267,8 +269,9 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
    * published (the channel went away: the broker redelivers the message to the next channel).
    */
   async function settle(ch: ConfirmChannel, unit: Unit, content: Buffer, outcome: Outcome): Promise<boolean> {
-    // Per message, not per delivery: an envelope of 128 events settles its delivery only once all of them did.
-    progress.progressed()
+    // Per message, not per delivery: an envelope of 128 events settles its delivery only once all of them did. A
+    // handler that ran out of time made none (its retry would otherwise hide a hang from readiness).
+    if (!('error' in outcome && outcome.error instanceof HandlerTimeoutError)) progress.progressed()
     const properties: Options.Publish = { ...unit.properties, persistent: true }
     const origin = { exchange: unit.exchange, routingKey: unit.routingKey }
     let final = outcome

@@ -1,5 +1,13 @@
 import { RetryableError } from './errors.js'
 
+/** A handler past its deadline: retried like any RetryableError, but no sign of progress (see ProgressMonitor). */
+export class HandlerTimeoutError extends RetryableError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'HandlerTimeoutError'
+  }
+}
+
 /**
  * A handler's deadline: past `ms`, the returned promise rejects with a RetryableError (the delivery is retried) and
  * the handler's own promise is abandoned. Handlers are idempotent (inbox), so one that also finishes late does no
@@ -12,7 +20,7 @@ export async function withTimeout<T>(work: Promise<T>, ms: number | undefined, w
     return await Promise.race([
       work,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RetryableError(`${what} did not finish within ${ms} ms`)), ms)
+        timer = setTimeout(() => reject(new HandlerTimeoutError(`${what} did not finish within ${ms} ms`)), ms)
       }),
     ])
   } finally {

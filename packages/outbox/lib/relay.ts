@@ -1,4 +1,4 @@
-import { type Sql, withDeadline } from '@platform/db'
+import { DeadlineError, type Sql, withDeadline } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import type { OutgoingMessage, Publisher } from '@platform/messaging'
 import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
@@ -41,7 +41,7 @@ export interface OutboxRelayOptions {
 export interface RelayObserver {
   claimed(rows: number): void
   failed(): void
-  /** A claim finished, whether it found rows or not: the relay is not stuck. */
+  /** A claim finished (published, found nothing, or failed within its deadline): the relay is not stuck. */
   cycled?(): void
 }
 
@@ -254,7 +254,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failures++
         // Settled, if failed: the relay is not hung (a broker alarm or a bad row must not take every instance out
         // of rotation; the outbox lag alert covers those). Only a claim that hangs past its deadline stalls it.
-        progress.progressed()
+        if (!(error instanceof DeadlineError)) {
+          progress.progressed()
+          metrics?.cycled?.()
+        }
         metrics?.failed()
         logger.warn({ err: (error as Error).message, failures }, 'outbox relay could not publish; retrying')
         // Capped below the stall limit: a relay backing off from a database that is back must not read as stalled.

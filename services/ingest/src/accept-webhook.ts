@@ -27,21 +27,17 @@ export interface WebhookDelivery {
   correlationId: string
 }
 
-const SIGNATURE_TYPE = {
-  missing_headers: ingestProblems.missingSignature,
-  malformed_header: ingestProblems.badSignature,
-  mismatch: ingestProblems.badSignature,
-  stale_timestamp: ingestProblems.timestampOutsideTolerance,
-  future_timestamp: ingestProblems.timestampOutsideTolerance,
-} satisfies Record<SignatureFailure, unknown>
-
-const SIGNATURE_DETAIL: Record<SignatureFailure, string> = {
-  missing_headers: 'The signature headers are missing.',
-  malformed_header: 'The signature header is malformed.',
-  mismatch: 'The signature does not match the body.',
-  stale_timestamp: 'The signed timestamp is too old.',
-  future_timestamp: 'The signed timestamp lies in the future.',
-}
+/** Each signature failure: its problem type and what the answer says. */
+const SIGNATURE_PROBLEM = {
+  missing_headers: { type: ingestProblems.missingSignature, detail: 'The signature headers are missing.' },
+  malformed_header: { type: ingestProblems.badSignature, detail: 'The signature header is malformed.' },
+  mismatch: { type: ingestProblems.badSignature, detail: 'The signature does not match the body.' },
+  stale_timestamp: { type: ingestProblems.timestampOutsideTolerance, detail: 'The signed timestamp is too old.' },
+  future_timestamp: {
+    type: ingestProblems.timestampOutsideTolerance,
+    detail: 'The signed timestamp lies in the future.',
+  },
+} satisfies Record<SignatureFailure, { type: unknown; detail: string }>
 
 export const unknownSource = () => new ProblemError(ingestProblems.unknownSource, { detail: 'No such webhook source.' })
 
@@ -54,7 +50,8 @@ export async function acceptWebhook(deps: AcceptWebhookDeps, delivery: WebhookDe
   if (!verified.ok) {
     // The finer reason (stale vs future timestamp, malformed vs mismatching header) is kept in this metric only.
     deps.metrics.signatureFailures.inc({ source: source.name, reason: verified.reason })
-    throw new ProblemError(SIGNATURE_TYPE[verified.reason], { detail: SIGNATURE_DETAIL[verified.reason] })
+    const problem = SIGNATURE_PROBLEM[verified.reason]
+    throw new ProblemError(problem.type, { detail: problem.detail })
   }
 
   // Refuses, as a 400 before anything is stored, JSON that jsonb cannot hold (\u0000, lone surrogates) or that
