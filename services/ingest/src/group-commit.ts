@@ -85,9 +85,10 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
   }
 
   /** Before the batch's callers hear of it, so that what they see next (readiness, say) already counts it. */
-  function batchSettled(batch: Pending<I, O>[], failed: boolean, seconds: number): void {
+  function batchSettled(batch: Pending<I, O>[], failed: boolean, seconds: number, progressed = true): void {
     inFlightItems -= batch.length
-    progress.progressed()
+    // A commit past its deadline is no progress: readiness must see a database that stopped answering.
+    if (progressed) progress.progressed()
     pending()
     options.onBatch?.(batch.length, failed, seconds)
   }
@@ -100,7 +101,7 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
       batchSettled(batch, false, seconds())
       for (const [i, p] of batch.entries()) p.resolve(results[i] as O)
     } catch (error) {
-      batchSettled(batch, true, seconds())
+      batchSettled(batch, true, seconds(), !(error instanceof DeadlineError))
       // A batch past its deadline is not retried item by item: the database did not answer, and would not for each.
       if (batch.length === 1 || error instanceof DeadlineError) {
         for (const p of batch) p.reject(error)

@@ -116,7 +116,7 @@ describe('ingest through PostgreSQL faults', () => {
     await expectAllStored(traffic.accepted)
   })
 
-  it('while the connection is black-holed: commits fail within their deadline and readiness fails', async () => {
+  it('while the connection is black-holed: commits fail within their deadline and readiness names the stall', async () => {
     const traffic = load()
     await new Promise((r) => setTimeout(r, 300))
     proxy.blackhole()
@@ -126,12 +126,18 @@ describe('ingest through PostgreSQL faults', () => {
       // GROUP_COMMIT_TIMEOUT_MS=1000: a transient failure, never a hang.
       expect(res.statusCode).toBe(503)
       expect(performance.now() - started).toBeLessThan(3000)
-      // Readiness says so: the database ping times out (the committer's batches fail within their deadline, so
-      // it is not stalled; group-commit.unit.test.ts shows the stall a hung commit causes).
+      // Readiness says so and names both: the database ping times out, and the committer, whose commits end at
+      // their deadline, is stalled.
       await waitFor(
         async () => {
           const ready = await h.app.inject({ method: 'GET', url: '/health/ready' })
-          return ready.statusCode === 503 && ready.json().checks?.postgres === 'timeout'
+          const body = ready.json()
+          return (
+            ready.statusCode === 503 &&
+            body.checks?.postgres === 'timeout' &&
+            body.checks?.groupCommit === 'stalled' &&
+            /group commit: no progress for \d+ s/.test(body.reasons?.groupCommit ?? '')
+          )
         },
         { timeoutMs: 10_000 },
       )
