@@ -15,6 +15,7 @@ const data = workerData as RelayThreadData
 const post = (message: FromRelayThread) => port.postMessage(message)
 
 let lastCycledPost = Number.NEGATIVE_INFINITY
+const cycledEveryMs = Math.min(1000, (data.stallAfterMs ?? 20_000) / 4)
 const name = `${data.service}-outbox-relay`
 const logger = createLogger({ service: data.service, level: data.logLevel }).child({ thread: 'outbox-relay' })
 // One connection claims; LISTEN holds another.
@@ -29,10 +30,10 @@ const relay = createOutboxRelay({
   observer: {
     claimed: (rows) => post({ type: 'claimed', rows }),
     failed: () => post({ type: 'failed' }),
-    // The parent's readiness watches these; one a second is enough.
+    // The parent's readiness watches these: a few per stall limit, at most one a second.
     cycled: () => {
       const now = performance.now()
-      if (now - lastCycledPost < 1000) return
+      if (now - lastCycledPost < cycledEveryMs) return
       lastCycledPost = now
       post({ type: 'cycled' })
     },
