@@ -120,7 +120,10 @@ describe('log-shipper through PostgreSQL faults', () => {
     return {
       committed,
       eventType,
-      async stop() {
+      /** Stops once at least `atLeast` events are committed (a loaded machine commits slowly around a fault). */
+      async stop(atLeast = 50) {
+        const deadline = Date.now() + 20_000
+        while (committed.length < atLeast && Date.now() < deadline) await sleep(100)
         running = false
         await loop
       },
