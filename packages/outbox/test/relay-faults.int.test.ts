@@ -3,14 +3,7 @@ import { createLogger } from '@platform/logging'
 import { type Consumer, defineConsumer, defineExchange, startConsumer } from '@platform/messaging'
 import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
 import { StalledError } from '@platform/metrics'
-import {
-  createTcpProxy,
-  type PrivatePostgres,
-  sleep,
-  startPrivatePostgres,
-  type TcpProxy,
-  waitFor,
-} from '@platform/testing'
+import { type PrivatePostgres, sleep, startPrivatePostgres, type TcpProxy, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutboxRelay, createThreadedOutboxRelay, enqueue, type OutboxRelay, outboxMigrations } from '../index.js'
 
@@ -37,10 +30,10 @@ const published = new Set<string>()
 
 beforeAll(async () => {
   pg = await startPrivatePostgres()
-  proxy = await createTcpProxy({ host: '127.0.0.1', port: pg.port })
+  proxy = pg.proxy
   producer = createSql({ url: pg.url, schema: SCHEMA, applicationName: 'producer', max: 4 })
   await migrate(producer, { schema: SCHEMA, migrations: outboxMigrations })
-  relaySql = createSql({ url: proxy.url(pg.url), schema: SCHEMA, applicationName: 'relay' })
+  relaySql = createSql({ url: pg.proxiedUrl, schema: SCHEMA, applicationName: 'relay' })
   rabbit = await openTestBroker('relayfaults', { exchanges: [exchange] })
   consumer = startConsumer(rabbit.broker, {
     def: defineConsumer({
@@ -62,7 +55,6 @@ afterAll(async () => {
   await rabbit?.close()
   await relaySql?.end({ timeout: 1 })
   await producer?.end({ timeout: 1 })
-  await proxy?.close()
   await pg?.stop()
 })
 
@@ -125,7 +117,7 @@ const kinds: [string, () => OutboxRelay][] = [
     () =>
       createThreadedOutboxRelay({
         service: 'relay-faults',
-        databaseUrl: proxy.url(pg.url),
+        databaseUrl: pg.proxiedUrl,
         amqpUrl: rabbit.amqpUrl,
         schema: SCHEMA,
         logLevel: 'silent',

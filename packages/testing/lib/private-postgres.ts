@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import postgres from 'postgres'
+import { createTcpProxy, type TcpProxy } from './tcp-proxy.js'
 
 const run = promisify(execFile)
 
@@ -15,8 +16,12 @@ const run = promisify(execFile)
  * as the `postgres` user, since PostgreSQL refuses to run as root. Starts in about a second.
  */
 export interface PrivatePostgres {
+  /** Straight to the server: for the test's own checks, which the faults must not reach. */
   url: string
   port: number
+  /** The TCP proxy in front of it (cut, blackhole, restore), and the URL through it: give that one to the code under test. */
+  proxy: TcpProxy
+  proxiedUrl: string
   /** `pg_ctl restart -m fast`, with `downMs` between stop and start (the server is unreachable meanwhile). */
   restart(downMs?: number): Promise<void>
   /** pg_terminate_backend on every client backend (optionally only those of one application_name). */
@@ -68,9 +73,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   }
   process.once('exit', onExit)
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
+  const proxy = await createTcpProxy({ host: '127.0.0.1', port })
   return {
     url,
     port,
+    proxy,
+    proxiedUrl: proxy.url(url),
     async restart(downMs = 0) {
       await stop('fast')
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
@@ -93,6 +101,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     },
     async stop() {
       process.off('exit', onExit)
+      await proxy.close()
       await stop('immediate').catch(() => {})
       rmSync(dir, { recursive: true, force: true })
     },

@@ -1,5 +1,5 @@
 import { createSql, type Sql } from '@platform/db'
-import { createTcpProxy, type PrivatePostgres, startPrivatePostgres, type TcpProxy, waitFor } from '@platform/testing'
+import { type PrivatePostgres, startPrivatePostgres, type TcpProxy, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type IngestHarness, paymentEvent, signedPost, startIngest } from './harness.js'
 
@@ -17,9 +17,9 @@ describe('ingest through PostgreSQL faults', () => {
 
   beforeAll(async () => {
     pg = await startPrivatePostgres()
-    proxy = await createTcpProxy({ host: '127.0.0.1', port: pg.port })
+    proxy = pg.proxy
     h = await startIngest({
-      DATABASE_URL: proxy.url(pg.url),
+      DATABASE_URL: pg.proxiedUrl,
       GROUP_COMMIT_TIMEOUT_MS: '1000',
       STALL_AFTER_MS: '1500',
       OUTBOX_RELAY_THREAD: 'false',
@@ -30,7 +30,6 @@ describe('ingest through PostgreSQL faults', () => {
   afterAll(async () => {
     await h?.close()
     await check?.end({ timeout: 1 })
-    await proxy?.close()
     await pg?.stop()
   })
 

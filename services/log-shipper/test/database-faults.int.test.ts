@@ -7,7 +7,6 @@ import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testin
 import { type Broker, connectBroker, createPublisher, dlqName, type Publisher } from '@platform/messaging'
 import { createOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
 import {
-  createTcpProxy,
   type PrivatePostgres,
   rabbitAdmin,
   sleep,
@@ -46,11 +45,11 @@ describe('log-shipper through PostgreSQL faults', () => {
 
   beforeAll(async () => {
     pg = await startPrivatePostgres()
-    proxy = await createTcpProxy({ host: '127.0.0.1', port: pg.port })
+    proxy = pg.proxy
     ch = await createTestClickHouseDatabase('shipfaults')
     env = await createServiceTestEnv('log_shipper', {
       LOG_LEVEL: 'silent',
-      DATABASE_URL: proxy.url(pg.url),
+      DATABASE_URL: pg.proxiedUrl,
       CLICKHOUSE_DATABASE: ch.database,
       LOG_SHIPPER_BATCH_ROWS: '200',
       LOG_SHIPPER_BATCH_WAIT_MS: '100',
@@ -79,7 +78,6 @@ describe('log-shipper through PostgreSQL faults', () => {
     await publisher?.close()
     await broker?.close()
     await producer?.end({ timeout: 1 })
-    await proxy?.close()
     await pg?.stop()
     await env?.cleanup()
     await ch?.drop()

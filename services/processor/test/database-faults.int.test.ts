@@ -2,7 +2,6 @@ import { processorWebhooksConsumer } from '@platform/contracts'
 import { createSql, type Sql } from '@platform/db'
 import { dlqName } from '@platform/messaging'
 import {
-  createTcpProxy,
   type PrivatePostgres,
   rabbitAdmin,
   sleep,
@@ -28,9 +27,9 @@ describe('processor through PostgreSQL faults', () => {
 
   beforeAll(async () => {
     pg = await startPrivatePostgres()
-    proxy = await createTcpProxy({ host: '127.0.0.1', port: pg.port })
+    proxy = pg.proxy
     h = await startProcessor({
-      DATABASE_URL: proxy.url(pg.url),
+      DATABASE_URL: pg.proxiedUrl,
       STALL_AFTER_MS: '1500',
       OUTBOX_RELAY_THREAD: 'false',
       // A failed attempt is retried within a second or so; 30 attempts outlast every fault below, so a message that
@@ -44,7 +43,6 @@ describe('processor through PostgreSQL faults', () => {
   afterAll(async () => {
     await h?.close()
     await check?.end({ timeout: 1 })
-    await proxy?.close()
     await pg?.stop()
   })
 
