@@ -13,9 +13,16 @@ import {
  * crash, exit, or wait for a signal. Delays are tens of milliseconds so a restart sequence takes a second.
  */
 const node = (name: string, code: string): ChildSpec => ({ name, command: process.execPath, args: ['-e', code] })
-/** Runs until SIGTERM, then says so and exits 0 (a service's graceful shutdown). */
+/**
+ * Runs until SIGTERM, then says so and exits 0 (a service's graceful shutdown). It prints "ready" once its handler is
+ * installed: a loaded machine can take longer than any fixed wait to start node, and a SIGTERM before the handler
+ * kills it by signal instead.
+ */
 const steady = (name: string) =>
-  node(name, `process.on('SIGTERM', () => { console.log('graceful'); process.exit(0) }); setInterval(() => {}, 1000)`)
+  node(
+    name,
+    `process.on('SIGTERM', () => { console.log('graceful'); process.exit(0) }); console.log('ready'); setInterval(() => {}, 1000)`,
+  )
 
 const FAST: SupervisorSettings = {
   graceMs: 2000,
@@ -55,7 +62,15 @@ function run(specs: ChildSpec[], settings: Partial<SupervisorSettings> = {}) {
     }
     throw new Error(`no line matching ${pattern}; lines:\n${lines.map((l) => l.text).join('\n')}`)
   }
-  return { supervisor, lines, output, waitForLine }
+  /** Until every named child has printed "ready" (its SIGTERM handler is in place). */
+  const waitForReady = async (...names: string[]) => {
+    const deadline = Date.now() + 10_000
+    while (!names.every((name) => output.includes(`${name}: ready`))) {
+      if (Date.now() > deadline) throw new Error(`not ready: ${names.join(', ')}; output:\n${output.join('\n')}`)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+  return { supervisor, lines, output, waitForLine, waitForReady }
 }
 
 afterEach(async () => {
@@ -149,12 +164,11 @@ describe('supervisor', () => {
   })
 
   it('stops gracefully on stop(): the signal to every child, which are not restarted, then 0', async () => {
-    const { supervisor, lines, output, waitForLine } = run([steady('a'), steady('b')])
-    await waitForLine(/^b started/)
-    await new Promise((resolve) => setTimeout(resolve, 300)) // both have installed their SIGTERM handlers
+    const { supervisor, lines, output, waitForReady } = run([steady('a'), steady('b')])
+    await waitForReady('a', 'b')
     supervisor.stop('SIGTERM', 'received SIGTERM')
     expect(await supervisor.done).toBe(0)
-    expect(output.sort()).toEqual(['a: graceful', 'b: graceful'])
+    expect(output.filter((l) => l.endsWith('graceful')).sort()).toEqual(['a: graceful', 'b: graceful'])
     expect(lines.map((l) => l.text)).toEqual(
       expect.arrayContaining([
         'received SIGTERM: SIGTERM to a, b, waiting up to 2.0 s',
@@ -166,12 +180,14 @@ describe('supervisor', () => {
   })
 
   it('SIGKILLs a child still running after graceMs, and ends with 1', async () => {
-    const { supervisor, lines, waitForLine } = run(
-      [steady('polite'), node('stubborn', `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)`)],
+    const { supervisor, lines, waitForReady } = run(
+      [
+        steady('polite'),
+        node('stubborn', `process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)`),
+      ],
       { graceMs: 300 },
     )
-    await waitForLine(/^stubborn started/)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await waitForReady('polite', 'stubborn')
     const started = Date.now()
     supervisor.stop('SIGTERM', 'test')
     expect(await supervisor.done).toBe(1)
