@@ -94,9 +94,11 @@ if ! listening 127.0.0.1 5672; then
 fi
 # (the list is read into a variable first: `… | grep -q` under pipefail fails when grep stops reading early)
 plugins=$(rabbitmq-plugins list -e -m 2>/dev/null || true)
-if ! listening 127.0.0.1 15672 || ! grep -qx rabbitmq_shovel_management <<<"$plugins"; then
-  log "enabling rabbitmq_management, rabbitmq_shovel, rabbitmq_shovel_management"
-  rabbitmq-plugins enable rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management >/dev/null
+if ! listening 127.0.0.1 15672 || ! grep -qx rabbitmq_shovel_management <<<"$plugins" ||
+  ! grep -qx rabbitmq_prometheus <<<"$plugins"; then
+  # rabbitmq_prometheus: queue depth, unacked and consumers per queue at :15692/metrics (infra/prometheus)
+  log "enabling rabbitmq_management, rabbitmq_shovel, rabbitmq_shovel_management, rabbitmq_prometheus"
+  rabbitmq-plugins enable rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management rabbitmq_prometheus >/dev/null
   wait_for "RabbitMQ management" 127.0.0.1 15672 60
 fi
 # the test suite creates a vhost per file through the management API: it must answer, not just listen
@@ -136,4 +138,21 @@ if ! listening 127.0.0.1 8123; then
 fi
 wait_http ClickHouse "$CLICKHOUSE_PING" 60
 
-log "PostgreSQL, Redis, RabbitMQ (+management, shovel) and ClickHouse are up"
+# Test tools from Debian's packages (no browser or binary downloads here): chromium for the browser tests
+# (playwright-core's executablePath), prometheus for promtool and the alerting test. Only installed, never started.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  if is_root; then
+    log "installing ${missing[*]} from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "missing ${missing[*]} (Debian packages): install them, or run as root"
+    exit 1
+  fi
+fi
+
+log "PostgreSQL, Redis, RabbitMQ (+management, shovel, prometheus) and ClickHouse are up; chromium and promtool installed"

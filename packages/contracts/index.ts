@@ -4,6 +4,12 @@
  * import from here instead of repeating strings.
  */
 export {
+  ActivityKind,
+  ActivityRecordedV1,
+  activityRecorded,
+  analyticsActivityConsumer,
+} from './lib/activity.js'
+export {
   ENVELOPE_BYTES,
   EVENT_COUNT_HEADER,
   EVENTS_PER_ENVELOPE,

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RateLimitPluginOptions } from '@fastify/rate-limit'
+// Its FastifySchema augmentation (summary, tags, security, ...) for every service's route schemas (OpenAPI).
+import type {} from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from '@platform/logging'
 import type { Registry } from '@platform/metrics'

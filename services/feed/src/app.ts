@@ -1,19 +1,53 @@
 import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
+import { createAccessTokens } from './auth/access-tokens.js'
+import { createAuthenticate } from './auth/authenticate.js'
+import { registerJwksRoute } from './auth/jwks-route.js'
+import { loadSigningKeys } from './auth/signing-keys.js'
 import type { Config } from './config.js'
+import { createUsersRepository } from './users/users-repository.js'
 
 /**
- * The feed service serves each account its activity feed, built from events and cached in Redis. Dependencies:
- * postgres, rabbitmq, redis. Routes, consumers and their onClose hooks are registered here as features arrive;
- * createService already closes the connections it opened, after them.
+ * The feed service (docs/feed.md): login through identity providers, access and refresh tokens, and the command
+ * side of posts, likes and follows, whose events go through the outbox to the `feed` and `activity` exchanges.
+ * Dependencies: postgres, rabbitmq, redis. createService closes the connections it opened after the onClose hooks
+ * of what is registered here.
  */
 export async function buildApp(config: Config, overrides: ServiceOverrides = {}): Promise<ServiceApp> {
-  const { app } = await createService({
+  const keys = await loadSigningKeys({
+    algorithm: config.FEED_JWT_ALG,
+    keys: config.FEED_JWT_KEYS,
+    production: config.NODE_ENV === 'production',
+  })
+  const { app, runtime } = await createService({
     service: 'feed',
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
     ...overrides,
   })
+  try {
+    if (keys.ephemeral) {
+      runtime.logger.warn(
+        { kid: keys.active.kid },
+        'DEVELOPMENT: access tokens are signed with a key generated at start (FEED_JWT_KEYS is unset); they die with this process',
+      )
+    }
+    const tokens = createAccessTokens({
+      keys,
+      issuer: config.FEED_JWT_ISSUER,
+      audience: config.FEED_JWT_AUDIENCE,
+      ttlSeconds: config.FEED_ACCESS_TOKEN_TTL_S,
+    })
+    const authenticate = createAuthenticate(tokens)
+    const users = createUsersRepository(runtime.sql)
+    await registerJwksRoute(app, tokens)
+    // Features register here, each with what it needs of { runtime, config, tokens, authenticate, users }.
+    void authenticate
+    void users
+  } catch (error) {
+    await app.close()
+    throw error
+  }
   return app
 }
