@@ -42,9 +42,16 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     const authenticate = createAuthenticate(tokens)
     const users = createUsersRepository(runtime.sql)
     await registerJwksRoute(app, tokens)
-    // Features register here, each with what it needs of { runtime, config, tokens, authenticate, users }.
+    // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users }.
+
+    // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
     void authenticate
+
+    // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
     void users
+
+    // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
+
   } catch (error) {
     await app.close()
     throw error
