@@ -3,9 +3,15 @@ import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
+import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
 import type { Config } from './config.js'
 import { createUsersRepository } from './users/users-repository.js'
+
+export interface FeedOverrides extends ServiceOverrides {
+  /** The clock of session and refresh-token expiry (tests move it instead of waiting). */
+  now?: () => Date
+}
 
 /**
  * The feed service (docs/feed.md): login through identity providers, access and refresh tokens, and the command
@@ -13,7 +19,8 @@ import { createUsersRepository } from './users/users-repository.js'
  * Dependencies: postgres, rabbitmq, redis. createService closes the connections it opened after the onClose hooks
  * of what is registered here.
  */
-export async function buildApp(config: Config, overrides: ServiceOverrides = {}): Promise<ServiceApp> {
+export async function buildApp(config: Config, overrides: FeedOverrides = {}): Promise<ServiceApp> {
+  const { now, ...serviceOverrides } = overrides
   const keys = await loadSigningKeys({
     algorithm: config.FEED_JWT_ALG,
     keys: config.FEED_JWT_KEYS,
@@ -24,7 +31,7 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
-    ...overrides,
+    ...serviceOverrides,
   })
   try {
     if (keys.ephemeral) {
@@ -41,17 +48,27 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     })
     const authenticate = createAuthenticate(tokens)
     const users = createUsersRepository(runtime.sql)
+    const sessions = createSessions({
+      sql: runtime.sql,
+      tokens,
+      logger: runtime.logger,
+      registry: runtime.registry,
+      idleTtlSeconds: config.FEED_REFRESH_IDLE_TTL_S,
+      absoluteTtlSeconds: config.FEED_REFRESH_ABSOLUTE_TTL_S,
+      reuseGraceSeconds: config.FEED_REFRESH_REUSE_GRACE_S,
+      ...(now ? { now } : {}),
+    })
     await registerJwksRoute(app, tokens)
-    // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users }.
+    // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users, sessions }.
 
     // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
     void authenticate
+    void sessions
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
     void users
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
-
   } catch (error) {
     await app.close()
     throw error

@@ -16,6 +16,18 @@ export const ConfigSchema = Type.Object({
   FEED_JWT_AUDIENCE: Type.String({ default: 'feed-api', minLength: 1 }),
   /** Access-token lifetime: how long a revoked session's last token keeps working. */
   FEED_ACCESS_TOKEN_TTL_S: Type.Integer({ default: 900, minimum: 30, maximum: 3600 }),
+  /** A refresh token not used this long expires (idle lifetime); each refresh starts a new one. 30 days. */
+  FEED_REFRESH_IDLE_TTL_S: Type.Integer({ default: 2_592_000, minimum: 60 }),
+  /** A session ends this long after its login, however often it is refreshed (absolute lifetime). 90 days. */
+  FEED_REFRESH_ABSOLUTE_TTL_S: Type.Integer({ default: 7_776_000, minimum: 60 }),
+  /**
+   * A token presented again less than this long after its rotation, whose successor is still unused, is refused
+   * without revoking its session: two racing refreshes of one client are not a theft (sessions.ts). 0: no grace.
+   */
+  FEED_REFRESH_REUSE_GRACE_S: Type.Integer({ default: 10, minimum: 0, maximum: 60 }),
+  /** Requests per client address and window to each of the login, callback, token and logout endpoints. */
+  FEED_AUTH_RATE_LIMIT_MAX: Type.Integer({ default: 60, minimum: 1 }),
+  FEED_AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

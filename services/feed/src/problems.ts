@@ -12,4 +12,17 @@ export const feedProblems = {
    * accept, or meant for another issuer or audience. The answer does not say which (RFC 6750 §3.1 invalid_token).
    */
   invalidToken: defineProblemType('invalid-token', 401, 'Invalid access token'),
+  /**
+   * POST /v1/auth/token: the refresh token is unknown, expired (idle or absolute lifetime), revoked, or was already
+   * exchanged. RFC 6749 §5.2's `invalid_grant`, which the body also carries as `error`; 401 rather than §5.2's 400
+   * (docs/feed.md#tokens says why). The client logs in again.
+   */
+  invalidGrant: defineProblemType('invalid-grant', 401, 'Invalid refresh token'),
+  /** POST /v1/auth/token with a grant_type other than refresh_token (RFC 6749 §5.2 `unsupported_grant_type`). */
+  unsupportedGrantType: defineProblemType('unsupported-grant-type', 400, 'Unsupported grant type'),
+  /**
+   * POST /v1/auth/token or /v1/auth/logout without what the grant needs, or with a parameter given twice (RFC 6749
+   * §5.2 `invalid_request`, §3.2).
+   */
+  invalidTokenRequest: defineProblemType('invalid-token-request', 400, 'Invalid token request'),
 } satisfies Record<string, ProblemType>
