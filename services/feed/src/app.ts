@@ -5,6 +5,7 @@ import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
+import { registerTokenRoutes } from './auth/token-routes.js'
 import type { Config } from './config.js'
 import { createUsersRepository } from './users/users-repository.js'
 
@@ -62,8 +63,7 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users, sessions }.
 
     // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
-    void authenticate
-    void sessions
+    await registerTokenRoutes(app, { sessions, authenticate, config })
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
     void users
