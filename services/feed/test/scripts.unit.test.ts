@@ -29,9 +29,16 @@ describe('feed scripts', () => {
     const loaded = await loadSigningKeys({ algorithm: 'EdDSA', keys: set, production: true })
     expect(loaded.active.kid).toBe('first')
 
-    const rotated = (await tsx('keys.ts', ['--rotate', '--kid', 'second'], { FEED_JWT_KEYS: set })).trim()
+    // The rotation's steps: add (verifies only), promote (signs), drop the old one.
+    const added = (await tsx('keys.ts', ['--add', '--kid', 'second'], { FEED_JWT_KEYS: set })).trim()
+    const withNew = await loadSigningKeys({ algorithm: 'EdDSA', keys: added, production: true })
+    expect([...withNew.byKid.keys()]).toEqual(['first', 'second'])
+    const rotated = (await tsx('keys.ts', ['--promote', 'second'], { FEED_JWT_KEYS: added })).trim()
     const both = await loadSigningKeys({ algorithm: 'EdDSA', keys: rotated, production: true })
     expect([...both.byKid.keys()]).toEqual(['second', 'first'])
+    expect(both.byKid.get('second')?.publicJwk).toEqual(withNew.byKid.get('second')?.publicJwk)
+    const dropped = (await tsx('keys.ts', ['--drop', 'first'], { FEED_JWT_KEYS: rotated })).trim()
+    expect(JSON.parse(dropped).keys.map((k: { kid: string }) => k.kid)).toEqual(['second'])
 
     const users = ['0190a5f2-0000-7000-8000-000000000001', '0190a5f2-0000-7000-8000-000000000002']
     const out = await tsx('sign-token.ts', [...users, '--ttl', '120'], { FEED_JWT_KEYS: rotated })
