@@ -3,6 +3,7 @@ import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
+import { createSessionCleanup } from './auth/session-cleanup.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
 import { registerTokenRoutes } from './auth/token-routes.js'
@@ -64,6 +65,14 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
 
     // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
     await registerTokenRoutes(app, { sessions, authenticate, config })
+    const cleanup = createSessionCleanup({
+      sql: runtime.sql,
+      logger: runtime.logger,
+      intervalMs: config.FEED_SESSION_CLEANUP_INTERVAL_MS,
+      ...(now ? { now } : {}),
+    })
+    app.addHook('onReady', () => cleanup.start())
+    app.addHook('onClose', () => cleanup.stop())
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
     void users

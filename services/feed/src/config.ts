@@ -25,6 +25,8 @@ export const ConfigSchema = Type.Object({
    * without revoking its session: two racing refreshes of one client are not a theft (sessions.ts). 0: no grace.
    */
   FEED_REFRESH_REUSE_GRACE_S: Type.Integer({ default: 10, minimum: 0, maximum: 60 }),
+  /** How often ended sessions and expired rotated refresh tokens are deleted (session-cleanup.ts). */
+  FEED_SESSION_CLEANUP_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
   /** Requests per client address and window to each of the login, callback, token and logout endpoints. */
   FEED_AUTH_RATE_LIMIT_MAX: Type.Integer({ default: 60, minimum: 1 }),
   FEED_AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),

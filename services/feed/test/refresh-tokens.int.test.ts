@@ -1,5 +1,7 @@
 import { expectProblem } from '@platform/http/testing'
+import { createLogger } from '@platform/logging'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createSessionCleanup } from '../src/auth/session-cleanup.js'
 import { hashRefreshToken, type TokenResponse } from '../src/auth/sessions.js'
 import { type FeedAuthHarness, form, startFeedAuth } from './auth-harness.js'
 
@@ -234,5 +236,38 @@ describe('the token endpoint refuses', () => {
   it('a token it never issued (401 invalid_grant), malformed or well-formed', async () => {
     expectProblem(await refresh('not a token'), 401, { error: 'invalid_grant' })
     expectProblem(await refresh('A'.repeat(43)), 401, { error: 'invalid_grant' })
+  })
+})
+
+describe('the cleanup job', () => {
+  it('deletes ended sessions and rotated tokens past their expiry, never a live token of a live session', async () => {
+    const { sql } = h.testEnv.schema
+    const cleanup = createSessionCleanup({
+      sql,
+      logger: createLogger({ service: 'feed', level: 'silent' }),
+      intervalMs: 60_000,
+      now: () => new Date(h.clock.now),
+      batchSize: 2,
+    })
+    const ending = await login()
+    h.clock.advance(ABSOLUTE - 100)
+    const { tokens: t1 } = await login()
+    const t2 = (await refresh(t1.refresh_token)).json() as TokenResponse
+    h.clock.advance(3000)
+    const t3 = (await refresh(t2.refresh_token)).json() as TokenResponse
+    // Past the first session's end and the idle expiry of t1 and t2 (rotated); t3 and its session live on.
+    h.clock.advance(700)
+    const before = await sql<{ n: number }[]>`select count(*)::int as n from sessions`
+
+    const report = await cleanup.runOnce()
+    expect(report.sessions).toBeGreaterThanOrEqual(1)
+    expect(report.tokens).toBeGreaterThanOrEqual(2)
+    expect(await familyOf(ending.tokens.refresh_token)).toBeUndefined()
+    expect(await familyOf(t1.refresh_token)).toBeUndefined()
+    expect(await familyOf(t2.refresh_token)).toBeUndefined()
+    expect(await familyOf(t3.refresh_token)).toMatchObject({ revoked_reason: null, tokens: 1 })
+    const after = await sql<{ n: number }[]>`select count(*)::int as n from sessions`
+    expect(after[0]?.n).toBe((before[0]?.n ?? 0) - report.sessions)
+    expect((await refresh(t3.refresh_token)).statusCode).toBe(200)
   })
 })
