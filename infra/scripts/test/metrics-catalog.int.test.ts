@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { metricNamingProblems } from '../../../packages/metrics/index.js'
+import { panelQueries, withoutGrafanaVariables } from '../lib/grafana.js'
 import { metricsTableProblems, parseMetricsTable, tableAfter } from '../lib/metrics-table.js'
 import { loadAlertRules, ROOT } from '../lib/prometheus.js'
 import { metricNamesIn, PROMETHEUS_SERIES, seriesNamesOf } from '../lib/promql.js'
@@ -9,7 +10,7 @@ import { type PlatformApp, rabbitMQSeriesNames, startPlatform } from './support/
 /**
  * Every metric of every service, read from the registries of the five services as their buildApp makes them (ready:
  * consumers and relays have registered theirs), against the one naming convention, the table of docs/operations.md,
- * and the metric names the alert rules use. A metric added without its row, a row left behind, an alert on a
+ * and the metric names the alert rules and the Grafana dashboards use. A metric added without its row, a row left behind, an alert on a
  * misspelt metric (valid PromQL that selects nothing) all fail here.
  */
 let apps: PlatformApp[] = []
@@ -58,6 +59,20 @@ describe('the alert rules (infra/prometheus/alerts.yml)', () => {
       metricNamesIn(rule.expr)
         .filter((name) => !known.has(name))
         .map((name) => `${rule.alert}: ${name}`),
+    )
+    expect(unknown).toEqual([])
+  })
+})
+
+describe('the Grafana dashboards (infra/grafana/dashboards)', () => {
+  it('name only metrics that the services or RabbitMQ export, in every panel', () => {
+    const known = new Set([...serviceSeries(), ...rabbitmq, ...PROMETHEUS_SERIES])
+    const queries = panelQueries()
+    expect(queries.length).toBeGreaterThan(50)
+    const unknown = queries.flatMap((q) =>
+      metricNamesIn(withoutGrafanaVariables(q.expr))
+        .filter((name) => !known.has(name))
+        .map((name) => `${q.dashboard} / ${q.panel}: ${name}`),
     )
     expect(unknown).toEqual([])
   })
