@@ -29,6 +29,9 @@ export interface PlatformApp {
   env: ServiceTestEnv
   /** Every metric the service registered once ready (consumers and relays register theirs as they start). */
   metrics(): MetricDescription[]
+  /** Closes the app (its consumers, relay and connections), keeping its schema, vhost and database: a stopped service. */
+  stop(): Promise<void>
+  /** Stops it and removes its environments. */
   close(): Promise<void>
 }
 
@@ -65,7 +68,12 @@ export async function startPlatformApp(
     throw error
   }
   const started = app
+  let stopped: Promise<void> | undefined
   let closed = false
+  const stop = () => {
+    stopped ??= started.close()
+    return stopped
+  }
   return {
     name,
     app: started,
@@ -75,10 +83,11 @@ export async function startPlatformApp(
       if (!registry) throw new Error(`${name}: the app serves no registry`)
       return describeMetrics(registry)
     },
+    stop,
     async close() {
       if (closed) return
       closed = true
-      await started.close()
+      await stop()
       await env.cleanup()
       await clickhouse?.drop()
     },
