@@ -108,6 +108,9 @@ export const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p
 /** Runs promtool; its output (stdout and stderr) is what a failing test shows. */
 export function promtool(args: string[], cwd = PROMETHEUS_DIR): { status: number | null; output: string } {
   const result = spawnSync(PROMTOOL, args, { cwd, encoding: 'utf8', timeout: 60_000 })
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new Error("promtool not found: install Debian's `prometheus` package (infra/scripts/ensure-infra.sh does)")
+  }
   if (result.error) throw result.error
   return { status: result.status, output: `${result.stdout}${result.stderr}` }
 }

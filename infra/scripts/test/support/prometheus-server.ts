@@ -90,7 +90,14 @@ export async function startPrometheus(options: {
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  // A process that could not start emits 'error' and maybe no 'exit'.
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.once('error', () => resolve())
+  })
+  child.once('error', (error) => {
+    output += `${PROMETHEUS}: ${error.message} (Debian's \`prometheus\` package; infra/scripts/ensure-infra.sh installs it)\n`
+  })
   const killOnExit = () => child.kill('SIGKILL')
   process.once('exit', killOnExit)
 
