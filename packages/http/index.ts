@@ -37,7 +37,7 @@ export {
   runReadinessChecks,
 } from './lib/health.js'
 export { jsonTextProblem, MAX_JSON_DEPTH, parseJsonText } from './lib/json-guard.js'
-export { ensureDefaultMetrics, METRICS_PATH, routeLabel } from './lib/metrics.js'
+export { ensureDefaultMetrics, METRICS_PATH, registryOf, routeLabel } from './lib/metrics.js'
 export { instanceOf, sendProblem, toProblemError } from './lib/problem-handler.js'
 export {
   defineProblemType,

@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type RawServerDefault } from 'fastify'
 import type { Redis } from 'ioredis'
 import { clientErrorHandler, type HttpTimeoutConfig, httpServerOptions, refuseConnect } from './connection-guards.js'
 import { ProblemError } from './errors.js'
-import { HEALTH_PATHS, type ReadinessChecks, registerHealthRoutes } from './health.js'
+import { HEALTH_PATHS, type ReadinessChecks, registerHealthRoutes, registerReadinessMetric } from './health.js'
 import { registerJsonParser } from './json-guard.js'
 import { METRICS_PATH, registerMetrics } from './metrics.js'
 import { registerErrorHandler, registerNotFoundHandler } from './problem-handler.js'
@@ -116,6 +116,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
   if (options.rateLimit !== false) await registerRateLimit(base, config, options.redis, options.rateLimit || {})
   registerNotFoundHandler(base, options.rateLimit === false ? undefined : base.rateLimit())
   registerMetrics(base, options.registry)
-  registerHealthRoutes(base, { checks: options.readiness ?? {}, timeoutMs: options.readinessTimeoutMs ?? 1000 })
+  const health = { checks: options.readiness ?? {}, timeoutMs: options.readinessTimeoutMs ?? 1000 }
+  registerHealthRoutes(base, health)
+  registerReadinessMetric(options.registry, health)
   return app
 }

@@ -1,4 +1,4 @@
-import { StalledError } from '@platform/metrics'
+import { gauge, type Registry, StalledError } from '@platform/metrics'
 import type { FastifyInstance } from 'fastify'
 import { HttpError, ProblemError } from './errors.js'
 import { sendProblem } from './problem-handler.js'
@@ -118,4 +118,23 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
       }),
     )
   })
+}
+
+/**
+ * `readiness_check_ok{check}`: 1 when the check passes, 0 when /health/ready would report it, run at scrape time
+ * with the probe's deadline. Prometheus cannot ask /health/ready itself (that takes a blackbox exporter), and a
+ * "service not ready" alert must name the check (infra/prometheus/alerts.yml, ServiceNotReady). A scrape's collect
+ * is bounded (COLLECT_TIMEOUT_MS), and every check here has its own deadline below that bound.
+ */
+export function registerReadinessMetric(registry: Registry, options: HealthOptions): void {
+  gauge(
+    registry,
+    'readiness_check_ok',
+    'Readiness checks at scrape time: 1 passes, 0 fails (what /health/ready reports)',
+    ['check'],
+    async function collect() {
+      const report = await runReadinessChecks(options.checks, options.timeoutMs)
+      for (const [check, result] of Object.entries(report.checks)) this.set({ check }, result === 'ok' ? 1 : 0)
+    },
+  )
 }
