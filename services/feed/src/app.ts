@@ -24,6 +24,11 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
+    // The scheme routes behind `authenticate` name (BEARER_SECURITY): the feed's own access tokens.
+    openapi: {
+      description: 'Social feed: SSO login, access and refresh tokens, posts, likes and follows (docs/feed.md).',
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    },
     ...overrides,
   })
   try {
@@ -51,7 +56,6 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     void users
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
-
   } catch (error) {
     await app.close()
     throw error
