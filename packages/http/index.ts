@@ -38,6 +38,16 @@ export {
 } from './lib/health.js'
 export { jsonTextProblem, MAX_JSON_DEPTH, parseJsonText } from './lib/json-guard.js'
 export { ensureDefaultMetrics, METRICS_PATH, registryOf, routeLabel } from './lib/metrics.js'
+export {
+  DOCS_PREFIX,
+  type DocumentedBody,
+  type OpenApiOptions,
+  type OpenApiTag,
+  PROBLEM_SCHEMA_ID,
+  ProblemDetailsSchema,
+  problemResponse,
+  type SecurityScheme,
+} from './lib/openapi.js'
 export { instanceOf, sendProblem, toProblemError } from './lib/problem-handler.js'
 export {
   defineProblemType,

@@ -1,6 +1,8 @@
+import { Type } from '@platform/config'
 import { gauge, type Registry, StalledError } from '@platform/metrics'
 import type { FastifyInstance } from 'fastify'
 import { HttpError, ProblemError } from './errors.js'
+import { problemResponse } from './openapi.js'
 import { sendProblem } from './problem-handler.js'
 
 /**
@@ -87,12 +89,37 @@ export interface HealthOptions {
  * Once shutdown has begun every route, readiness included, answers 503 (see buildServiceApp), so a load
  * balancer stops sending traffic before the server stops.
  */
+const liveSchema = {
+  summary: 'Liveness: the process runs',
+  description: 'Restart the instance when this fails. Checks no dependency.',
+  tags: ['health'],
+  response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+}
+
+const CheckResultSchema = Type.Union(
+  (['ok', 'timeout', 'unavailable', 'error', 'stalled'] as const).map((result) => Type.Literal(result)),
+)
+
+const readySchema = {
+  summary: 'Readiness: the instance can serve now',
+  description:
+    'Runs every readiness check (dependencies, progress watchdogs) in parallel, each within a deadline. 503 while ' +
+    'one fails or once shutdown has begun: route traffic elsewhere.',
+  tags: ['health'],
+  response: {
+    200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckResultSchema) }),
+    503: problemResponse(
+      'Not ready: `checks` names each check and its result; `reasons` says why a stalled one is stalled.',
+    ),
+  },
+}
+
 export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
   const exempt = { rateLimit: false }
-  app.get('/health/live', { config: exempt }, async () => ({ status: 'ok' }))
+  app.get('/health/live', { config: exempt, schema: liveSchema }, async () => ({ status: 'ok' }))
 
   let lastState = ''
-  app.get('/health/ready', { config: exempt }, async (request, reply) => {
+  app.get('/health/ready', { config: exempt, schema: readySchema }, async (request, reply) => {
     const report = await runReadinessChecks(options.checks, options.timeoutMs)
     const failed = Object.keys(report.errors)
     // Probes come every few seconds; the log says when the state changes, not once per probe.

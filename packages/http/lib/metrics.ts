@@ -54,7 +54,18 @@ export function registerMetrics(app: FastifyInstance, registry: Registry): void 
     done()
   })
 
-  app.get(METRICS_PATH, { config: { rateLimit: false } }, async (_request, reply) => {
+  const schema = {
+    summary: 'Prometheus metrics of this instance',
+    description: 'The text exposition format; names and labels: docs/operations.md#metrics.',
+    tags: ['metrics'],
+    response: {
+      200: {
+        description: 'Every metric of the registry',
+        content: { [registry.contentType]: { schema: { type: 'string' } } },
+      },
+    },
+  }
+  app.get(METRICS_PATH, { config: { rateLimit: false }, schema }, async (_request, reply) => {
     reply.type(registry.contentType)
     return registry.metrics()
   })

@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises'
 import type { CommonConfig } from '@platform/config'
 import { createSql, loadMigrations, type Migration, migrate, pingDatabase, type Sql } from '@platform/db'
 import { createEventLog, type EventLog, ensureClaimCheckStore } from '@platform/eventlog'
 import {
   buildServiceApp,
   createRedis,
+  type OpenApiOptions,
   type ReadinessChecks,
   type ServiceApp,
   type ServiceAppOptions,
@@ -162,6 +164,22 @@ export type ServiceOverrides = Pick<ServiceRuntimeOptions<boolean>, 'logger'>
 
 export interface CreateServiceOptions<R extends boolean> extends ServiceRuntimeOptions<R> {
   rateLimit?: ServiceAppOptions['rateLimit']
+  /** The service's part of its OpenAPI document (/docs/json): description, security schemes, tags. */
+  openapi?: OpenApiOptions
+}
+
+/**
+ * The version of the service's package.json: the one beside its migrations folder, which is the service's root in
+ * the sources and in the image alike (`new URL('../migrations/', import.meta.url)` from src/ or dist/).
+ */
+export async function serviceVersion(migrations: URL | Migration[]): Promise<string | undefined> {
+  if (Array.isArray(migrations)) return undefined
+  try {
+    const manifest = JSON.parse(await readFile(new URL('../package.json', migrations), 'utf8')) as { version?: unknown }
+    return typeof manifest.version === 'string' ? manifest.version : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -174,6 +192,7 @@ export async function createService<R extends boolean = false>(
 ): Promise<{ app: ServiceApp; runtime: ServiceRuntime<R> }> {
   const runtime = await createServiceRuntime(options)
   try {
+    const version = await serviceVersion(options.migrations)
     const app = await buildServiceApp({
       service: options.service,
       config: options.config,
@@ -182,6 +201,7 @@ export async function createService<R extends boolean = false>(
       readiness: runtime.readiness,
       redis: runtime.redis,
       ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+      openapi: { ...(version === undefined ? {} : { version }), ...options.openapi },
     })
     app.addHook('onClose', () => runtime.close())
     app.addHook('onReady', () => runtime.outboxRelay.start())

@@ -33,6 +33,11 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
+    // The scheme routes behind `authenticate` name (BEARER_SECURITY): the feed's own access tokens.
+    openapi: {
+      description: 'Social feed: SSO login, access and refresh tokens, posts, likes and follows (docs/feed.md).',
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    },
     ...serviceOverrides,
   })
   try {
