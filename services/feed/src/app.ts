@@ -5,6 +5,7 @@ import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
 import type { Config } from './config.js'
+import { registerFeedApi } from './feed-api.js'
 import { createUsersRepository } from './users/users-repository.js'
 
 /**
@@ -51,7 +52,7 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     void users
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
-
+    await registerFeedApi(app, { runtime, config, authenticate, users })
   } catch (error) {
     await app.close()
     throw error
