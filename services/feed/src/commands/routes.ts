@@ -65,6 +65,25 @@ const CreatePostBody = Type.Object(
   { additionalProperties: false },
 )
 
+/**
+ * A command's success response: the view's schema (serialisation, OpenAPI), with the response headers documented
+ * (plain JSON Schema: @fastify/swagger turns each member into a header object).
+ */
+function commandResponse<S extends object>(view: S, description: string, location = false) {
+  return {
+    ...view,
+    description,
+    headers: {
+      [REPLAYED_HEADER]: {
+        type: 'string',
+        enum: ['true'],
+        description: 'Present on a replay: the stored response of an earlier request with the same Idempotency-Key.',
+      },
+      ...(location ? { location: { type: 'string', description: 'The new post: /v1/posts/{id}.' } } : {}),
+    },
+  }
+}
+
 const REPLAY_NOTE = ' A replay of an earlier request with the same Idempotency-Key carries `Idempotent-Replayed: true`.'
 
 /**
@@ -107,7 +126,7 @@ export async function registerCommandRoutes(app: ServiceApp, options: CommandRou
           security: BEARER_SECURITY,
           headers: CommandHeaders,
           body: CreatePostBody,
-          response: { 201: PostView },
+          response: { 201: commandResponse(PostView, 'The post, created (or its replay).', true) },
         },
       },
       async (request, res) => {
@@ -129,7 +148,7 @@ export async function registerCommandRoutes(app: ServiceApp, options: CommandRou
       security: BEARER_SECURITY,
       headers: CommandHeaders,
       params: IdParams('post'),
-      response: { 200: LikeView },
+      response: { 200: commandResponse(LikeView, 'The like state of the post for the caller.') },
     })
 
     scope.put(
@@ -169,7 +188,7 @@ export async function registerCommandRoutes(app: ServiceApp, options: CommandRou
       security: BEARER_SECURITY,
       headers: CommandHeaders,
       params: IdParams('user'),
-      response: { 200: FollowView },
+      response: { 200: commandResponse(FollowView, 'The follow state of the user for the caller.') },
     })
 
     scope.put(
