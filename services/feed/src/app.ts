@@ -51,7 +51,6 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     void users
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
-
   } catch (error) {
     await app.close()
     throw error
