@@ -17,17 +17,18 @@ import {
  */
 let enabled = false
 
+/** One tracer per instrumentation scope: the package that makes the spans ('@platform/http', '@platform/db', ...). */
+const tracers = new Map<string, Tracer>()
+
 export function tracingEnabled(): boolean {
   return enabled
 }
 
-/** Set by startTracing and its shutdown only. */
+/** Set by startTracing and its shutdown only. A shutdown also forgets the tracers (they belong to its provider). */
 export function setTracingEnabled(value: boolean): void {
   enabled = value
+  if (!value) tracers.clear()
 }
-
-/** One tracer per instrumentation scope: the package that makes the spans ('@platform/http', '@platform/db', ...). */
-const tracers = new Map<string, Tracer>()
 
 function tracerFor(scope: string): Tracer {
   let tracer = tracers.get(scope)
