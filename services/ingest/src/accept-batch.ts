@@ -9,7 +9,7 @@ import { jsonText, type Sql } from '@platform/db'
 import { buildEventMessage, type EventLogOptions, rowJson, rowsMessagesSql } from '@platform/eventlog'
 import { routingKeyOf } from '@platform/messaging'
 import { insertOutboxRows, traceparentsSql } from '@platform/outbox'
-import { parseTraceparent, type TraceCarrier } from '@platform/tracing'
+import { parseTraceparent, type TraceCarrier, tracingEnabled } from '@platform/tracing'
 
 /** One verified, schema-checked webhook waiting for its batch. */
 export interface AcceptItem {
@@ -71,6 +71,9 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  * (committed: ours is a duplicate; rolled back: ours is new). Duplicates are then read after the commit.
  */
 export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
+  // Decided once, at start: with tracing off the statement aggregates no trace context at all.
+  const traced = tracingEnabled()
+  const traceparents = traced ? traceparentsSql(sql, sql`traceparent`, sql`n`) : sql`null::text`
   // The batch's key, from the catalog: it depends on the source only (a configured, bounded set), so once per source.
   const batchKeys = new Map<string, string>()
   const batchRoutingKey = (source: string, body: WebhookReceivedV1) => {
@@ -144,7 +147,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
             json_build_object('messages', json_agg(
               json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)) as body,
             null::jsonb as headers, null::text as correlation_id, null::text as ordering_key,
-            ${traceparentsSql(sql, sql`traceparent`, sql`n`)} as traceparent, null::text as tracestate
+            ${traceparents} as traceparent, null::text as tracestate
           from (
             select *, row_number() over w - 1 as n,
               coalesce(sum(octet_length(message::text)) over (w rows between unbounded preceding and 1 preceding), 0)
@@ -156,7 +159,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
           ${rowsMessagesSql(sql, sql`(select log_row as row_json, traceparent from fresh) as accepted`, {
             service: eventLog.service,
             perMessage: ACCEPTED_PER_ENVELOPE,
-            traced: true,
+            traced,
           })}`,
       )})
       select event_id from new_keys`
