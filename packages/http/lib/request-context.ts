@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from '@platform/logging'
+import { context, tracingEnabled } from '@platform/tracing'
 import {
   type FastifyInstance,
   type FastifyReply,
@@ -7,20 +8,25 @@ import {
   type FastifyServerOptions,
   LogController,
 } from 'fastify'
+import { serverSpanContext, startServerSpan } from './tracing.js'
 
 /**
  * Correlation ids for HTTP requests. The id is the request's Fastify id: taken from the caller's
- * `x-correlation-id` header when it is safe to log, otherwise a new UUID. The logger's mixin reads it from
- * AsyncLocalStorage (@platform/logging), so every line written while a request is handled carries it, and the
- * outbox and messaging code pick it up the same way without anyone passing it along.
+ * `x-correlation-id` header when it is safe to log, otherwise a new UUID, or, with tracing on, the request's trace id
+ * (its server span starts here, tracing.ts), so that the id an operator finds in a response or a log line is the id
+ * to look up in the trace store. The logger's mixin reads it from AsyncLocalStorage (@platform/logging), so every
+ * line written while a request is handled carries it, and the outbox and messaging code pick it up the same way
+ * without anyone passing it along.
  */
 export function genReqId(req: IncomingMessage): string {
-  return correlationIdFrom(req.headers[CORRELATION_HEADER])
+  const span = startServerSpan(req)
+  return correlationIdFrom(req.headers[CORRELATION_HEADER], span && (() => span.spanContext().traceId))
 }
 
-/** Runs `fn` inside the request's correlation context. */
+/** Runs `fn` inside the request's correlation context, and its server span's when tracing is on. */
 export function inRequestContext<T>(request: FastifyRequest, fn: () => T): T {
-  return runWithContext({ correlationId: request.id }, fn)
+  const traced = tracingEnabled() ? serverSpanContext(request.raw) : undefined
+  return runWithContext({ correlationId: request.id }, traced ? () => context.with(traced, fn) : fn)
 }
 
 /**
