@@ -3,6 +3,7 @@ import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
+import { registerIdentityLogin } from './auth/login-feature.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
 import type { Config } from './config.js'
@@ -66,7 +67,7 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     void sessions
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
-    void users
+    await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
   } catch (error) {
