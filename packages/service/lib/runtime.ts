@@ -10,7 +10,14 @@ import {
 } from '@platform/http'
 import { inboxMigrations } from '@platform/inbox'
 import { createLogger, type Logger } from '@platform/logging'
-import { type Broker, brokerIsConnected, connectBroker, createPublisher, type Publisher } from '@platform/messaging'
+import {
+  type Broker,
+  brokerIsConnected,
+  connectBroker,
+  createPublisher,
+  type ExchangeDef,
+  type Publisher,
+} from '@platform/messaging'
 import { createRegistry, type Registry } from '@platform/metrics'
 import { createOutboxRelay, createThreadedOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
 import type { Redis } from 'ioredis'
@@ -30,6 +37,12 @@ export interface ServiceRuntimeOptions<R extends boolean> {
   clickhouse?: boolean
   /** Tests pass a logger writing to a stream they read. */
   logger?: Logger
+  /**
+   * Exchanges this service publishes to (through its outbox), declared by its publisher when its channel opens: a
+   * message to an exchange no consumer has declared yet (feed's `activity` before analytics consumes it, a fresh
+   * vhost) would otherwise close the channel with 404 and stall the relay. The in-process relay only.
+   */
+  exchanges?: ExchangeDef[]
 }
 
 export interface ServiceRuntime<R extends boolean = false> {
@@ -90,7 +103,7 @@ export async function createServiceRuntime<R extends boolean = false>(
     throw error
   }
   const broker = connectBroker({ url: config.AMQP_URL, name: service, logger })
-  const publisher = createPublisher(broker)
+  const publisher = createPublisher(broker, options.exchanges ? { exchanges: options.exchanges } : {})
   const outboxRelay = config.OUTBOX_RELAY_THREAD
     ? createThreadedOutboxRelay({
         service,

@@ -1,3 +1,4 @@
+import { exchanges } from '@platform/contracts'
 import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
@@ -32,6 +33,8 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
+    // The feed publishes to these before anything consumes them (analytics, the fan-out of part 2).
+    exchanges: [exchanges.activity, exchanges.feed, exchanges.eventlog],
     ...serviceOverrides,
   })
   try {
