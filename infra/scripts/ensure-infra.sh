@@ -92,16 +92,30 @@ if ! listening 127.0.0.1 5672; then
   rabbitmq-server -detached
   wait_for RabbitMQ 127.0.0.1 5672 120
 fi
-# (the list is read into a variable first: `… | grep -q` under pipefail fails when grep stops reading early)
-plugins=$(rabbitmq-plugins list -e -m 2>/dev/null || true)
-if ! listening 127.0.0.1 15672 || ! grep -qx rabbitmq_shovel_management <<<"$plugins" ||
-  ! grep -qx rabbitmq_prometheus <<<"$plugins"; then
+# The plugins are read off their HTTP endpoints (the shovel API answers only with rabbitmq_shovel_management, :15692
+# listens only with rabbitmq_prometheus); the CLI is asked only when one is missing. Every CLI call is an Erlang
+# distribution connection to the node, and on 3.10 two at once (parallel test runs) crash the management agent's
+# node statistics (rabbit_net:dist_info case_clause), after which /api/overview answers 500 until it is restarted.
+if ! listening 127.0.0.1 15672 || ! http_ok http://127.0.0.1:15672/api/shovels guest:guest ||
+  ! listening 127.0.0.1 15692; then
+  # (the list is read into a variable first: `… | grep -q` under pipefail fails when grep stops reading early)
+  plugins=$(rabbitmq-plugins list -e -m 2>/dev/null || true)
+fi
+if ! listening 127.0.0.1 15672 || ! grep -qx rabbitmq_shovel_management <<<"${plugins:-rabbitmq_shovel_management}" ||
+  ! grep -qx rabbitmq_prometheus <<<"${plugins:-rabbitmq_prometheus}"; then
   # rabbitmq_prometheus: queue depth, unacked and consumers per queue at :15692/metrics (infra/prometheus)
   log "enabling rabbitmq_management, rabbitmq_shovel, rabbitmq_shovel_management, rabbitmq_prometheus"
   rabbitmq-plugins enable rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management rabbitmq_prometheus >/dev/null
   wait_for "RabbitMQ management" 127.0.0.1 15672 60
 fi
-# the test suite creates a vhost per file through the management API: it must answer, not just listen
+# the test suite creates a vhost per file through the management API: it must answer, not just listen. One that
+# listens but keeps answering 500 lost its node statistics (the 3.10 crash above): restarting the management
+# applications, not the broker, brings them back.
+if ! (wait_http "RabbitMQ management API" "$RABBIT_API" 20 guest:guest 2>/dev/null) && listening 127.0.0.1 15672; then
+  log "RabbitMQ management API answers errors: restarting its management applications (not the broker)"
+  rabbitmqctl eval 'application:stop(rabbitmq_management), application:stop(rabbitmq_management_agent),
+    application:start(rabbitmq_management_agent), application:start(rabbitmq_management).' >/dev/null
+fi
 wait_http "RabbitMQ management API" "$RABBIT_API" 60 guest:guest
 
 # ClickHouse (Debian ships 18.16; our SQL also runs on current releases, see docs/adr/0003)

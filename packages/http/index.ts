@@ -37,7 +37,17 @@ export {
   runReadinessChecks,
 } from './lib/health.js'
 export { jsonTextProblem, MAX_JSON_DEPTH, parseJsonText } from './lib/json-guard.js'
-export { ensureDefaultMetrics, METRICS_PATH, routeLabel } from './lib/metrics.js'
+export { ensureDefaultMetrics, METRICS_PATH, registryOf, routeLabel } from './lib/metrics.js'
+export {
+  DOCS_PREFIX,
+  type DocumentedBody,
+  type OpenApiOptions,
+  type OpenApiTag,
+  PROBLEM_SCHEMA_ID,
+  ProblemDetailsSchema,
+  problemResponse,
+  type SecurityScheme,
+} from './lib/openapi.js'
 export { instanceOf, sendProblem, toProblemError } from './lib/problem-handler.js'
 export {
   defineProblemType,
@@ -51,3 +61,4 @@ export { type CoalescingCounter, createCoalescingCounter, type RateCountCallback
 export { createRedis } from './lib/redis.js'
 export { genReqId, inRequestContext } from './lib/request-context.js'
 export { MAX_PARAM_LENGTH, MAX_URL_LENGTH } from './lib/request-guards.js'
+export { strictValidatorCompiler } from './lib/strict-validation.js'

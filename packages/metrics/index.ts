@@ -81,6 +81,7 @@ export function histogram<L extends string>(
   )
 }
 
+export { describeMetrics, type MetricDescription } from './lib/catalog.js'
 export { type ExposedMetric, exposedMetrics, metricNamingProblems } from './lib/naming.js'
 export { createProgressMonitor, type ProgressMonitor, StalledError } from './lib/progress.js'
 export type { Counter, Gauge, Histogram, Registry }

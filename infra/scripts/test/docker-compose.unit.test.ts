@@ -10,11 +10,31 @@ import { imageCmd, parseDockerfile } from '../lib/dockerfile.js'
  */
 const compose = parse(readFileSync(new URL('../../../docker-compose.yml', import.meta.url), 'utf8'), {
   merge: true,
-}) as { services: Record<string, { restart?: string; command?: string[] }> }
+}) as { services: Record<string, ComposeService> }
+
+interface ComposeService {
+  image?: string
+  restart?: string
+  command?: string[]
+  profiles?: string[]
+  ports?: string[]
+  volumes?: string[]
+  environment?: Record<string, string>
+}
 const file = (path: string) => new URL(`../../../${path}`, import.meta.url)
 const json = (path: string) => JSON.parse(readFileSync(file(path), 'utf8'))
 
 const INFRASTRUCTURE = ['postgres', 'redis', 'rabbitmq', 'clickhouse']
+const OBSERVABILITY = ['prometheus', 'grafana', 'otel-collector', 'jaeger']
+
+/** A bind mount `./host:/container[:ro]` of `service` whose container path is `target`: the host path. */
+const mountOf = (service: string, target: string) =>
+  compose.services[service]?.volumes
+    ?.map((v) => v.split(':'))
+    .find(([host, container]) => host?.startsWith('./') && container === target)?.[0]
+const yaml = (path: string) => parse(readFileSync(file(path), 'utf8'))
+const published = (service: string) =>
+  (compose.services[service]?.ports ?? []).map((p) => p.split(':').slice(-2).join(':'))
 const PLATFORM = ['ingest', 'feed', 'analytics', 'processor', 'log-shipper']
 
 describe('docker-compose.yml', () => {
@@ -45,5 +65,68 @@ describe('docker-compose.yml', () => {
     }
     const dockerfile = parseDockerfile(readFileSync(file('Dockerfile'), 'utf8'))
     expect(imageCmd(dockerfile)).toEqual(compose.services.ingest?.command)
+  })
+
+  it('runs RabbitMQ with rabbitmq_prometheus enabled and its :15692 published (infra/prometheus scrapes it)', () => {
+    const plugins = readFileSync(file(mountOf('rabbitmq', '/etc/rabbitmq/enabled_plugins') ?? 'missing'), 'utf8')
+    expect(plugins).toMatch(/\brabbitmq_prometheus\b/)
+    expect(published('rabbitmq')).toContain('15692:15692')
+  })
+
+  // Prometheus, Grafana, an OpenTelemetry Collector and Jaeger (issue 17) start only with `--profile observability`.
+  describe('the observability profile', () => {
+    it('holds Prometheus, Grafana, the collector and Jaeger, each pinned to a version; nothing else is in it', () => {
+      const inProfile = Object.entries(compose.services)
+        .filter(([, service]) => service.profiles?.includes('observability'))
+        .map(([name]) => name)
+      expect(inProfile.sort()).toEqual([...OBSERVABILITY].sort())
+      for (const name of OBSERVABILITY) {
+        expect({ name, image: compose.services[name]?.image }).toEqual({
+          name,
+          image: expect.stringMatching(/^[a-z/-]+:v?\d+\.\d+\.\d+$/),
+        })
+      }
+      for (const name of [...INFRASTRUCTURE, ...PLATFORM]) expect(compose.services[name]?.profiles).toBeUndefined()
+    })
+
+    it('runs Prometheus on infra/prometheus (the scrape config and the alert rules)', () => {
+      expect(mountOf('prometheus', '/etc/prometheus')).toBe('./infra/prometheus')
+      expect(compose.services.prometheus?.command).toContain('--config.file=/etc/prometheus/prometheus.yml')
+      expect(published('prometheus')).toContain('9090:9090')
+    })
+
+    it('provisions Grafana with that Prometheus and the dashboards of infra/grafana', () => {
+      expect(mountOf('grafana', '/etc/grafana/provisioning')).toBe('./infra/grafana/provisioning')
+      const dashboards = mountOf('grafana', '/etc/grafana/dashboards')
+      expect(dashboards).toBe('./infra/grafana/dashboards')
+      const { datasources } = yaml('infra/grafana/provisioning/datasources/prometheus.yml') as {
+        datasources: { url: string }[]
+      }
+      expect(datasources.map((d) => d.url)).toEqual(['http://prometheus:9090'])
+      const { providers } = yaml('infra/grafana/provisioning/dashboards/platform.yml') as {
+        providers: { options: { path: string } }[]
+      }
+      expect(providers.map((p) => p.options.path)).toEqual(['/etc/grafana/dashboards'])
+      const home = compose.services.grafana?.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? ''
+      expect(existsSync(file(home.replace('/etc/grafana/dashboards', 'infra/grafana/dashboards')))).toBe(true)
+    })
+
+    it('runs an OpenTelemetry Collector receiving OTLP/HTTP on 4318 and exporting the traces to Jaeger', () => {
+      const command = compose.services['otel-collector']?.command ?? []
+      const config = command.find((c) => c.startsWith('--config='))?.slice('--config='.length) ?? ''
+      expect(mountOf('otel-collector', config)).toBe('./infra/otel/collector.yaml')
+      expect(published('otel-collector')).toContain('4318:4318')
+      const collector = yaml('infra/otel/collector.yaml') as {
+        receivers: { otlp: { protocols: { http: { endpoint: string } } } }
+        exporters: Record<string, { endpoint: string }>
+        service: { pipelines: { traces: { receivers: string[]; exporters: string[] } } }
+      }
+      expect(collector.receivers.otlp.protocols.http.endpoint).toBe('0.0.0.0:4318')
+      const { traces } = collector.service.pipelines
+      expect(traces.receivers).toEqual(['otlp'])
+      expect(traces.exporters.map((e) => collector.exporters[e]?.endpoint)).toEqual(['jaeger:4317'])
+      expect(compose.services.jaeger?.environment?.COLLECTOR_OTLP_ENABLED).toBe('true')
+      expect(published('jaeger')).toContain('16686:16686')
+    })
   })
 })

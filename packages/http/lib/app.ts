@@ -9,9 +9,10 @@ import Fastify, { type FastifyInstance, type RawServerDefault } from 'fastify'
 import type { Redis } from 'ioredis'
 import { clientErrorHandler, type HttpTimeoutConfig, httpServerOptions, refuseConnect } from './connection-guards.js'
 import { ProblemError } from './errors.js'
-import { HEALTH_PATHS, type ReadinessChecks, registerHealthRoutes } from './health.js'
+import { HEALTH_PATHS, type ReadinessChecks, registerHealthRoutes, registerReadinessMetric } from './health.js'
 import { registerJsonParser } from './json-guard.js'
 import { METRICS_PATH, registerMetrics } from './metrics.js'
+import { type OpenApiOptions, registerOpenApi } from './openapi.js'
 import { registerErrorHandler, registerNotFoundHandler } from './problem-handler.js'
 import { problemTypes } from './problem-types.js'
 import { type RateLimitConfig, registerRateLimit } from './rate-limit.js'
@@ -59,13 +60,15 @@ export interface ServiceAppOptions {
   redis?: Redis
   /** `false` turns the global limit off; an object overrides @fastify/rate-limit options. */
   rateLimit?: false | Partial<RateLimitPluginOptions>
+  /** The service's part of its OpenAPI document at /docs/json: description, version, security schemes, tags. */
+  openapi?: OpenApiOptions
 }
 
 /**
  * Builds the app with what every service needs before its own routes: correlation ids, problem+json errors (also
  * for what Node's parser and Fastify's router refuse), deadlines for slow clients, guards against input PostgreSQL
- * cannot hold (control characters in parameters, unstorable or too deep JSON), the rate limit, /metrics and the
- * health probes. The service registers its routes on the returned instance, and its teardown as onClose hooks
+ * cannot hold (control characters in parameters, unstorable or too deep JSON), the rate limit, the OpenAPI document
+ * of its routes (/docs/json, Swagger UI at /docs), /metrics and the health probes. The service registers its routes on the returned instance, and its teardown as onClose hooks
  * (they run after in-flight requests have finished). docs/api-errors.md lists every answer.
  */
 export async function buildServiceApp(options: ServiceAppOptions): Promise<ServiceApp> {
@@ -115,7 +118,11 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
   registerErrorHandler(base, config.BODY_LIMIT_BYTES)
   if (options.rateLimit !== false) await registerRateLimit(base, config, options.redis, options.rateLimit || {})
   registerNotFoundHandler(base, options.rateLimit === false ? undefined : base.rateLimit())
+  // Before any route (the generator learns them from onRoute), after the 404/405 table (which then knows /docs).
+  await registerOpenApi(base, options.service, options.openapi)
   registerMetrics(base, options.registry)
-  registerHealthRoutes(base, { checks: options.readiness ?? {}, timeoutMs: options.readinessTimeoutMs ?? 1000 })
+  const health = { checks: options.readiness ?? {}, timeoutMs: options.readinessTimeoutMs ?? 1000 }
+  registerHealthRoutes(base, health)
+  registerReadinessMetric(options.registry, health)
   return app
 }

@@ -1,6 +1,8 @@
-import { StalledError } from '@platform/metrics'
+import { Type } from '@platform/config'
+import { gauge, type Registry, StalledError } from '@platform/metrics'
 import type { FastifyInstance } from 'fastify'
 import { HttpError, ProblemError } from './errors.js'
+import { problemResponse } from './openapi.js'
 import { sendProblem } from './problem-handler.js'
 
 /**
@@ -87,12 +89,37 @@ export interface HealthOptions {
  * Once shutdown has begun every route, readiness included, answers 503 (see buildServiceApp), so a load
  * balancer stops sending traffic before the server stops.
  */
+const liveSchema = {
+  summary: 'Liveness: the process runs',
+  description: 'Restart the instance when this fails. Checks no dependency.',
+  tags: ['health'],
+  response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+}
+
+const CheckResultSchema = Type.Union(
+  (['ok', 'timeout', 'unavailable', 'error', 'stalled'] as const).map((result) => Type.Literal(result)),
+)
+
+const readySchema = {
+  summary: 'Readiness: the instance can serve now',
+  description:
+    'Runs every readiness check (dependencies, progress watchdogs) in parallel, each within a deadline. 503 while ' +
+    'one fails or once shutdown has begun: route traffic elsewhere.',
+  tags: ['health'],
+  response: {
+    200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckResultSchema) }),
+    503: problemResponse(
+      'Not ready: `checks` names each check and its result; `reasons` says why a stalled one is stalled.',
+    ),
+  },
+}
+
 export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
   const exempt = { rateLimit: false }
-  app.get('/health/live', { config: exempt }, async () => ({ status: 'ok' }))
+  app.get('/health/live', { config: exempt, schema: liveSchema }, async () => ({ status: 'ok' }))
 
   let lastState = ''
-  app.get('/health/ready', { config: exempt }, async (request, reply) => {
+  app.get('/health/ready', { config: exempt, schema: readySchema }, async (request, reply) => {
     const report = await runReadinessChecks(options.checks, options.timeoutMs)
     const failed = Object.keys(report.errors)
     // Probes come every few seconds; the log says when the state changes, not once per probe.
@@ -118,4 +145,23 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
       }),
     )
   })
+}
+
+/**
+ * `readiness_check_ok{check}`: 1 when the check passes, 0 when /health/ready would report it, run at scrape time
+ * with the probe's deadline. Prometheus cannot ask /health/ready itself (that takes a blackbox exporter), and a
+ * "service not ready" alert must name the check (infra/prometheus/alerts.yml, ServiceNotReady). A scrape's collect
+ * is bounded (COLLECT_TIMEOUT_MS), and every check here has its own deadline below that bound.
+ */
+export function registerReadinessMetric(registry: Registry, options: HealthOptions): void {
+  gauge(
+    registry,
+    'readiness_check_ok',
+    'Readiness checks at scrape time: 1 passes, 0 fails (what /health/ready reports)',
+    ['check'],
+    async function collect() {
+      const report = await runReadinessChecks(options.checks, options.timeoutMs)
+      for (const [check, result] of Object.entries(report.checks)) this.set({ check }, result === 'ok' ? 1 : 0)
+    },
+  )
 }

@@ -24,8 +24,19 @@ export function routeLabel(request: FastifyRequest): string {
   return request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched')
 }
 
+const registries = new WeakMap<object, Registry>()
+
+/**
+ * The registry an app serves at /metrics. For tests that check every metric a service registers (its type and
+ * labels, samples or not: describeMetrics) against the docs, the alert rules and the dashboards.
+ */
+export function registryOf(app: object): Registry | undefined {
+  return registries.get(app)
+}
+
 /** `/metrics` in Prometheus' text format, and a duration histogram observed when each response is sent. */
 export function registerMetrics(app: FastifyInstance, registry: Registry): void {
+  registries.set(app, registry)
   ensureDefaultMetrics(registry)
   const duration = histogram(
     registry,
@@ -43,7 +54,18 @@ export function registerMetrics(app: FastifyInstance, registry: Registry): void 
     done()
   })
 
-  app.get(METRICS_PATH, { config: { rateLimit: false } }, async (_request, reply) => {
+  const schema = {
+    summary: 'Prometheus metrics of this instance',
+    description: 'The text exposition format; names and labels: docs/operations.md#metrics.',
+    tags: ['metrics'],
+    response: {
+      200: {
+        description: 'Every metric of the registry',
+        content: { [registry.contentType]: { schema: { type: 'string' } } },
+      },
+    },
+  }
+  app.get(METRICS_PATH, { config: { rateLimit: false }, schema }, async (_request, reply) => {
     reply.type(registry.contentType)
     return registry.metrics()
   })

@@ -1,3 +1,4 @@
+import SwaggerParser from '@apidevtools/swagger-parser'
 import { exposedMetrics, metricNamingProblems } from '@platform/metrics'
 import {
   createTcpProxy,
@@ -12,6 +13,8 @@ import {
 } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ServiceApp } from './app.js'
+import { PROBLEM_CONTENT_TYPE } from './errors.js'
+import { DOCS_PREFIX, isDocsRoute, registeredRoutes } from './openapi.js'
 
 /**
  * Test support for services (imported as `@platform/http/testing`, from test files only): an isolated
@@ -79,9 +82,71 @@ export function expectProblem(res: InjectedResponse, status: number, members: Re
   expect(res.json()).toMatchObject({ type: expect.any(String), title: expect.any(String), status, ...members })
 }
 
+/** `/v1/webhooks/:source` as OpenAPI writes it, `/v1/webhooks/{source}` (what @fastify/swagger's formatParamUrl does). */
+const openApiPath = (url: string) => url.replace(/:(\w+)(\([^)]*\))?/g, '{$1}').replace(/\*/g, '{*}')
+
+interface OpenApiOperation {
+  summary?: string
+  security?: Record<string, string[]>[]
+  responses: Record<string, { content?: Record<string, unknown> }>
+}
+
+interface OpenApiDocument {
+  openapi: string
+  info: { title: string; version: string }
+  paths: Record<string, Record<string, OpenApiOperation>>
+  components?: { securitySchemes?: Record<string, unknown> }
+}
+
+/**
+ * The app's OpenAPI document at /docs/json is valid (@apidevtools/swagger-parser: the OpenAPI 3.1 schema and its
+ * rules) and complete: every registered route is in it with its method, and every operation answers its errors as
+ * problem+json. Deliberately left out: the /docs routes (Swagger UI and the document itself), and the HEAD route
+ * Fastify adds beside each GET (exposeHeadRoutes), which the GET documents. /docs answers Swagger UI's HTML.
+ * Returns the document for further checks.
+ */
+export async function expectCompleteOpenApi(app: ServiceApp): Promise<OpenApiDocument> {
+  const res = await app.inject({ method: 'GET', url: `${DOCS_PREFIX}/json` })
+  expect(res.statusCode).toBe(200)
+  const document = res.json() as OpenApiDocument
+  // validate() dereferences the object it is given: a copy, so the checks below read the document as served.
+  await SwaggerParser.validate(structuredClone(document) as never)
+  expect(document.openapi).toMatch(/^3\.1\./)
+
+  const routes = registeredRoutes(app)
+  const gets = new Set(routes.filter((r) => r.method === 'GET').map((r) => r.url))
+  const expected = routes.filter((r) => !isDocsRoute(r.url) && !(r.method === 'HEAD' && gets.has(r.url)))
+  expect(expected.length).toBeGreaterThan(0)
+  const missing = expected
+    .filter(({ method, url }) => document.paths[openApiPath(url)]?.[method.toLowerCase()] === undefined)
+    .map(({ method, url }) => `${method} ${url}`)
+  expect(missing, 'routes missing from /docs/json').toEqual([])
+
+  const declared = new Set(Object.keys(document.components?.securitySchemes ?? {}))
+  for (const [path, item] of Object.entries(document.paths)) {
+    expect(isDocsRoute(path), `${path} is hidden`).toBe(false)
+    for (const [method, operation] of Object.entries(item)) {
+      const where = `${method.toUpperCase()} ${path}`
+      for (const range of ['4XX', '5XX']) {
+        expect(operation.responses[range]?.content, `${where} ${range}`).toHaveProperty([PROBLEM_CONTENT_TYPE])
+      }
+      for (const name of (operation.security ?? []).flatMap(Object.keys)) {
+        expect(declared.has(name), `${where} names the undeclared security scheme ${name}`).toBe(true)
+      }
+    }
+  }
+
+  const ui = await app.inject({ method: 'GET', url: DOCS_PREFIX })
+  expect(ui.statusCode).toBe(200)
+  expect(ui.headers['content-type']).toMatch(/^text\/html/)
+  expect(ui.body).toContain('swagger-ui')
+  return document
+}
+
 /**
  * One app, its PostgreSQL traffic through a TCP proxy the test can cut: ready, not ready naming postgres while
- * the database is unreachable, ready again after; migrations applied; /metrics; problem+json errors.
+ * the database is unreachable, ready again after; migrations applied; /metrics; problem+json errors; its OpenAPI
+ * document, valid and listing every route (expectCompleteOpenApi).
  */
 export function describeServiceBasics<C>(options: ServiceBasicsOptions<C>): void {
   describe(`${options.name} service basics`, () => {
@@ -145,6 +210,14 @@ export function describeServiceBasics<C>(options: ServiceBasicsOptions<C>): void
       const metrics = exposedMetrics((await app.inject({ method: 'GET', url: '/metrics' })).body)
       expect(metrics.map((m) => m.name)).toContain('http_request_duration_seconds')
       expect(metricNamingProblems(metrics)).toEqual([])
+    })
+
+    it('serves a valid OpenAPI document listing every route, and Swagger UI at /docs', async () => {
+      const document = await expectCompleteOpenApi(app)
+      expect(document.info.title).toBe(options.name)
+      // The service's package.json version (createService reads it), not the generator's placeholder.
+      expect(document.info.version).toMatch(/^\d+\.\d+\.\d+/)
+      expect(document.info.version).not.toBe('0.0.0')
     })
 
     it('answers an unknown route and a malformed JSON body with problem+json', async () => {

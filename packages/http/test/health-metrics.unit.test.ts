@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createRegistry } from '@platform/metrics'
 import { afterEach, describe, expect, it } from 'vitest'
-import { problemTypes, runReadinessChecks, type ServiceApp } from '../index.js'
+import { problemTypes, registryOf, runReadinessChecks, type ServiceApp } from '../index.js'
 import { expectProblem } from '../lib/testing.js'
 import { buildTestApp } from './helpers.js'
 
@@ -87,5 +87,29 @@ describe('metrics', () => {
     expect((await b.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200)
     await a.app.close()
     await b.app.close()
+  })
+
+  it('reports each readiness check at scrape time as readiness_check_ok, so an alert can name the failing one', async () => {
+    let postgresUp = true
+    ;({ app } = await buildTestApp({
+      readiness: {
+        postgres: async () => {
+          if (!postgresUp) throw new Error('down')
+        },
+        rabbitmq: () => true,
+      },
+    }))
+    const scrape = async () => (await app?.inject({ method: 'GET', url: '/metrics' }))?.body ?? ''
+    expect(await scrape()).toMatch(/readiness_check_ok\{check="postgres"\} 1/)
+    postgresUp = false
+    const text = await scrape()
+    expect(text).toMatch(/readiness_check_ok\{check="postgres"\} 0/)
+    expect(text).toMatch(/readiness_check_ok\{check="rabbitmq"\} 1/)
+  })
+
+  it('gives tests the registry an app serves', async () => {
+    const registry = createRegistry()
+    ;({ app } = await buildTestApp({ registry }))
+    expect(registryOf(app)).toBe(registry)
   })
 })

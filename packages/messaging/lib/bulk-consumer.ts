@@ -212,6 +212,9 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     ),
   }
 
+  // The counters' series exist from the start at 0, so the first dead letter shows as an increase() (consumer.ts).
+  if (metrics) for (const c of [metrics.received, metrics.acked, metrics.dead, metrics.failures]) c.inc(queue, 0)
+
   function parse(
     raw: ConsumeMessage,
   ): { message: BulkMessage<T> } | { error: Error; headers: Record<string, unknown> } {

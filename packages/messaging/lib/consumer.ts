@@ -159,6 +159,12 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     duration: histogram(options.registry, 'consumer_handler_duration_seconds', 'Handler duration', ['queue']),
     inFlight: gauge(options.registry, 'consumer_in_flight', 'Messages being handled', ['queue']),
   }
+  // Every outcome's series exists from the start at 0: a counter that first appears at 1 shows no increase(), so
+  // the first dead letter would not fire an alert (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics).
+  for (const outcome of ['ack', 'retry', 'dead'] satisfies Outcome['action'][]) {
+    metrics?.messages.inc({ queue: def.queue, outcome }, 0)
+  }
+  metrics?.inFlight.set({ queue: def.queue }, 0)
 
   /** Runs the handler on one message (parsed and checked here) and says what to do with it. */
   async function run(unit: Unit, parsed: { body: unknown } | undefined, redelivered: boolean): Promise<Outcome> {

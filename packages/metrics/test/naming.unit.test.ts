@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   counter,
   createRegistry,
+  describeMetrics,
   exposedMetrics,
   gauge,
   histogram,
@@ -49,5 +50,17 @@ describe('metric naming convention', () => {
 
   it("applies to prom-client's defaults only the rules they keep", () => {
     expect(metricNamingProblems([{ name: 'nodejs_active_handles_total', type: 'gauge' }])).toEqual([])
+  })
+})
+
+describe('describeMetrics', () => {
+  it('lists every registered metric with its type and label names, samples or not, without the default labels', () => {
+    const registry = createRegistry({ service: 'ingest' })
+    counter(registry, 'webhook_received_total', 'Webhooks', ['source', 'result'])
+    gauge(registry, 'outbox_oldest_unpublished_seconds', 'Age')
+    expect(describeMetrics(registry)).toEqual([
+      { name: 'outbox_oldest_unpublished_seconds', type: 'gauge', help: 'Age', labelNames: [] },
+      { name: 'webhook_received_total', type: 'counter', help: 'Webhooks', labelNames: ['result', 'source'] },
+    ])
   })
 })

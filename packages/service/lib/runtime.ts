@@ -1,23 +1,18 @@
+import { readFile } from 'node:fs/promises'
 import type { CommonConfig } from '@platform/config'
 import { createSql, loadMigrations, type Migration, migrate, pingDatabase, type Sql } from '@platform/db'
 import { createEventLog, type EventLog, ensureClaimCheckStore } from '@platform/eventlog'
 import {
   buildServiceApp,
   createRedis,
+  type OpenApiOptions,
   type ReadinessChecks,
   type ServiceApp,
   type ServiceAppOptions,
 } from '@platform/http'
 import { inboxMigrations } from '@platform/inbox'
 import { createLogger, type Logger } from '@platform/logging'
-import {
-  type Broker,
-  brokerIsConnected,
-  connectBroker,
-  createPublisher,
-  type ExchangeDef,
-  type Publisher,
-} from '@platform/messaging'
+import { type Broker, brokerIsConnected, connectBroker, createPublisher, type Publisher } from '@platform/messaging'
 import { createRegistry, type Registry } from '@platform/metrics'
 import { createOutboxRelay, createThreadedOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
 import type { Redis } from 'ioredis'
@@ -37,12 +32,6 @@ export interface ServiceRuntimeOptions<R extends boolean> {
   clickhouse?: boolean
   /** Tests pass a logger writing to a stream they read. */
   logger?: Logger
-  /**
-   * Exchanges this service publishes to (through its outbox), declared by its publisher when its channel opens: a
-   * message to an exchange no consumer has declared yet (feed's `activity` before analytics consumes it, a fresh
-   * vhost) would otherwise close the channel with 404 and stall the relay. The in-process relay only.
-   */
-  exchanges?: ExchangeDef[]
 }
 
 export interface ServiceRuntime<R extends boolean = false> {
@@ -103,7 +92,7 @@ export async function createServiceRuntime<R extends boolean = false>(
     throw error
   }
   const broker = connectBroker({ url: config.AMQP_URL, name: service, logger })
-  const publisher = createPublisher(broker, options.exchanges ? { exchanges: options.exchanges } : {})
+  const publisher = createPublisher(broker)
   const outboxRelay = config.OUTBOX_RELAY_THREAD
     ? createThreadedOutboxRelay({
         service,
@@ -175,6 +164,22 @@ export type ServiceOverrides = Pick<ServiceRuntimeOptions<boolean>, 'logger'>
 
 export interface CreateServiceOptions<R extends boolean> extends ServiceRuntimeOptions<R> {
   rateLimit?: ServiceAppOptions['rateLimit']
+  /** The service's part of its OpenAPI document (/docs/json): description, security schemes, tags. */
+  openapi?: OpenApiOptions
+}
+
+/**
+ * The version of the service's package.json: the one beside its migrations folder, which is the service's root in
+ * the sources and in the image alike (`new URL('../migrations/', import.meta.url)` from src/ or dist/).
+ */
+export async function serviceVersion(migrations: URL | Migration[]): Promise<string | undefined> {
+  if (Array.isArray(migrations)) return undefined
+  try {
+    const manifest = JSON.parse(await readFile(new URL('../package.json', migrations), 'utf8')) as { version?: unknown }
+    return typeof manifest.version === 'string' ? manifest.version : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -187,6 +192,7 @@ export async function createService<R extends boolean = false>(
 ): Promise<{ app: ServiceApp; runtime: ServiceRuntime<R> }> {
   const runtime = await createServiceRuntime(options)
   try {
+    const version = await serviceVersion(options.migrations)
     const app = await buildServiceApp({
       service: options.service,
       config: options.config,
@@ -195,6 +201,7 @@ export async function createService<R extends boolean = false>(
       readiness: runtime.readiness,
       redis: runtime.redis,
       ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+      openapi: { ...(version === undefined ? {} : { version }), ...options.openapi },
     })
     app.addHook('onClose', () => runtime.close())
     app.addHook('onReady', () => runtime.outboxRelay.start())

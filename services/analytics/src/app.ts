@@ -12,6 +12,11 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     service: 'analytics',
     config,
     migrations: new URL('../migrations/', import.meta.url),
+    // POST /v1/events takes a bearer token; its route names this scheme: `security: [{ bearerAuth: [] }]`.
+    openapi: {
+      description: 'Aggregates activity events into daily active users and retention, and serves them.',
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+    },
     ...overrides,
   })
   return app

@@ -21,6 +21,8 @@ create table sessions (
 );
 
 create index sessions_user on sessions (user_id);
+-- The cleanup job deletes ended sessions (session-cleanup.ts).
+create index sessions_expiry on sessions (expires_at);
 
 create table refresh_tokens (
   -- SHA-256 of the token (256 random bits, base64url): the token itself is never stored. A hash of that much
@@ -41,3 +43,5 @@ create index refresh_tokens_session on refresh_tokens (session_id);
 create unique index refresh_tokens_live on refresh_tokens (session_id) where rotated_at is null;
 -- Finds the successor of a rotated token (the grace rule looks at it).
 create index refresh_tokens_parent on refresh_tokens (parent_hash) where parent_hash is not null;
+-- The cleanup job deletes rotated tokens past their own expiry.
+create index refresh_tokens_rotated_expiry on refresh_tokens (expires_at) where rotated_at is not null;

@@ -1,13 +1,15 @@
-import { exchanges } from '@platform/contracts'
 import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
 import { registerIdentityLogin } from './auth/login-feature.js'
+import { createSessionCleanup } from './auth/session-cleanup.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
+import { registerTokenRoutes } from './auth/token-routes.js'
 import type { Config } from './config.js'
+import { registerFeedApi } from './feed-api.js'
 import { createUsersRepository } from './users/users-repository.js'
 
 export interface FeedOverrides extends ServiceOverrides {
@@ -33,8 +35,11 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
-    // The feed publishes to these before anything consumes them (analytics, the fan-out of part 2).
-    exchanges: [exchanges.activity, exchanges.feed, exchanges.eventlog],
+    // The scheme routes behind `authenticate` name (BEARER_SECURITY): the feed's own access tokens.
+    openapi: {
+      description: 'Social feed: SSO login, access and refresh tokens, posts, likes and follows (docs/feed.md).',
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    },
     ...serviceOverrides,
   })
   try {
@@ -66,13 +71,21 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users, sessions }.
 
     // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
-    void authenticate
-    void sessions
+    await registerTokenRoutes(app, { sessions, authenticate, config })
+    const cleanup = createSessionCleanup({
+      sql: runtime.sql,
+      logger: runtime.logger,
+      intervalMs: config.FEED_SESSION_CLEANUP_INTERVAL_MS,
+      ...(now ? { now } : {}),
+    })
+    app.addHook('onReady', () => cleanup.start())
+    app.addHook('onClose', () => cleanup.stop())
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
     await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
+    await registerFeedApi(app, { runtime, config, authenticate, users })
   } catch (error) {
     await app.close()
     throw error

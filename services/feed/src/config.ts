@@ -27,9 +27,18 @@ export const ConfigSchema = Type.Object({
    * without revoking its session: two racing refreshes of one client are not a theft (sessions.ts). 0: no grace.
    */
   FEED_REFRESH_REUSE_GRACE_S: Type.Integer({ default: 10, minimum: 0, maximum: 60 }),
+  /** How often ended sessions and expired rotated refresh tokens are deleted (session-cleanup.ts). */
+  FEED_SESSION_CLEANUP_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
   /** Requests per client address and window to each of the login, callback, token and logout endpoints. */
   FEED_AUTH_RATE_LIMIT_MAX: Type.Integer({ default: 60, minimum: 1 }),
   FEED_AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
+  /** How long a command's response is replayed for its Idempotency-Key; the draft and the API promise 24 h at least. */
+  FEED_IDEMPOTENCY_KEY_TTL_S: Type.Integer({ default: 86_400, minimum: 86_400 }),
+  /** How often expired idempotency records are deleted (on one instance at a time). */
+  FEED_IDEMPOTENCY_PRUNE_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
+  /** Commands per user and window (all command routes share one budget per user, across instances: Redis). */
+  FEED_COMMAND_RATE_LIMIT_MAX: Type.Integer({ default: 120, minimum: 1 }),
+  FEED_COMMAND_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
 
   // Login through identity providers (auth/providers-config.ts, docs/feed.md#login)
   /** The identity providers (JSON); the checked-in default holds only the development IdP. */

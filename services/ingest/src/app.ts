@@ -1,6 +1,7 @@
 import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
 import type { Config } from './config.js'
+import { ingestOpenApi } from './openapi.js'
 import { startWebhookIngest } from './webhook-ingest.js'
 
 export interface IngestOverrides extends ServiceOverrides {
@@ -21,6 +22,7 @@ export async function buildApp(config: Config, overrides: IngestOverrides = {}):
     config,
     migrations: new URL('../migrations/', import.meta.url),
     redis: true,
+    openapi: ingestOpenApi,
     ...serviceOverrides,
   })
   try {

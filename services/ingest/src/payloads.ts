@@ -49,6 +49,9 @@ const Envelope = Type.Object({
 
 const GithubDelivery = Type.Object({})
 
+/** Each format's body schema, also what ingest's OpenAPI document shows (openapi.ts). */
+export const WebhookBodySchemas = { stripe: StripeEvent, envelope: Envelope, github: GithubDelivery }
+
 const checkers = {
   stripe: Compile(StripeEvent),
   envelope: Compile(Envelope),

@@ -14,6 +14,11 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     config,
     migrations: new URL('../migrations/', import.meta.url),
     clickhouse: true,
+    openapi: {
+      description:
+        'Ships every service’s event log from RabbitMQ to ClickHouse in batches (docs/eventlog.md). Over HTTP it ' +
+        'answers health and metrics only.',
+    },
     ...overrides,
   })
   try {

@@ -6,8 +6,11 @@ import { counter, gauge, histogram, type Registry } from '@platform/metrics'
  * message come from the batch consumer (batch_consumer_*{queue="log-shipper.eventlog"}); docs/eventlog.md says
  * what to alert on.
  */
+/** The `outcome` of log_shipper_insert_duration_seconds. */
+export const INSERT_OUTCOMES = ['ok', 'rejected', 'unavailable'] as const
+
 export function shipperMetrics(registry: Registry, claims: ClaimCheckStore) {
-  return {
+  const metrics = {
     eventsReceived: counter(
       registry,
       'log_shipper_events_received_total',
@@ -55,6 +58,10 @@ export function shipperMetrics(registry: Registry, claims: ClaimCheckStore) {
       },
     ),
   }
+  // Each outcome's series exists from the first scrape, so the first failing insert shows as an increase()
+  // (the ClickHouse alerts of infra/prometheus/alerts.yml).
+  for (const outcome of INSERT_OUTCOMES) metrics.insertDuration.zero({ outcome })
+  return metrics
 }
 
 export type ShipperMetrics = ReturnType<typeof shipperMetrics>

@@ -14,6 +14,12 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
     service: 'processor',
     config,
     migrations: new URL('../migrations/', import.meta.url),
+    openapi: {
+      description:
+        'Applies accepted webhook events exactly once, notifies the downstream service and reports each ' +
+        'event’s status back to ingest (docs/webhooks.md#processing). Its work arrives through RabbitMQ: over ' +
+        'HTTP it answers health and metrics only.',
+    },
     ...overrides,
   })
   try {

@@ -102,6 +102,9 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') {
           throw new InvalidTokenError('claims of the wrong type')
         }
+        // jose checks iat only against a maximum age; a token issued in the future is not yet valid either.
+        if ((payload.iat as number) > Date.now() / 1000 + CLOCK_TOLERANCE_S)
+          throw new InvalidTokenError('iat in the future')
         return {
           userId: payload.sub,
           sessionId: payload.sid,

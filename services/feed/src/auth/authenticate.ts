@@ -1,5 +1,5 @@
 import { ProblemError } from '@platform/http'
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { feedProblems } from '../problems.js'
 import { type AccessClaims, type AccessTokens, InvalidTokenError } from './access-tokens.js'
 
@@ -34,8 +34,13 @@ export const invalidToken = (detail = 'The access token is invalid or expired; r
     headers: { 'www-authenticate': `Bearer realm="${REALM}", error="invalid_token"` },
   })
 
-/** The preHandler of every route that needs a user. */
-export function createAuthenticate(tokens: AccessTokens): preHandlerAsyncHookHandler {
+/**
+ * The preHandler of every route that needs a user. Typed on the request alone, so it fits the routes of any
+ * instance (the ServiceApp's TypeBox provider and logger included) and can be called from a handler too.
+ */
+export type Authenticate = (request: FastifyRequest) => Promise<void>
+
+export function createAuthenticate(tokens: AccessTokens): Authenticate {
   return async function authenticate(request) {
     const header = request.headers.authorization
     if (header === undefined || header === '') throw authenticationRequired()

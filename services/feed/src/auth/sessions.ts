@@ -14,7 +14,9 @@ import { createSessionsRepository, type RevokeReason, type SessionRow } from './
  * (RFC 9700 §4.14.2, https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2) whose id is the access tokens' `sid`.
  * A refresh token is 256 random bits (base64url), stored only as its SHA-256 hash, and works once: exchanging it
  * (POST /v1/auth/token) marks it rotated and hands out a new pair, in one transaction holding the token's and the
- * session's row locks. Presenting a rotated token again is a reuse, the sign of a stolen token: the whole family
+ * session's row locks. A token is found by its hash through the primary key, never compared byte by byte: a
+ * client cannot steer the SHA-256 of what it sends, so the lookup's timing tells it nothing about stored tokens.
+ * Presenting a rotated token again is a reuse, the sign of a stolen token: the whole family
  * is revoked, logged and counted, so the thief's newest token dies with the victim's.
  *
  * The grace rule: two refreshes racing with one token (two tabs, a retry after a lost answer) are told apart from a

@@ -3,9 +3,11 @@ import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 
 
 /**
  * The keys the feed signs its access tokens with (docs/feed.md#tokens). FEED_JWT_KEYS holds a JWK Set of private
- * keys (RFC 7517 §5), each with a `kid`: the FIRST signs, the others only verify. Rotation is therefore: put the
- * new key first, keep the old one after it until the last token it signed has expired (the access-token lifetime,
- * 15 minutes by default), then drop it. Every key's public half is served at /.well-known/jwks.json.
+ * keys (RFC 7517 §5), each with a `kid`: the FIRST signs, the others only verify. Rotation is therefore three
+ * deploys (`npm run feed:keys -- --add | --promote | --drop`, docs/feed.md#signing-keys-and-rotation): add the new
+ * key last (every instance learns it), move it first (it signs), drop the old one once the last token it signed
+ * has expired (the access-token lifetime, 15 minutes by default). Every key's public half is served at
+ * /.well-known/jwks.json.
  *
  * Outside production an unset FEED_JWT_KEYS means one key generated at start: tokens then die with the process,
  * which is fine for `npm start` and says so in the log. Production must configure keys (several instances must
