@@ -70,7 +70,19 @@ const LinkResult = Type.Object(
   { additionalProperties: false },
 )
 
-const Redirect = { description: 'Redirect (Location header)', type: 'null' }
+/** A 302 (no body) for OpenAPI: where it goes, and the login cookie where one is set. */
+function redirect(description: string, location: string, cookie = false) {
+  return {
+    ...Type.Null(),
+    description,
+    headers: {
+      location: { type: 'string', description: location },
+      ...(cookie
+        ? { 'set-cookie': { type: 'string', description: `${LOGIN_COOKIE}: binds the login to this browser` } }
+        : {}),
+    },
+  }
+}
 
 function cookieOf(request: FastifyRequest): string | undefined {
   for (const part of (request.headers.cookie ?? '').split(';')) {
@@ -122,7 +134,13 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         tags: TAGS,
         params: ProviderParams,
         querystring: Type.Object({ redirect_uri: Type.Optional(RedirectUri) }),
-        response: { 302: Redirect },
+        response: {
+          302: redirect(
+            'To the identity provider',
+            'The provider’s authorization URL (state, PKCE challenge, nonce)',
+            true,
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -156,7 +174,15 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         tags: TAGS,
         params: ProviderParams,
         querystring: CallbackQuery,
-        response: { 200: Type.Union([LoginTokens, LinkResult]), 302: Redirect },
+        response: {
+          200: Type.Union([LoginTokens, LinkResult], {
+            description: 'Without redirect_uri: the token response (a login) or the linked identity (a link)',
+          }),
+          302: redirect(
+            'With redirect_uri: back to the client',
+            'The client’s redirect_uri, the token response (or the link result) in its fragment',
+          ),
+        },
       },
     },
     async (request, reply) => {
