@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Type } from '@platform/config'
-import type { ServiceApp } from '@platform/http'
+import { PROBLEM_TYPE_BASE, ProblemError, type ServiceApp } from '@platform/http'
+import type { Counter } from '@platform/metrics'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { authOf, BEARER_SECURITY } from './authenticate.js'
 import { completeLogin, type LoginDeps, type LoginResult, startLogin } from './login.js'
@@ -22,9 +23,22 @@ export interface LoginRoutesOptions {
   /** authRateLimit(config): the login and callback routes' own budget per client address. */
   rateLimit: { rateLimit: { max: number; timeWindow: number } }
   loginTtlSeconds: number
+  /** feed_logins_total{provider, outcome} (login-feature.ts). */
+  logins: Pick<Counter<'provider' | 'outcome'>, 'inc'>
 }
 
 export const LOGIN_COOKIE = 'feed_login'
+/** The refusals feed_logins_total counts by name (underscored); anything else counts as `error`. */
+const OUTCOMES = new Set([
+  'invalid-login-state',
+  'login-denied',
+  'authorization-code-rejected',
+  'invalid-id-token',
+  'identity-provider-error',
+  'identity-provider-unavailable',
+  'identity-linked-to-another-user',
+  'unknown-identity-provider',
+])
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 const TAGS = ['auth']
 
@@ -186,14 +200,24 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
       },
     },
     async (request, reply) => {
-      const result = await completeLogin(deps, {
-        provider: request.params.provider,
-        query: request.query as Record<string, string>,
-        browserKey: cookieOf(request),
-        userAgent: request.headers['user-agent'],
-        ip: request.ip,
-      })
-      return answer(reply, result)
+      // Bounded labels: a configured name or "unknown"; an outcome of the catalog's slugs.
+      const provider = deps.providers.has(request.params.provider) ? request.params.provider : 'unknown'
+      try {
+        const result = await completeLogin(deps, {
+          provider: request.params.provider,
+          query: request.query as Record<string, string>,
+          browserKey: cookieOf(request),
+          userAgent: request.headers['user-agent'],
+          ip: request.ip,
+        })
+        const outcome = result.kind === 'link' ? 'linked' : result.created ? 'first_login' : 'login'
+        options.logins.inc({ provider, outcome })
+        return answer(reply, result)
+      } catch (error) {
+        const slug = error instanceof ProblemError ? error.type.replace(PROBLEM_TYPE_BASE, '') : 'error'
+        options.logins.inc({ provider, outcome: OUTCOMES.has(slug) ? slug.replaceAll('-', '_') : 'error' })
+        throw error
+      }
     },
   )
 
