@@ -54,7 +54,48 @@ export const childLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFa
   logger,
   _bindings,
   options,
-) => logger.child({}, options)
+) => logger.child({}, { ...options, serializers: { ...options.serializers, req: serializeRequest } })
+
+/**
+ * Fastify's own request serializer (lib/logger-pino.js: method, url, host, address), with the values of secret
+ * query parameters replaced (redactQuery): an OAuth callback's URL carries its code and state.
+ */
+function serializeRequest(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactQuery(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+/**
+ * Query parameters that carry secrets: OAuth authorization responses (code, state), tokens, signatures. Their
+ * values are replaced in logged URLs ("incoming request" at debug level logs the URL); pino's redact paths cannot
+ * reach inside a string.
+ */
+const SECRET_PARAMS =
+  /^(code|state|nonce|code_verifier|token|access_token|refresh_token|id_token|client_secret|password|secret|signature|sig)$/i
+
+export function redactQuery(url: string): string {
+  const at = url.indexOf('?')
+  if (at < 0) return url
+  const query = url
+    .slice(at + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      if (eq < 0) return pair
+      let name = pair.slice(0, eq)
+      try {
+        name = decodeURIComponent(name.replaceAll('+', ' '))
+      } catch {}
+      return SECRET_PARAMS.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
+    })
+    .join('&')
+  return `${url.slice(0, at)}?${query}`
+}
 
 /**
  * Fastify's own per-request log lines, written inside the request's context so they carry its correlation id.
