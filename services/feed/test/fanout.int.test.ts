@@ -1,4 +1,6 @@
+import { v7 as uuidv7 } from 'uuid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pruneFanoutJobs } from '../src/projections/prune-fanout-jobs.js'
 import { selectLargeFollowees } from '../src/projections/select-large-followees.js'
 import { hotBucketKeys } from '../src/timelines/keys.js'
 import { command, type TestUser } from './commands-harness.js'
@@ -138,5 +140,22 @@ describe('likes', () => {
     await eventually(async () => (await score()) === 2, 'two likes in the bucket')
     await h.app.inject({ method: 'DELETE', url: `/v1/posts/${postId}/like`, headers: command(fans[0] as TestUser) })
     await eventually(async () => (await score()) === 1, 'one like left after the unlike')
+  })
+})
+
+describe('pruneFanoutJobs', () => {
+  it('deletes jobs finished longer ago than the retention, never unfinished or recent ones', async () => {
+    const { sql } = h.env.schema
+    const [old, recent, open] = [uuidv7(), uuidv7(), uuidv7()]
+    const author = uuidv7()
+    await sql`
+      insert into fanout_jobs (post_id, author_id, finished_at) values
+        (${old}, ${author}, now() - interval '8 days'),
+        (${recent}, ${author}, now() - interval '6 days'),
+        (${open}, ${author}, null)`
+    expect(await pruneFanoutJobs(sql, 7, 1000)).toBe(1)
+    const left = await sql<{ post_id: string }[]>`
+      select post_id from fanout_jobs where post_id in (${old}, ${recent}, ${open})`
+    expect(left.map((r) => r.post_id).sort()).toEqual([recent, open].sort())
   })
 })
