@@ -10,7 +10,7 @@ import { imageCmd, parseDockerfile } from '../lib/dockerfile.js'
  */
 const compose = parse(readFileSync(new URL('../../../docker-compose.yml', import.meta.url), 'utf8'), {
   merge: true,
-}) as { services: Record<string, { restart?: string; command?: string[] }> }
+}) as { services: Record<string, { restart?: string; command?: string[]; healthcheck?: { disable?: boolean } }> }
 const file = (path: string) => new URL(`../../../${path}`, import.meta.url)
 const json = (path: string) => JSON.parse(readFileSync(file(path), 'utf8'))
 
@@ -45,5 +45,13 @@ describe('docker-compose.yml', () => {
     }
     const dockerfile = parseDockerfile(readFileSync(file('Dockerfile'), 'utf8'))
     expect(imageCmd(dockerfile)).toEqual(compose.services.ingest?.command)
+  })
+
+  // The feed's fan-out worker: the feed's image and configuration, its own process (npm start runs it beside the
+  // API too, infra/scripts/run-all.ts); no HTTP server, so no health check asking one.
+  it('runs the feed worker from the compiled services/feed/src/worker.ts, without an HTTP health check', () => {
+    expect(existsSync(file('services/feed/src/worker.ts'))).toBe(true)
+    expect(compose.services['feed-worker']?.command).toEqual(['node', 'services/feed/dist/worker.js'])
+    expect(compose.services['feed-worker']?.healthcheck?.disable).toBe(true)
   })
 })
