@@ -100,10 +100,11 @@ const POLL_MS = 25
 /** Time-sortable and unique across instances; decodeHotCursor (feed-cursors.ts) accepts exactly this form. */
 const newSnapshotId = () => `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
 
-export const hotFeedUnavailable = () =>
+export const hotFeedUnavailable = (cause?: unknown) =>
   new ProblemError(503, {
-    detail: 'The hot feed is being computed; try again in a moment.',
+    detail: 'The hot feed cannot be served right now; try again in a moment.',
     headers: { 'retry-after': '1' },
+    ...(cause === undefined ? {} : { cause }),
   })
 
 export function createHotCache(options: HotCacheOptions) {
