@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { dlqName } from '@platform/messaging'
+import { exposedMetrics, metricNamingProblems } from '@platform/metrics'
 import { type RunningProcess, rabbitAdmin, startTsProcess } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually, startWorkerHarness, type WorkerHarness } from './worker-harness.js'
@@ -27,7 +28,7 @@ afterAll(async () => {
 })
 
 function startWorker(): RunningProcess {
-  const worker = startTsProcess(WORKER, { ...h.env.env, LOG_LEVEL: 'info' })
+  const worker = startTsProcess(WORKER, { ...h.env.env, LOG_LEVEL: 'info', FEED_WORKER_PORT: '0' })
   running.push(worker)
   return worker
 }
@@ -95,6 +96,29 @@ describe('the feed worker killed with SIGKILL during a fan-out', () => {
     for (const queue of ['feed.fanout', 'feed.fanout-batch']) {
       expect(await admin.getMessages(h.env.vhost.vhost, dlqName(queue), 5)).toHaveLength(0)
     }
+
+    // the process's probes: ready (dependencies and every consumer), and its metrics by the platform's naming rules
+    const url = /"url":"(http:[^"]+)".*metrics and health probes listening/.exec(second.output())?.[1]
+    expect(url).toBeDefined()
+    const ready = await fetch(`${url}/health/ready`)
+    expect(ready.status).toBe(200)
+    const { checks } = (await ready.json()) as { checks: Record<string, string> }
+    expect(Object.keys(checks).sort()).toEqual(
+      [
+        'feed.fanout',
+        'feed.fanout-batch',
+        'feed.follows',
+        'feed.likes',
+        'outboxRelay',
+        'postgres',
+        'rabbitmq',
+        'redis',
+      ].sort(),
+    )
+    const exposition = await (await fetch(`${url}/metrics`)).text()
+    expect(exposition).toMatch(/^feed_fanout_lag_seconds_count\{[^}]*path="push"[^}]*\} [1-9]/m)
+    expect(exposition).toMatch(/^feed_entries_written_total\{[^}]*store="postgres",source="fanout"[^}]*\} [1-9]/m)
+    expect(metricNamingProblems(exposedMetrics(exposition))).toEqual([])
     expect(await second.kill('SIGTERM')).toBe(0)
   })
 })

@@ -80,6 +80,7 @@ export async function startFeedWorker(options: FeedWorkerOptions) {
     }),
   ]
   await Promise.all(consumers.map((c) => c.ready()))
+  const queues = [fanoutDef, feedFanoutBatchConsumer, feedFollowsConsumer, feedLikesConsumer].map((d) => d.queue)
 
   // Finished jobs older than a week go, a thousand at a time, every hour (on every worker: deletes do not clash).
   let pruning: Promise<unknown> | undefined
@@ -95,7 +96,8 @@ export async function startFeedWorker(options: FeedWorkerOptions) {
   prune.unref()
 
   return {
-    consumers,
+    /** Each consumer with its queue: readiness names them (worker.ts). */
+    consumers: consumers.map((consumer, i) => ({ queue: queues[i] as string, progress: consumer.progress })),
     async stop() {
       clearInterval(prune)
       await Promise.all(consumers.map((c) => c.stop()))
