@@ -80,6 +80,7 @@ describe('a poison post.created', () => {
 
     expect((await h.feedOf(reader.user.id)).filter((id) => id === postId)).toHaveLength(1)
     expect(await h.feedOf(author.user.id)).toContain(postId)
+    await eventually(async () => (await outcomes()).ack === 1, 'the replay acked')
     expect(await outcomes()).toEqual({ dead: 1, ack: 1 })
     const [job] = await h.env.schema.sql<{ batches: number; finished: boolean }[]>`
       select batches, finished_at is not null as finished from fanout_jobs where post_id = ${postId}`
