@@ -70,4 +70,11 @@ export const feedProblems = {
     409,
     'Identity belongs to another user',
   ),
+
+  // -- feeds (docs/feed.md#personal-feed, #hot-feed)
+  /**
+   * GET /v1/feed/hot with the cursor of a ranking snapshot that has expired (unread for FEED_HOT_SNAPSHOT_TTL_S):
+   * the client loads the hot feed again from its first page.
+   */
+  hotFeedSnapshotExpired: defineProblemType('hot-feed-snapshot-expired', 410, 'Hot feed snapshot expired'),
 } satisfies Record<string, ProblemType>
