@@ -3,6 +3,7 @@ import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
+import { registerIdentityLogin } from './auth/login-feature.js'
 import { createSessionCleanup } from './auth/session-cleanup.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
@@ -81,7 +82,7 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     app.addHook('onClose', () => cleanup.stop())
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
-    void users
+    await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
     await registerFeedApi(app, { runtime, config, authenticate, users })

@@ -1,4 +1,6 @@
 import { loadConfig, type Static, serviceEnv, Type } from '@platform/config'
+import { type ClientRedirects, parseClientRedirects } from './auth/client-redirects.js'
+import { DEFAULT_PROVIDERS_FILE, loadProviders, type ProviderConfig } from './auth/providers-config.js'
 
 /**
  * The feed service's environment (docs/configuration.md#feed): the variables every service reads, and the feed's
@@ -37,10 +39,38 @@ export const ConfigSchema = Type.Object({
   /** Commands per user and window (all command routes share one budget per user, across instances: Redis). */
   FEED_COMMAND_RATE_LIMIT_MAX: Type.Integer({ default: 120, minimum: 1 }),
   FEED_COMMAND_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
+
+  // Login through identity providers (auth/providers-config.ts, docs/feed.md#login)
+  /** The identity providers (JSON); the checked-in default holds only the development IdP. */
+  FEED_AUTH_PROVIDERS_FILE: Type.String({ default: DEFAULT_PROVIDERS_FILE, minLength: 1 }),
+  /** The same document inline (containers); when set, the file is not read. */
+  FEED_AUTH_PROVIDERS: Type.Optional(Type.String()),
+  /** The client redirect_uri values a login may return to, exactly (auth/client-redirects.ts). */
+  FEED_AUTH_REDIRECT_ALLOWLIST: Type.String({ default: '' }),
+  /** The feed's public base URL: the callbacks registered at the providers are <this>/v1/auth/<name>/callback. */
+  FEED_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3002', pattern: '^https?://[^/?#]+$' }),
+  /** The development IdP's issuer (src/dev-idp); replaces the issuer of the providers' `development` entry. */
+  FEED_DEV_IDP_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+$' })),
+  /** How long a started login may take to come back to its callback (its state lives in Redis that long). */
+  FEED_AUTH_LOGIN_TTL_S: Type.Integer({ default: 600, minimum: 60, maximum: 3600 }),
+  /** Deadline of each call to a provider (discovery, token exchange, user info): past it the login gets a 502. */
+  FEED_AUTH_PROVIDER_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000 }),
 })
 
-export type Config = Static<typeof ConfigSchema>
+export type Config = Static<typeof ConfigSchema> & {
+  /** The identity providers by name (the path segment of /v1/auth/<name>/login). */
+  authProviders: Map<string, ProviderConfig>
+  /** FEED_AUTH_REDIRECT_ALLOWLIST, parsed. */
+  clientRedirects: ClientRedirects
+}
 
+/** Throws a ConfigError naming the variable (or the providers document's entry) that is wrong; never a secret. */
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  return loadConfig(ConfigSchema, env)
+  const config = loadConfig(ConfigSchema, env)
+  const production = config.NODE_ENV === 'production'
+  return {
+    ...config,
+    authProviders: loadProviders(config, { env, production, devIdpUrl: config.FEED_DEV_IDP_URL }),
+    clientRedirects: parseClientRedirects(config.FEED_AUTH_REDIRECT_ALLOWLIST, { production }),
+  }
 }

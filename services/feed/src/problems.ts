@@ -26,6 +26,33 @@ export const feedProblems = {
    */
   invalidTokenRequest: defineProblemType('invalid-token-request', 400, 'Invalid token request'),
 
+  // Login through an identity provider (auth/login.ts, docs/feed.md#login)
+  /** /v1/auth/<name>/... names no configured provider. */
+  unknownIdentityProvider: defineProblemType('unknown-identity-provider', 404, 'Unknown identity provider'),
+  /** The login's redirect_uri is not on FEED_AUTH_REDIRECT_ALLOWLIST (exact match): the feed never redirects elsewhere. */
+  redirectUriNotAllowed: defineProblemType('redirect-uri-not-allowed', 400, 'redirect_uri not allowed'),
+  /**
+   * The callback's state is missing, unknown, expired, already used (a replayed callback), of another provider, or
+   * of a login started in another browser: start the login again.
+   */
+  invalidLoginState: defineProblemType('invalid-login-state', 400, 'Invalid or expired login state'),
+  /** The person declined at the provider (error=access_denied on the callback). */
+  loginDenied: defineProblemType('login-denied', 403, 'Login denied at the identity provider'),
+  /** The provider refused the authorization code (invalid_grant: used twice, expired, or not issued for this login). */
+  authorizationCodeRejected: defineProblemType('authorization-code-rejected', 400, 'Authorization code rejected'),
+  /** The ID token failed a check: signature, issuer, audience, nonce, expiry. */
+  invalidIdToken: defineProblemType('invalid-id-token', 400, 'Invalid ID token'),
+  /** The provider answered the login with another OAuth error (`provider_error` holds its code). */
+  identityProviderError: defineProblemType('identity-provider-error', 400, 'Identity provider error'),
+  /** The provider could not be reached, timed out, or failed (5xx): trying again later can succeed. */
+  identityProviderUnavailable: defineProblemType('identity-provider-unavailable', 502, 'Identity provider unavailable'),
+  /** The identity being linked already belongs to another user; identities are never moved between users. */
+  identityLinkedElsewhere: defineProblemType(
+    'identity-linked-to-another-user',
+    409,
+    'Identity belongs to another user',
+  ),
+
   // -- commands and reads (docs/feed.md#commands)
   /** A command without an Idempotency-Key header (the draft's §2.7: 400). */
   idempotencyKeyMissing: defineProblemType('idempotency-key-missing', 400, 'Idempotency-Key header missing'),
