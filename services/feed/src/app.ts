@@ -11,6 +11,7 @@ import { registerTokenRoutes } from './auth/token-routes.js'
 import type { Config } from './config.js'
 import { registerFeedApi } from './feed-api.js'
 import { createUsersRepository } from './users/users-repository.js'
+import { registerWebClient } from './web/web-client.js'
 
 export interface FeedOverrides extends ServiceOverrides {
   /** The clock of session and refresh-token expiry (tests move it instead of waiting). */
@@ -86,6 +87,9 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
     await registerFeedApi(app, { runtime, config, authenticate, users })
+
+    // -- the web client: GET / and /web/* (docs/feed.md#web-client)
+    await registerWebClient(app, config)
   } catch (error) {
     await app.close()
     throw error

@@ -1,0 +1,119 @@
+import { createServer } from 'node:net'
+import type { ServiceApp } from '@platform/http'
+import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testing'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { buildApp } from '../../src/app.js'
+import { loadServiceConfig } from '../../src/config.js'
+import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, type DevIdp, devClient, startDevIdp } from '../../src/dev-idp/dev-idp.js'
+
+/**
+ * The feed's web client in a real browser (tests only): the feed listening on a local port with its development
+ * provider only (a REAL oidc-provider, the development IdP module, started here) and no redirect allow-list of its
+ * own, so the page's login relies on the development default (FEED_PUBLIC_URL/); Debian's Chromium driven by
+ * playwright-core (browser downloads are impossible here, so its executablePath).
+ */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+export const VIEWPORT = { width: 1000, height: 700 }
+
+export interface WebHarness {
+  app: ServiceApp
+  feedUrl: string
+  env: ServiceTestEnv
+  idp: DevIdp
+  browser: Browser
+  close(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export async function startWebHarness(overrides: Record<string, string> = {}): Promise<WebHarness> {
+  const port = await freePort()
+  const feedUrl = `http://127.0.0.1:${port}`
+  const idp = await startDevIdp({ clients: [devClient([`${feedUrl}/v1/auth/dev/callback`])] })
+  const providers = [
+    {
+      name: 'dev',
+      label: 'DEVELOPMENT identity provider',
+      kind: 'oidc',
+      development: true,
+      issuer: idp.issuer,
+      clientId: DEV_CLIENT_ID,
+      clientSecret: DEV_CLIENT_SECRET,
+    },
+  ]
+  const env = await createServiceTestEnv('feed_web', {
+    PORT: String(port),
+    LOG_LEVEL: 'silent',
+    FEED_PUBLIC_URL: feedUrl,
+    FEED_AUTH_PROVIDERS: JSON.stringify({ providers }),
+    FEED_AUTH_RATE_LIMIT_MAX: '1000',
+    ...overrides,
+  })
+  let app: ServiceApp | undefined
+  let browser: Browser | undefined
+  try {
+    app = await buildApp(loadServiceConfig(env.env))
+    await app.listen({ port, host: '127.0.0.1' })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  } catch (error) {
+    await app?.close()
+    await idp.close()
+    await env.cleanup()
+    throw error
+  }
+  const started = { app, browser }
+  return {
+    ...started,
+    feedUrl,
+    env,
+    idp,
+    async close() {
+      await started.browser.close()
+      await started.app.close()
+      await idp.close()
+      await env.cleanup()
+    },
+  }
+}
+
+export interface Person {
+  context: BrowserContext
+  page: Page
+  /** Errors the page met: uncaught exceptions and console errors (a CSP violation is one). */
+  problems: string[]
+}
+
+/** A new browser profile on the feed's page, its console errors and uncaught exceptions collected. */
+export async function openPage(h: WebHarness, options: { fakeClock?: boolean } = {}): Promise<Person> {
+  const context = await h.browser.newContext({ viewport: VIEWPORT, locale: 'en-GB', timezoneId: 'UTC' })
+  if (options.fakeClock) await context.clock.install()
+  const page = await context.newPage()
+  const problems: string[] = []
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`))
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`)
+  })
+  await page.goto(`${h.feedUrl}/`)
+  return { context, page, problems }
+}
+
+/**
+ * The whole login as a person does it: the page's login button, the development IdP's login form (any name, any
+ * password) and its consent form, back on the feed's page with the tokens.
+ */
+export async function logIn(person: Person, login: string): Promise<void> {
+  const { page } = person
+  await page.getByRole('link', { name: 'Log in with DEVELOPMENT identity provider' }).click()
+  await page.locator('input[name="login"]').fill(login)
+  await page.locator('input[name="password"]').fill('any password')
+  await page.locator('button[type="submit"]').click()
+  // The consent page (oidc-provider's devInteractions) asks once per new grant.
+  await page.getByRole('button', { name: 'Continue' }).click()
+  await page.getByText('Signed in as').waitFor()
+}
