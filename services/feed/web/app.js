@@ -230,12 +230,14 @@ function wireApp() {
   )
 }
 
-async function showApp() {
+async function showApp(message) {
   $('login').hidden = true
   await loadMe()
   $('account').hidden = false
   $('app').hidden = false
-  await Promise.all([loadList('feed', true), loadList('hot', true)])
+  if (message) say(message)
+  // Each list on its own: one that fails shows its error, the other still loads.
+  await Promise.all(['feed', 'hot'].map((name) => loadList(name, true).catch(showError)))
 }
 
 async function showLogin(message) {
@@ -264,8 +266,7 @@ async function start() {
   })
   const fresh = api.takeLoginFromFragment()
   if (!api.currentSession()) return showLogin()
-  await showApp()
-  if (fresh) say('You are logged in.')
+  await showApp(fresh ? 'You are logged in.' : '')
 }
 
 start().catch(showError)

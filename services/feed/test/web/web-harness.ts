@@ -85,7 +85,7 @@ export async function startWebHarness(overrides: Record<string, string> = {}): P
 export interface Person {
   context: BrowserContext
   page: Page
-  /** Errors the page met: uncaught exceptions and console errors (a CSP violation is one). */
+  /** Faults the page met: uncaught exceptions, console errors (a CSP violation is one), its own files failing. */
   problems: string[]
 }
 
@@ -95,9 +95,18 @@ export async function openPage(h: WebHarness, options: { fakeClock?: boolean } =
   if (options.fakeClock) await context.clock.install()
   const page = await context.newPage()
   const problems: string[] = []
+  const onFeed = () => page.url().startsWith(h.feedUrl)
   page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`))
   page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`)
+    // A refused API call (a 4xx the page shows) is logged as a failed resource; everything else is a fault.
+    if (message.type() === 'error' && onFeed() && !message.text().startsWith('Failed to load resource')) {
+      problems.push(`console: ${message.text()}`)
+    }
+  })
+  page.on('response', (response) => {
+    const url = new URL(response.url())
+    const own = url.origin === h.feedUrl && (url.pathname === '/' || url.pathname.startsWith('/web/'))
+    if (own && response.status() >= 400) problems.push(`${response.status()} ${url.pathname}`)
   })
   await page.goto(`${h.feedUrl}/`)
   return { context, page, problems }
