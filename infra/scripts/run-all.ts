@@ -13,6 +13,9 @@
  * RUN_ALL_BASE_PORT (3001) moves the ports (base, base + 1, ... in the order below) and RUN_ALL_SCHEMA_PREFIX
  * (none) prefixes each service's DB_SCHEMA, so a second run (a test's) can share this machine's PostgreSQL.
  *
+ * A service's workers (processes without routes, WORKERS below: the feed's fan-out worker) run beside it as children
+ * of their own, with the service's schema, and are supervised alike.
+ *
  * Each service runs as `node --import tsx services/<name>/src/server.ts`: one process (tsx's CLI would add a parent
  * that SIGKILLs its child when the child does not acknowledge a signal within 30 ms).
  */
@@ -27,11 +30,22 @@ interface Service {
   port: number
 }
 
+/** A process of a service without routes (its own scaling), started beside the service's API when it exists. */
+interface Worker {
+  name: string
+  service: string
+  entry: string
+}
+
 const BASE_PORT = Number(process.env.RUN_ALL_BASE_PORT || 3001)
 const SERVICES: Service[] = ['ingest', 'feed', 'analytics', 'processor', 'log-shipper'].map((name, i) => ({
   name,
   port: BASE_PORT + i,
 }))
+const WORKERS: Worker[] = [
+  // the feed's fan-out worker (docs/feed.md#fan-out-worker): same schema and configuration as the feed's API
+  { name: 'feed-worker', service: 'feed', entry: join('services', 'feed', 'src', 'worker.ts') },
+]
 const SCHEMA_PREFIX = process.env.RUN_ALL_SCHEMA_PREFIX ?? ''
 const READY_TIMEOUT_MS = Number(process.env.RUN_ALL_READY_TIMEOUT_MS || 90_000)
 
@@ -52,9 +66,10 @@ function nodeArgsOf(name: string): string[] {
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR
 const paint = (code: number, text: string) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text)
 const COLORS = [36, 35, 33, 32, 34, 96, 95]
-const width = Math.max(...SERVICES.map((s) => s.name.length), 'run-all'.length)
+const NAMES = [...SERVICES.map((s) => s.name), ...WORKERS.map((w) => w.name)]
+const width = Math.max(...NAMES.map((name) => name.length), 'run-all'.length)
 const prefixOf = (name: string) => {
-  const i = SERVICES.findIndex((s) => s.name === name)
+  const i = NAMES.indexOf(name)
   return `${paint(COLORS[i % COLORS.length] ?? 36, name.padEnd(width))} | `
 }
 
@@ -106,19 +121,24 @@ try {
 }
 
 const { PORT: _port, DB_SCHEMA: _schema, ...baseEnv } = process.env
+const child = (name: string, service: Service, file: string) => ({
+  name,
+  command: process.execPath,
+  args: [...nodeArgsOf(service.name), '--import', tsxLoader, file],
+  cwd: root,
+  env: {
+    ...baseEnv,
+    PORT: String(service.port),
+    ...(SCHEMA_PREFIX ? { DB_SCHEMA: `${SCHEMA_PREFIX}${service.name.replaceAll('-', '_')}` } : {}),
+    ...(useColor ? { FORCE_COLOR: '1' } : {}),
+  },
+})
+const workers = WORKERS.flatMap((w) => {
+  const service = toRun.find((s) => s.name === w.service)
+  return service && existsSync(join(root, w.entry)) ? [child(w.name, service, w.entry)] : []
+})
 const supervisor = supervise(
-  toRun.map((service) => ({
-    name: service.name,
-    command: process.execPath,
-    args: [...nodeArgsOf(service.name), '--import', tsxLoader, entry(service)],
-    cwd: root,
-    env: {
-      ...baseEnv,
-      PORT: String(service.port),
-      ...(SCHEMA_PREFIX ? { DB_SCHEMA: `${SCHEMA_PREFIX}${service.name.replaceAll('-', '_')}` } : {}),
-      ...(useColor ? { FORCE_COLOR: '1' } : {}),
-    },
-  })),
+  [...toRun.map((service) => child(service.name, service, entry(service))), ...workers],
   settings,
   {
     output: (name, stream, line) =>

@@ -20,6 +20,7 @@ interface ComposeService {
   ports?: string[]
   volumes?: string[]
   environment?: Record<string, string>
+  healthcheck?: { disable?: boolean }
 }
 const file = (path: string) => new URL(`../../../${path}`, import.meta.url)
 const json = (path: string) => JSON.parse(readFileSync(file(path), 'utf8'))
@@ -128,5 +129,13 @@ describe('docker-compose.yml', () => {
       expect(compose.services.jaeger?.environment?.COLLECTOR_OTLP_ENABLED).toBe('true')
       expect(published('jaeger')).toContain('16686:16686')
     })
+  })
+
+  // The feed's fan-out worker: the feed's image and configuration, its own process (npm start runs it beside the
+  // API too, infra/scripts/run-all.ts); no HTTP server, so no health check asking one.
+  it('runs the feed worker from the compiled services/feed/src/worker.ts, without an HTTP health check', () => {
+    expect(existsSync(file('services/feed/src/worker.ts'))).toBe(true)
+    expect(compose.services['feed-worker']?.command).toEqual(['node', 'services/feed/dist/worker.js'])
+    expect(compose.services['feed-worker']?.healthcheck?.disable).toBe(true)
   })
 })
