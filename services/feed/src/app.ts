@@ -10,6 +10,7 @@ import { loadSigningKeys } from './auth/signing-keys.js'
 import { registerTokenRoutes } from './auth/token-routes.js'
 import type { Config } from './config.js'
 import { registerFeedApi } from './feed-api.js'
+import { registerFeedReads } from './queries/feed-routes.js'
 import { createUsersRepository } from './users/users-repository.js'
 import { registerWebClient } from './web/web-client.js'
 
@@ -87,6 +88,9 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
     await registerFeedApi(app, { runtime, config, authenticate, users })
+
+    // -- the feeds: GET /v1/feed (personal), GET /v1/feed/hot
+    await registerFeedReads(app, { runtime, config, authenticate })
 
     // -- the web client: GET / and /web/* (docs/feed.md#web-client)
     await registerWebClient(app, config)

@@ -72,6 +72,18 @@ export const ConfigSchema = Type.Object({
   /** Retry tiers of the worker's queues (comma-separated ms; the last repeats) and attempts before the DLQ. */
   FEED_WORKER_RETRY_DELAYS_MS: Type.String({ default: '1000,5000,30000,120000,600000', pattern: '^\\d+(,\\d+)*$' }),
   FEED_WORKER_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 100 }),
+
+  // -- the feeds' reads (docs/feed.md#personal-feed, #hot-feed)
+  /** The hot feed's cache TTL: how long a ranking is served before one instance computes the next. */
+  FEED_HOT_CACHE_TTL_S: Type.Integer({ default: 30, minimum: 1, maximum: 3600 }),
+  /** How long a hot-feed ranking snapshot lives after its last page read (a cursor of an older one gets 410). */
+  FEED_HOT_SNAPSHOT_TTL_S: Type.Integer({ default: 600, minimum: 10, maximum: 86_400 }),
+  /** Posts per hot-feed ranking: how far the hot feed can be scrolled. */
+  FEED_HOT_SIZE: Type.Integer({ default: 500, minimum: 1, maximum: 10_000 }),
+  /** The recompute lock's lease: longer than any recompute; only a holder that died or hangs lets it run out. */
+  FEED_HOT_LOCK_LEASE_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
+  /** How long a request finding no ranking at all waits for another instance's recompute before a 503. */
+  FEED_HOT_LOCK_WAIT_MS: Type.Integer({ default: 3000, minimum: 100, maximum: 60_000 }),
 })
 
 export type Config = Static<typeof ConfigSchema> & {

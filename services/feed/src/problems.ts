@@ -70,4 +70,11 @@ export const feedProblems = {
   unknownUser: defineProblemType('unknown-user', 404, 'Unknown user'),
   /** Follow or unfollow of oneself. */
   cannotFollowSelf: defineProblemType('cannot-follow-self', 422, 'Cannot follow yourself'),
+
+  // -- feeds (docs/feed.md#personal-feed, #hot-feed)
+  /**
+   * GET /v1/feed/hot with the cursor of a ranking snapshot that has expired (unread for FEED_HOT_SNAPSHOT_TTL_S):
+   * the client loads the hot feed again from its first page.
+   */
+  hotFeedSnapshotExpired: defineProblemType('hot-feed-snapshot-expired', 410, 'Hot feed snapshot expired'),
 } satisfies Record<string, ProblemType>
