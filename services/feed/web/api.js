@@ -15,11 +15,13 @@ const EXPIRY_MARGIN_MS = 5_000
 
 export class ApiError extends Error {
   /**
+   * The message is the problem's `detail`, with what its `errors` point at (invalid-body, invalid-parameter).
    * @param {number} status
-   * @param {{ type?: string, title?: string, detail?: string }} problem
+   * @param {{ type?: string, title?: string, detail?: string, errors?: { pointer?: string, message?: string }[] }} problem
    */
   constructor(status, problem) {
-    super(problem.detail || problem.title || `The request failed (HTTP ${status}).`)
+    const where = (problem.errors ?? []).map((e) => `${e.pointer ?? ''} ${e.message ?? ''}`.trim()).join('; ')
+    super(`${problem.detail || problem.title || `The request failed (HTTP ${status}).`}${where ? ` (${where})` : ''}`)
     this.status = status
     this.problem = problem
     /** The problem type's slug (docs/api-errors.md), e.g. invalid-post-text. */
@@ -151,7 +153,8 @@ export async function request(method, path, options = {}) {
     if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey
     if (options.body !== undefined) headers['content-type'] = 'application/json'
     const body = options.body === undefined ? undefined : JSON.stringify(options.body)
-    return fetch(path, { method, headers, body })
+    // no-cache: revalidate, so Refresh shows what the service has now (the hot feed allows caches 5 s).
+    return fetch(path, { method, headers, body, cache: 'no-cache' })
   }
   const auth = options.auth !== false
   let res = await send(auth ? await accessToken() : undefined)

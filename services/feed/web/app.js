@@ -11,6 +11,8 @@ const state = {
   me: null,
   /** What this page knows of whom the user follows: set by a follow or unfollow here, or seen in the own feed. */
   following: new Map(),
+  /** Posts the user likes, as far as this page knows (the hot feed, the same for everyone, does not say). */
+  liked: new Map(),
   lists: {
     feed: { path: '/v1/feed', cursor: null, auth: true },
     hot: { path: '/v1/feed/hot', cursor: null, auth: true },
@@ -71,7 +73,8 @@ function renderPost(item) {
   const post = postOf(item)
   const author = authorOf(item)
   const likeCount = item.like_count ?? post.like_count ?? 0
-  const liked = item.liked_by_me ?? post.liked_by_me ?? false
+  const liked = item.liked_by_me ?? post.liked_by_me ?? state.liked.get(post.id) ?? false
+  state.liked.set(post.id, liked)
   const when = new Date(post.created_at)
 
   const like = element('button', { type: 'button', class: 'like', 'aria-pressed': String(liked), text: 'Like' })
@@ -99,6 +102,7 @@ function renderPost(item) {
 
 /** A like's answer updates every copy of the post on the page (it may be in both lists). */
 function showLike({ post_id, liked, like_count }) {
+  state.liked.set(post_id, liked)
   for (const li of document.querySelectorAll(`li[data-post-id="${CSS.escape(post_id)}"]`)) {
     li.querySelector('.like')?.setAttribute('aria-pressed', String(liked))
     const count = li.querySelector('.likes')
@@ -172,6 +176,7 @@ async function setFollowing(userId, follow) {
     }
     $('feed-empty').hidden = $('feed').children.length > 0
   }
+  if (follow) /** @type {HTMLInputElement} */ ($('follow-id')).value = ''
   const who = await api.request('GET', `/v1/users/${encodeURIComponent(result.user_id)}`)
   say(`${result.following ? 'You follow' : 'You no longer follow'} ${who.name} (@${who.handle}).`)
   await loadMe()
@@ -206,6 +211,9 @@ function wireApp() {
       state.draft = { text: '', key: '' }
       text.value = ''
       $('post-count').textContent = '0 / 500'
+      // The author's own feed holds the post too (the worker puts it there); shown here at once.
+      $('feed').prepend(renderPost(post))
+      $('feed-empty').hidden = true
       say(`Posted: “${post.text.slice(0, 60)}”. Your followers see it in a moment.`)
       await loadMe()
     })
@@ -243,6 +251,7 @@ async function showApp(message) {
 async function showLogin(message) {
   state.me = null
   state.following.clear()
+  state.liked.clear()
   $('account').hidden = true
   $('app').hidden = true
   $('feed').replaceChildren()

@@ -1,16 +1,22 @@
 import { createServer } from 'node:net'
 import type { ServiceApp } from '@platform/http'
 import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testing'
+import { createLogger } from '@platform/logging'
+import { createServiceRuntime, type ServiceRuntime } from '@platform/service'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { buildApp } from '../../src/app.js'
 import { loadServiceConfig } from '../../src/config.js'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, type DevIdp, devClient, startDevIdp } from '../../src/dev-idp/dev-idp.js'
+import { startFeedWorker } from '../../src/queues/feed-worker.js'
+import { WORKER_TEST_ENV } from '../worker-harness.js'
 
 /**
  * The feed's web client in a real browser (tests only): the feed listening on a local port with its development
  * provider only (a REAL oidc-provider, the development IdP module, started here) and no redirect allow-list of its
- * own, so the page's login relies on the development default (FEED_PUBLIC_URL/); Debian's Chromium driven by
- * playwright-core (browser downloads are impossible here, so its executablePath).
+ * own, so the page's login relies on the development default (FEED_PUBLIC_URL/); the fan-out worker's consumers
+ * on a runtime of their own, as worker.ts makes them (worker-harness.ts does the same), so posts, follows and likes
+ * reach the feeds; Debian's Chromium driven by playwright-core (browser downloads are impossible here, so its
+ * executablePath).
  */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const VIEWPORT = { width: 1000, height: 700 }
@@ -21,6 +27,7 @@ export interface WebHarness {
   env: ServiceTestEnv
   idp: DevIdp
   browser: Browser
+  workerRuntime: ServiceRuntime<true>
   close(): Promise<void>
 }
 
@@ -53,33 +60,42 @@ export async function startWebHarness(overrides: Record<string, string> = {}): P
     FEED_PUBLIC_URL: feedUrl,
     FEED_AUTH_PROVIDERS: JSON.stringify({ providers }),
     FEED_AUTH_RATE_LIMIT_MAX: '1000',
+    // A like shows in the hot feed once its ranking is recomputed: every second here, not every 30 s.
+    FEED_HOT_CACHE_TTL_S: '1',
+    ...WORKER_TEST_ENV,
     ...overrides,
   })
+  const config = loadServiceConfig(env.env)
   let app: ServiceApp | undefined
+  let workerRuntime: ServiceRuntime<true> | undefined
+  let worker: { stop(): Promise<void> } | undefined
   let browser: Browser | undefined
-  try {
-    app = await buildApp(loadServiceConfig(env.env))
-    await app.listen({ port, host: '127.0.0.1' })
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-  } catch (error) {
+  const stop = async () => {
+    await browser?.close()
     await app?.close()
+    await worker?.stop()
+    await workerRuntime?.close()
     await idp.close()
     await env.cleanup()
+  }
+  try {
+    app = await buildApp(config)
+    await app.listen({ port, host: '127.0.0.1' })
+    workerRuntime = await createServiceRuntime({
+      service: 'feed-worker',
+      config,
+      migrations: new URL('../../migrations/', import.meta.url),
+      redis: true,
+      logger: createLogger({ service: 'feed-worker', level: 'silent' }),
+    })
+    await workerRuntime.outboxRelay.start()
+    worker = await startFeedWorker({ runtime: workerRuntime, config })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  } catch (error) {
+    await stop()
     throw error
   }
-  const started = { app, browser }
-  return {
-    ...started,
-    feedUrl,
-    env,
-    idp,
-    async close() {
-      await started.browser.close()
-      await started.app.close()
-      await idp.close()
-      await env.cleanup()
-    },
-  }
+  return { app, browser, workerRuntime, feedUrl, env, idp, close: stop }
 }
 
 export interface Person {
@@ -93,6 +109,11 @@ export interface Person {
 export async function openPage(h: WebHarness, options: { fakeClock?: boolean } = {}): Promise<Person> {
   const context = await h.browser.newContext({ viewport: VIEWPORT, locale: 'en-GB', timezoneId: 'UTC' })
   if (options.fakeClock) await context.clock.install()
+  // Hermetic: the development IdP's pages ask for a web font; nothing leaves this machine.
+  await context.route(
+    (url) => url.hostname !== '127.0.0.1',
+    (route) => route.abort(),
+  )
   const page = await context.newPage()
   const problems: string[] = []
   const onFeed = () => page.url().startsWith(h.feedUrl)
