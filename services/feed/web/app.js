@@ -87,7 +87,12 @@ function renderPost(item) {
     follow.addEventListener('click', () => act(follow, () => setFollowing(author.id, !state.following.get(author.id))))
     footer.append(follow)
   }
+  // An avatar is decoration beside the name (alt=""); only https, as the Content-Security-Policy allows.
+  const avatar = author.avatar_url?.startsWith('https:')
+    ? [element('img', { class: 'avatar', src: author.avatar_url, alt: '', width: '28', height: '28' })]
+    : []
   const header = element('header', {}, [
+    ...avatar,
     element('strong', { text: author.name }),
     element('span', { class: 'handle', text: `@${author.handle}` }),
     element('time', { datetime: post.created_at, text: when.toLocaleString() }),
