@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { waitFor } from '@platform/testing'
@@ -151,14 +152,65 @@ describe('the web client in Chromium', () => {
     }
   })
 
-  it('bob unfollows alice from her post: it leaves his feed, also as the service stores it', async () => {
+  it('scrolls both feeds page by page with their cursors (Load more), skipping and repeating nothing', async () => {
+    // 25 more posts by alice, and bob's likes of 22 of them, through the API with the pages' own tokens.
+    const call = async (person: Person, method: string, path: string, body?: object) => {
+      const res = await fetch(`${h.feedUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${(await stored(person.page))?.accessToken}`,
+          'idempotency-key': `"${randomUUID()}"`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      })
+      expect(res.status, `${method} ${path}`).toBeLessThan(300)
+      return (await res.json()) as { id: string }
+    }
+    const more: string[] = []
+    for (let i = 1; i <= 25; i++) more.push((await call(alice, 'POST', '/v1/posts', { text: `Post number ${i}` })).id)
+    for (const id of more.slice(0, 22)) await call(bob, 'PUT', `/v1/posts/${id}/like`)
+
+    /** Loads every page of a list by its Load more button; the post ids shown, in order. */
+    const scroll = async (list: 'Your feed' | 'Hot') => {
+      // By its id: a hidden button is not in the accessibility tree, which getByRole searches.
+      const loadMore = bob.page.locator(list === 'Hot' ? '#hot-more' : '#feed-more', { hasText: 'Load more' })
+      for (let page = 0; await loadMore.isVisible(); page++) {
+        if (page === 5)
+          throw new Error(`${list}: still more after 5 pages; ${await bob.page.locator('#error').textContent()}`)
+        await loadMore.click()
+        // The button is disabled while its page loads (app.js act()), and hidden after the last page.
+        await expect.poll(() => loadMore.isEnabled(), POLL).toBe(true)
+      }
+      const items = bob.page.getByRole('list', { name: list }).getByRole('listitem')
+      return items.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-post-id') ?? ''))
+    }
+    let feed: string[] = []
+    await refreshUntil(bob.page, 'Your feed', async () => {
+      feed = await scroll('Your feed')
+      return feed.length === 26
+    })
+    expect(new Set(feed).size).toBe(26)
+    // Newest first: the 25 new posts (UUIDv7 ids sort as they were made), then the first one.
+    expect(feed.slice(0, 25)).toEqual([...more].reverse())
+    let hot: string[] = []
+    await refreshUntil(bob.page, 'Hot', async () => {
+      hot = await scroll('Hot')
+      return hot.length === 23
+    })
+    expect(new Set(hot).size).toBe(23)
+    expect(hot.sort()).toEqual([...more.slice(0, 22), feed[25]].sort())
+  })
+
+  it('bob unfollows alice from her post: her posts leave his feed, also as the service stores it', async () => {
     await postIn(feedOf(bob.page), post).getByRole('button', { name: 'Unfollow @alice' }).click()
     await text(bob.page.getByRole('status')).toBe('You no longer follow alice (@alice).')
-    await count(postIn(feedOf(bob.page), post)).toBe(0)
-    // Not only on the page: a fresh load of the feed (the worker removed it from the read model) lacks it too.
+    await count(feedOf(bob.page).getByRole('listitem')).toBe(0)
+    // Not only on the page: a fresh load of the feed (the worker removed them from the read model) lacks them too.
     await bob.page.reload()
     await text(bob.page.locator('#me-handle')).toBe('@bob')
-    await refreshUntil(bob.page, 'Your feed', async () => (await postIn(feedOf(bob.page), post).count()) === 0)
+    await refreshUntil(bob.page, 'Your feed', async () => (await feedOf(bob.page).getByRole('listitem').count()) === 0)
+    expect(await bob.page.getByText('Nothing yet').isVisible()).toBe(true)
   })
 
   it('logs bob out: the session ends at the feed, the tab forgets the tokens', async () => {

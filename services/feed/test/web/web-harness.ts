@@ -108,6 +108,8 @@ export interface Person {
 /** A new browser profile on the feed's page, its console errors and uncaught exceptions collected. */
 export async function openPage(h: WebHarness, options: { fakeClock?: boolean } = {}): Promise<Person> {
   const context = await h.browser.newContext({ viewport: VIEWPORT, locale: 'en-GB', timezoneId: 'UTC' })
+  // Fail with Playwright's call log well before the test's own timeout.
+  context.setDefaultTimeout(10_000)
   if (options.fakeClock) await context.clock.install()
   // Hermetic: the development IdP's pages ask for a web font; nothing leaves this machine.
   await context.route(
