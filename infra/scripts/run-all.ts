@@ -1,6 +1,7 @@
 /**
  * Runs the five services in the foreground (what `npm start` ends with): one child process per service, every output
- * line prefixed with the service's name, a summary of the URLs once they listen.
+ * line prefixed with the service's name, a summary of the URLs once they listen. With the feed (outside production)
+ * it also runs the feed's DEVELOPMENT identity provider, `dev-idp` on port 3009, before it.
  *
  *   node --import tsx infra/scripts/run-all.ts [service ...]     (default: all that have src/server.ts)
  *
@@ -28,6 +29,8 @@ import { type SupervisorSettings, settingsFromEnv, supervise } from './lib/super
 interface Service {
   name: string
   port: number
+  /** Its entry point; default services/<name>/src/server.ts. */
+  entry?: string
 }
 
 /** A process of a service without routes (its own scaling), started beside the service's API when it exists. */
@@ -46,6 +49,17 @@ const WORKERS: Worker[] = [
   // the feed's fan-out worker (docs/feed.md#fan-out-worker): same schema and configuration as the feed's API
   { name: 'feed-worker', service: 'feed', entry: join('services', 'feed', 'src', 'worker.ts') },
 ]
+/**
+ * The feed's DEVELOPMENT identity provider (services/feed/src/dev-idp, any login is accepted), run before the feed
+ * whenever the feed runs outside production, on base + 8 (3009), so a newcomer can log in with no external account.
+ * The feed finds it through FEED_DEV_IDP_URL, and it sends browsers back to FEED_PUBLIC_URL (docs/feed.md#login).
+ */
+const DEV_IDP: Service = {
+  name: 'dev-idp',
+  port: BASE_PORT + 8,
+  entry: join('services', 'feed', 'src', 'dev-idp', 'server.ts'),
+}
+const portOf = (name: string) => SERVICES.find((s) => s.name === name)?.port
 const SCHEMA_PREFIX = process.env.RUN_ALL_SCHEMA_PREFIX ?? ''
 const READY_TIMEOUT_MS = Number(process.env.RUN_ALL_READY_TIMEOUT_MS || 90_000)
 
@@ -57,6 +71,7 @@ const tsxLoader = import.meta.resolve('tsx')
  * young generation (docs/adr/0008-ingest-group-commit.md). docker-compose.yml repeats them in its commands.
  */
 function nodeArgsOf(name: string): string[] {
+  if (!existsSync(join(root, 'services', name, 'package.json'))) return []
   const manifest = JSON.parse(readFileSync(join(root, 'services', name, 'package.json'), 'utf8')) as {
     platform?: { nodeArgs?: string[] }
   }
@@ -66,7 +81,7 @@ function nodeArgsOf(name: string): string[] {
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR
 const paint = (code: number, text: string) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text)
 const COLORS = [36, 35, 33, 32, 34, 96, 95]
-const NAMES = [...SERVICES.map((s) => s.name), ...WORKERS.map((w) => w.name)]
+const NAMES = [...SERVICES.map((s) => s.name), DEV_IDP.name, ...WORKERS.map((w) => w.name)]
 const width = Math.max(...NAMES.map((name) => name.length), 'run-all'.length)
 const prefixOf = (name: string) => {
   const i = NAMES.indexOf(name)
@@ -99,11 +114,13 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 const selected = SERVICES.filter((s) => wanted.length === 0 || wanted.includes(s.name))
-const entry = (s: Service) => join('services', s.name, 'src', 'server.ts')
+const entry = (s: Service) => s.entry ?? join('services', s.name, 'src', 'server.ts')
 for (const s of selected.filter((s) => !existsSync(join(root, entry(s))))) {
   warn(`${entry(s)} does not exist (yet): ${s.name} is not started`)
 }
 const toRun = selected.filter((s) => existsSync(join(root, entry(s))))
+const feedAt = toRun.findIndex((s) => s.name === 'feed')
+if (feedAt >= 0 && process.env.NODE_ENV !== 'production') toRun.splice(feedAt, 0, DEV_IDP)
 if (toRun.length === 0) {
   warn('no service to start')
   process.exit(1)
@@ -129,6 +146,8 @@ const child = (name: string, service: Service, file: string) => ({
   env: {
     ...baseEnv,
     PORT: String(service.port),
+    FEED_DEV_IDP_URL: process.env.FEED_DEV_IDP_URL || `http://127.0.0.1:${DEV_IDP.port}`,
+    FEED_PUBLIC_URL: process.env.FEED_PUBLIC_URL || `http://127.0.0.1:${portOf('feed')}`,
     ...(SCHEMA_PREFIX ? { DB_SCHEMA: `${SCHEMA_PREFIX}${service.name.replaceAll('-', '_')}` } : {}),
     ...(useColor ? { FORCE_COLOR: '1' } : {}),
   },

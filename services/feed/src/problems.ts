@@ -26,7 +26,25 @@ export const feedProblems = {
    */
   invalidTokenRequest: defineProblemType('invalid-token-request', 400, 'Invalid token request'),
 
-  // Login through an identity provider (auth/login.ts, docs/feed.md#login)
+  // -- commands and reads (docs/feed.md#commands)
+  /** A command without an Idempotency-Key header (the draft's §2.7: 400). */
+  idempotencyKeyMissing: defineProblemType('idempotency-key-missing', 400, 'Idempotency-Key header missing'),
+  /** An Idempotency-Key that is not one string of 1 to 255 printable ASCII characters (idempotency-key.ts). */
+  idempotencyKeyInvalid: defineProblemType('idempotency-key-invalid', 400, 'Invalid Idempotency-Key header'),
+  /** The key was used by this user for another request (method, route or content) within 24 h (draft §2.7: 422). */
+  idempotencyKeyReused: defineProblemType('idempotency-key-reused', 422, 'Idempotency-Key reused'),
+  /** The first request with this key is still running (draft §2.7: 409); retry once it has finished. */
+  idempotencyKeyInFlight: defineProblemType('idempotency-key-in-flight', 409, 'Request with this key in progress'),
+  /** A post's text that is empty, longer than 500 characters, or holds a control character other than LF. */
+  invalidPostText: defineProblemType('invalid-post-text', 422, 'Invalid post text'),
+  /** No post with this id (or it was withdrawn). */
+  unknownPost: defineProblemType('unknown-post', 404, 'Unknown post'),
+  /** No user with this id. */
+  unknownUser: defineProblemType('unknown-user', 404, 'Unknown user'),
+  /** Follow or unfollow of oneself. */
+  cannotFollowSelf: defineProblemType('cannot-follow-self', 422, 'Cannot follow yourself'),
+
+  // -- login through an identity provider (auth/login.ts, docs/feed.md#login)
   /** /v1/auth/<name>/... names no configured provider. */
   unknownIdentityProvider: defineProblemType('unknown-identity-provider', 404, 'Unknown identity provider'),
   /** The login's redirect_uri is not on FEED_AUTH_REDIRECT_ALLOWLIST (exact match): the feed never redirects elsewhere. */
@@ -52,24 +70,6 @@ export const feedProblems = {
     409,
     'Identity belongs to another user',
   ),
-
-  // -- commands and reads (docs/feed.md#commands)
-  /** A command without an Idempotency-Key header (the draft's §2.7: 400). */
-  idempotencyKeyMissing: defineProblemType('idempotency-key-missing', 400, 'Idempotency-Key header missing'),
-  /** An Idempotency-Key that is not one string of 1 to 255 printable ASCII characters (idempotency-key.ts). */
-  idempotencyKeyInvalid: defineProblemType('idempotency-key-invalid', 400, 'Invalid Idempotency-Key header'),
-  /** The key was used by this user for another request (method, route or content) within 24 h (draft §2.7: 422). */
-  idempotencyKeyReused: defineProblemType('idempotency-key-reused', 422, 'Idempotency-Key reused'),
-  /** The first request with this key is still running (draft §2.7: 409); retry once it has finished. */
-  idempotencyKeyInFlight: defineProblemType('idempotency-key-in-flight', 409, 'Request with this key in progress'),
-  /** A post's text that is empty, longer than 500 characters, or holds a control character other than LF. */
-  invalidPostText: defineProblemType('invalid-post-text', 422, 'Invalid post text'),
-  /** No post with this id (or it was withdrawn). */
-  unknownPost: defineProblemType('unknown-post', 404, 'Unknown post'),
-  /** No user with this id. */
-  unknownUser: defineProblemType('unknown-user', 404, 'Unknown user'),
-  /** Follow or unfollow of oneself. */
-  cannotFollowSelf: defineProblemType('cannot-follow-self', 422, 'Cannot follow yourself'),
 
   // -- feeds (docs/feed.md#personal-feed, #hot-feed)
   /**

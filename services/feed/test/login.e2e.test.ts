@@ -349,3 +349,17 @@ describe('linking a second provider', () => {
     expect(notAllowed.status).toBe(400)
   })
 })
+
+describe('metrics', () => {
+  it('counts the callbacks by provider and outcome (feed_logins_total)', async () => {
+    const body = await (await fetch(`${h.feedUrl}/metrics`)).text()
+    const count = (labels: string) =>
+      Number(new RegExp(`^feed_logins_total\\{${labels}[^}]*\\} (\\d+)`, 'm').exec(body)?.[1] ?? 0)
+    expect(count('provider="dev",outcome="first_login"')).toBeGreaterThan(0)
+    expect(count('provider="dev",outcome="login"')).toBeGreaterThan(0)
+    expect(count('provider="dev",outcome="linked"')).toBe(1)
+    expect(count('provider="mock",outcome="invalid_id_token"')).toBe(5)
+    expect(count('provider="github",outcome="identity_provider_unavailable"')).toBe(1)
+    expect(count('provider="dev",outcome="identity_linked_to_another_user"')).toBe(1)
+  })
+})

@@ -62,13 +62,27 @@ export function createIdentityProviders(
   return providers
 }
 
+/**
+ * What is logged of a provider failure: names, codes, statuses and messages along the cause chain, never the
+ * objects openid-client attaches (a token response, which holds tokens; a Response).
+ */
+function safeCause(error: unknown, depth = 0): Error {
+  const e = (error ?? {}) as { name?: unknown; message?: unknown; code?: unknown; status?: unknown; cause?: unknown }
+  const safe = new Error(typeof e.message === 'string' ? e.message : String(error)) as Error & Record<string, unknown>
+  safe.name = typeof e.name === 'string' ? e.name : 'Error'
+  if (typeof e.code === 'string') safe.code = e.code
+  if (typeof e.status === 'number') safe.status = e.status
+  if (e.cause instanceof Error && depth < 3) safe.cause = safeCause(e.cause, depth + 1)
+  return safe
+}
+
 /** A provider that cannot be reached or answers with a 5xx or nonsense: 502, worth a retry (logged with its cause). */
 export function providerUnavailable(provider: string, cause: unknown): ProblemError {
   return new ProblemError(feedProblems.identityProviderUnavailable, {
     detail: `The identity provider "${provider}" could not be reached or failed; try again in a moment.`,
     extensions: { provider },
     code: 'FEED_PROVIDER_UNAVAILABLE',
-    cause,
+    cause: safeCause(cause),
   })
 }
 

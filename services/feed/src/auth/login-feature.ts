@@ -1,4 +1,5 @@
 import type { ServiceApp } from '@platform/http'
+import { counter } from '@platform/metrics'
 import type { ServiceRuntime } from '@platform/service'
 import type { preHandlerAsyncHookHandler } from 'fastify'
 import type { Config } from '../config.js'
@@ -61,5 +62,11 @@ export async function registerIdentityLogin(
     authenticate: options.authenticate,
     rateLimit: authRateLimit(config),
     loginTtlSeconds: config.FEED_AUTH_LOGIN_TTL_S,
+    logins: counter(
+      runtime.registry,
+      'feed_logins_total',
+      'Callbacks of logins and links through identity providers, by provider and outcome',
+      ['provider', 'outcome'],
+    ),
   })
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Type } from '@platform/config'
-import type { ServiceApp } from '@platform/http'
+import { PROBLEM_TYPE_BASE, ProblemError, type ServiceApp } from '@platform/http'
+import type { Counter } from '@platform/metrics'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { authOf, BEARER_SECURITY } from './authenticate.js'
 import { completeLogin, type LoginDeps, type LoginResult, startLogin } from './login.js'
@@ -22,9 +23,22 @@ export interface LoginRoutesOptions {
   /** authRateLimit(config): the login and callback routes' own budget per client address. */
   rateLimit: { rateLimit: { max: number; timeWindow: number } }
   loginTtlSeconds: number
+  /** feed_logins_total{provider, outcome} (login-feature.ts). */
+  logins: Pick<Counter<'provider' | 'outcome'>, 'inc'>
 }
 
 export const LOGIN_COOKIE = 'feed_login'
+/** The refusals feed_logins_total counts by name (underscored); anything else counts as `error`. */
+const OUTCOMES = new Set([
+  'invalid-login-state',
+  'login-denied',
+  'authorization-code-rejected',
+  'invalid-id-token',
+  'identity-provider-error',
+  'identity-provider-unavailable',
+  'identity-linked-to-another-user',
+  'unknown-identity-provider',
+])
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 const TAGS = ['auth']
 
@@ -70,7 +84,19 @@ const LinkResult = Type.Object(
   { additionalProperties: false },
 )
 
-const Redirect = { description: 'Redirect (Location header)', type: 'null' }
+/** A 302 (no body) for OpenAPI: where it goes, and the login cookie where one is set. */
+function redirect(description: string, location: string, cookie = false) {
+  return {
+    ...Type.Null(),
+    description,
+    headers: {
+      location: { type: 'string', description: location },
+      ...(cookie
+        ? { 'set-cookie': { type: 'string', description: `${LOGIN_COOKIE}: binds the login to this browser` } }
+        : {}),
+    },
+  }
+}
 
 function cookieOf(request: FastifyRequest): string | undefined {
   for (const part of (request.headers.cookie ?? '').split(';')) {
@@ -122,7 +148,13 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         tags: TAGS,
         params: ProviderParams,
         querystring: Type.Object({ redirect_uri: Type.Optional(RedirectUri) }),
-        response: { 302: Redirect },
+        response: {
+          302: redirect(
+            'To the identity provider',
+            'The provider’s authorization URL (state, PKCE challenge, nonce)',
+            true,
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -156,18 +188,36 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         tags: TAGS,
         params: ProviderParams,
         querystring: CallbackQuery,
-        response: { 200: Type.Union([LoginTokens, LinkResult]), 302: Redirect },
+        response: {
+          200: Type.Union([LoginTokens, LinkResult], {
+            description: 'Without redirect_uri: the token response (a login) or the linked identity (a link)',
+          }),
+          302: redirect(
+            'With redirect_uri: back to the client',
+            'The client’s redirect_uri, the token response (or the link result) in its fragment',
+          ),
+        },
       },
     },
     async (request, reply) => {
-      const result = await completeLogin(deps, {
-        provider: request.params.provider,
-        query: request.query as Record<string, string>,
-        browserKey: cookieOf(request),
-        userAgent: request.headers['user-agent'],
-        ip: request.ip,
-      })
-      return answer(reply, result)
+      // Bounded labels: a configured name or "unknown"; an outcome of the catalog's slugs.
+      const provider = deps.providers.has(request.params.provider) ? request.params.provider : 'unknown'
+      try {
+        const result = await completeLogin(deps, {
+          provider: request.params.provider,
+          query: request.query as Record<string, string>,
+          browserKey: cookieOf(request),
+          userAgent: request.headers['user-agent'],
+          ip: request.ip,
+        })
+        const outcome = result.kind === 'link' ? 'linked' : result.created ? 'first_login' : 'login'
+        options.logins.inc({ provider, outcome })
+        return answer(reply, result)
+      } catch (error) {
+        const slug = error instanceof ProblemError ? error.type.replace(PROBLEM_TYPE_BASE, '') : 'error'
+        options.logins.inc({ provider, outcome: OUTCOMES.has(slug) ? slug.replaceAll('-', '_') : 'error' })
+        throw error
+      }
     },
   )
 

@@ -83,8 +83,9 @@ export function createOidcProvider(config: OidcProviderConfig, deps: ProviderDep
   function configuration(): Promise<client.Configuration> {
     discovered ??= discover().catch((error: unknown) => {
       discovered = undefined
-      deps.logger.warn({ provider: config.name, err: error }, 'OIDC discovery failed')
-      throw providerUnavailable(config.name, error)
+      const problem = providerUnavailable(config.name, error)
+      deps.logger.warn({ provider: config.name, err: problem.cause }, 'OIDC discovery failed')
+      throw problem
     })
     return discovered
   }

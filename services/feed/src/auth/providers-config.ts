@@ -164,13 +164,13 @@ function checkEntry(
     if (parsed.username || parsed.password || parsed.hash) throw fail(`/${member} must hold no credentials or fragment`)
     return parsed
   }
+  if (entry.kind === 'oidc' && entry.development === true && options.production) {
+    throw fail(' is the development identity provider (any login is accepted): production must name real providers')
+  }
   const clientSecret = secretOf(entry, fail, options)
   const label = entry.label ?? entry.name
   if (entry.kind === 'oidc') {
     const development = entry.development === true
-    if (development && options.production) {
-      throw fail(' is the development identity provider (any login is accepted): production must name real providers')
-    }
     const scopes = entry.scopes ?? OIDC_DEFAULT_SCOPES
     if (!scopes.includes('openid')) throw fail('/scopes must include "openid"')
     const issuer = url('issuer', development && options.devIdpUrl ? options.devIdpUrl : entry.issuer)

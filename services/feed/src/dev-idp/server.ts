@@ -17,6 +17,8 @@ const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.String({ default: 'info' }),
   FEED_DEV_IDP_URL: Type.String({ default: DEV_IDP_DEFAULT_URL, pattern: '^http://[^/?#]+$' }),
   FEED_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3002', pattern: '^https?://[^/?#]+$' }),
+  /** Where to listen when it differs from the issuer's host (a container publishing the port: 0.0.0.0). */
+  DEV_IDP_LISTEN_HOST: Type.Optional(Type.String({ minLength: 1 })),
 })
 
 startService(async () => {
@@ -33,7 +35,7 @@ startService(async () => {
   const url = new URL(config.FEED_DEV_IDP_URL)
   const callback = `${config.FEED_PUBLIC_URL}/v1/auth/dev/callback`
   const idp = await startDevIdp({
-    host: url.hostname.replace(/^\[|\]$/g, ''),
+    host: config.DEV_IDP_LISTEN_HOST ?? url.hostname.replace(/^\[|\]$/g, ''),
     port: Number(url.port || 80),
     issuer: url.origin,
     clients: [devClient([callback])],
