@@ -38,6 +38,9 @@ interface Worker {
   name: string
   service: string
   entry: string
+  /** The variable of its metrics and health port, and that port (after the services' ports). */
+  portVariable: string
+  port: number
 }
 
 const BASE_PORT = Number(process.env.RUN_ALL_BASE_PORT || 3001)
@@ -47,7 +50,13 @@ const SERVICES: Service[] = ['ingest', 'feed', 'analytics', 'processor', 'log-sh
 }))
 const WORKERS: Worker[] = [
   // the feed's fan-out worker (docs/feed.md#fan-out-worker): same schema and configuration as the feed's API
-  { name: 'feed-worker', service: 'feed', entry: join('services', 'feed', 'src', 'worker.ts') },
+  {
+    name: 'feed-worker',
+    service: 'feed',
+    entry: join('services', 'feed', 'src', 'worker.ts'),
+    portVariable: 'FEED_WORKER_PORT',
+    port: BASE_PORT + SERVICES.length,
+  },
 ]
 /**
  * The feed's DEVELOPMENT identity provider (services/feed/src/dev-idp, any login is accepted), run before the feed
@@ -138,7 +147,7 @@ try {
 }
 
 const { PORT: _port, DB_SCHEMA: _schema, ...baseEnv } = process.env
-const child = (name: string, service: Service, file: string) => ({
+const child = (name: string, service: Service, file: string, extraEnv: Record<string, string> = {}) => ({
   name,
   command: process.execPath,
   args: [...nodeArgsOf(service.name), '--import', tsxLoader, file],
@@ -150,11 +159,14 @@ const child = (name: string, service: Service, file: string) => ({
     FEED_PUBLIC_URL: process.env.FEED_PUBLIC_URL || `http://127.0.0.1:${portOf('feed')}`,
     ...(SCHEMA_PREFIX ? { DB_SCHEMA: `${SCHEMA_PREFIX}${service.name.replaceAll('-', '_')}` } : {}),
     ...(useColor ? { FORCE_COLOR: '1' } : {}),
+    ...extraEnv,
   },
 })
 const workers = WORKERS.flatMap((w) => {
   const service = toRun.find((s) => s.name === w.service)
-  return service && existsSync(join(root, w.entry)) ? [child(w.name, service, w.entry)] : []
+  return service && existsSync(join(root, w.entry))
+    ? [child(w.name, service, w.entry, { [w.portVariable]: String(w.port) })]
+    : []
 })
 const supervisor = supervise(
   [...toRun.map((service) => child(service.name, service, entry(service))), ...workers],

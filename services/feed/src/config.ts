@@ -72,6 +72,8 @@ export const ConfigSchema = Type.Object({
   /** Retry tiers of the worker's queues (comma-separated ms; the last repeats) and attempts before the DLQ. */
   FEED_WORKER_RETRY_DELAYS_MS: Type.String({ default: '1000,5000,30000,120000,600000', pattern: '^\\d+(,\\d+)*$' }),
   FEED_WORKER_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 100 }),
+  /** The worker's own port, for /metrics and /health/* only (its PORT is the API's); 0: any free port. */
+  FEED_WORKER_PORT: Type.Integer({ default: 3006, minimum: 0, maximum: 65535 }),
 
   // -- the feeds' reads (docs/feed.md#personal-feed, #hot-feed)
   /** The hot feed's cache TTL: how long a ranking is served before one instance computes the next. */

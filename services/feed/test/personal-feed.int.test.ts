@@ -1,8 +1,12 @@
 import { expectProblem } from '@platform/http/testing'
+import { createLogger } from '@platform/logging'
+import { createRegistry } from '@platform/metrics'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodePersonalCursor } from '../src/queries/feed-cursors.js'
+import { createFeedMetrics } from '../src/queries/feed-metrics.js'
+import { createFeedRepository } from '../src/queries/feed-repository.js'
 import type { FeedPageView } from '../src/queries/feed-views.js'
-import type { PersonalFeed } from '../src/queries/personal-feed.js'
+import { createPersonalFeed, type PersonalFeed } from '../src/queries/personal-feed.js'
 import type { TestUser } from './commands-harness.js'
 import { type ReadsHarness, startReads } from './reads-harness.js'
 
@@ -163,6 +167,25 @@ describe('GET /v1/feed: Redis and PostgreSQL', () => {
       for (const page of pages.slice(0, -1)) expect(page.items).toHaveLength(4)
       await feed.settled()
     }
+  })
+})
+
+describe('GET /v1/feed: Redis down', () => {
+  it('answers from PostgreSQL alone when Redis does not answer', async () => {
+    const { feed: healthy } = h.personalFeed()
+    const expected = await scroll(healthy, 5)
+    const broken = createPersonalFeed({
+      timelines: {
+        ...h.timelines,
+        readTimeline: () => Promise.reject(new Error('Command timed out')),
+        openTimeline: () => Promise.reject(new Error('no rebuild without Redis')),
+      },
+      repository: createFeedRepository(h.sql),
+      metrics: createFeedMetrics(createRegistry()),
+      logger: createLogger({ service: 'feed-test', level: 'silent' }),
+    })
+    expect(await scroll(broken, 5)).toEqual(expected)
+    await broken.settled()
   })
 })
 

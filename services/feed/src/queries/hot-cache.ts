@@ -13,19 +13,19 @@ import type { FeedMetrics } from './feed-metrics.js'
  *   - the pointer: the current snapshot's id, kept as long as a snapshot lives (the version served while stale);
  *   - the fresh marker: the same id, kept `freshTtlMs` (the cache TTL): its absence means "recompute".
  *
- * A page is ONE Redis round trip (a MULTI: the snapshot's new expiry, its header, the LRANGE). Which snapshot is
- * current is asked of Redis once per fresh period and process (the answer is remembered until the marker's
- * expiry), so page 1 is one round trip too, apart from that. When the marker is gone, exactly one instance
- * recomputes: it takes a lock with a lease (SET NX PX), writes the new snapshot and the two keys, and releases the
- * lock with a compare-and-delete script, so an instance whose lease ran out never deletes the lock of the next
- * holder. Inside a process one in-flight promise does it for every request (coalescing). The other requests serve
- * the previous snapshot at once (stale-while-revalidate); only when there is none at all (the first request, or
- * Redis lost it) they wait for the holder's snapshot, polling, at most `waitMs`.
+ * A page is ONE Redis round trip, the first one included (PAGE_SCRIPT: pointer and marker, the snapshot's new
+ * expiry, its header, the LRANGE). When the marker is gone, exactly one instance recomputes: it takes a lock with a
+ * lease (SET NX PX), writes the new snapshot and the two keys, and releases the lock with a compare-and-delete
+ * script, so an instance whose lease ran out never deletes the lock of the next holder. Inside a process one
+ * in-flight promise does it for every request (coalescing). The other requests serve the previous snapshot at once
+ * (stale-while-revalidate); only when there is none at all (the first request, or Redis lost it) they wait for the
+ * holder's snapshot, polling, at most `waitMs`.
  */
 export interface HotCacheKeys {
   pointer: string
   fresh: string
   lock: string
+  /** keys.ts hotSnapshotKey: the snapshot's key is its prefix and the id (the page script joins them). */
   snapshot(id: string): string
 }
 
@@ -62,6 +62,26 @@ interface SnapshotHeader {
   size: number
 }
 
+// The page of a snapshot in one round trip. KEYS[1] pointer, KEYS[2] fresh marker. ARGV: the snapshot keys' full
+// prefix (keys.ts hotSnapshotKey('') behind the client's REDIS_PREFIX), the snapshot id ('' = the current one),
+// the first and last list index, the snapshot lifetime (ms). The one feed script that makes a key from a value (the
+// pointer's): the snapshot shares the pointer's hash tag ({hot}), so it is on the same Redis Cluster slot.
+// Returns nil without a current snapshot, {id, fresh} for a snapshot that is gone, {id, fresh, header, items...}.
+const PAGE_SCRIPT = `
+local id = ARGV[2]
+local fresh = 1
+if id == '' then
+  id = redis.call('GET', KEYS[1])
+  if not id then return nil end
+  if redis.call('GET', KEYS[2]) ~= id then fresh = 0 end
+end
+local key = ARGV[1] .. id
+if redis.call('PEXPIRE', key, ARGV[5]) == 0 then return {id, fresh} end
+local reply = {id, fresh, redis.call('LINDEX', key, 0)}
+for _, item in ipairs(redis.call('LRANGE', key, ARGV[3], ARGV[4])) do reply[#reply + 1] = item end
+return reply
+`
+
 // Deletes a key only if it still holds this value: the lock of this holder (its lease may have run out and another
 // taken it), the fresh marker of a snapshot that is gone (and not of the next one).
 const RELEASE_SCRIPT = `
@@ -70,6 +90,7 @@ return 0
 `
 
 type ScriptClient = Redis & {
+  feedHotPage(pointer: string, fresh: string, ...args: (string | number)[]): Promise<(string | number)[] | null>
   feedHotRelease(lock: string, token: string): Promise<number>
 }
 
@@ -79,47 +100,48 @@ const POLL_MS = 25
 /** Time-sortable and unique across instances; decodeHotCursor (feed-cursors.ts) accepts exactly this form. */
 const newSnapshotId = () => `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
 
-export const hotFeedUnavailable = () =>
+export const hotFeedUnavailable = (cause?: unknown) =>
   new ProblemError(503, {
-    detail: 'The hot feed is being computed; try again in a moment.',
+    detail: 'The hot feed cannot be served right now; try again in a moment.',
     headers: { 'retry-after': '1' },
+    ...(cause === undefined ? {} : { cause }),
   })
 
 export function createHotCache(options: HotCacheOptions) {
   const { redis, keys, metrics, logger } = options
   const client = redis as ScriptClient
+  if (!client.feedHotPage) redis.defineCommand('feedHotPage', { numberOfKeys: 2, lua: PAGE_SCRIPT })
   if (!client.feedHotRelease) redis.defineCommand('feedHotRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT })
+  const snapshotPrefix = `${redis.options.keyPrefix ?? ''}${keys.snapshot('')}`
   let inflight: Promise<void> | undefined
-  /** The current snapshot as last read, while its fresh marker lives. */
-  let known: { id: string; freshUntil: number } | undefined
 
-  /** One round trip: the page `[offset, offset + count)` of a snapshot; undefined when it expired. */
-  async function readPage(id: string, offset: number, count: number): Promise<SnapshotPage | undefined> {
-    const key = keys.snapshot(id)
+  /**
+   * One round trip: the items `[offset, offset + count)` of a snapshot (undefined: the current one). Undefined
+   * without a current snapshot; `page` undefined when the snapshot is gone.
+   */
+  async function readPage(snapshotId: string | undefined, offset: number, count: number) {
     // Index 0 is the header; one item more than asked says whether there is more.
-    const [expiry, header, items] = (await execPipeline(
-      redis
-        .multi()
-        .pexpire(key, options.snapshotTtlMs)
-        .lindex(key, 0)
-        .lrange(key, offset + 1, offset + count + 1),
-    )) as [number, string | null, string[]]
-    if (expiry !== 1 || header === null) return undefined
-    const { computed_at } = JSON.parse(header) as SnapshotHeader
-    return { snapshotId: id, computedAt: computed_at, items: items.slice(0, count), more: items.length > count }
-  }
-
-  /** Which snapshot is current, and whether it is still fresh (one round trip, remembered while fresh). */
-  async function current(): Promise<{ id: string; fresh: boolean } | undefined> {
-    if (known && known.freshUntil > Date.now()) return { id: known.id, fresh: true }
-    known = undefined
-    const [id, freshId, ttl] = (await execPipeline(
-      redis.multi().get(keys.pointer).get(keys.fresh).pttl(keys.fresh),
-    )) as [string | null, string | null, number]
-    if (id === null) return undefined
-    const fresh = freshId === id
-    if (fresh && ttl > 0) known = { id, freshUntil: Date.now() + ttl }
-    return { id, fresh }
+    const reply = await client.feedHotPage(
+      keys.pointer,
+      keys.fresh,
+      snapshotPrefix,
+      snapshotId ?? '',
+      offset + 1,
+      offset + count + 1,
+      options.snapshotTtlMs,
+    )
+    if (reply === null) return undefined
+    const [id, fresh, header, ...items] = reply as [string, number, string | undefined, ...string[]]
+    const page: SnapshotPage | undefined =
+      header === undefined
+        ? undefined
+        : {
+            snapshotId: id,
+            computedAt: (JSON.parse(header) as SnapshotHeader).computed_at,
+            items: items.slice(0, count),
+            more: items.length > count,
+          }
+    return { id, fresh: fresh === 1, page }
   }
 
   /** Computes and stores a new snapshot, and makes it current. Only the lock holder calls this. */
@@ -197,24 +219,21 @@ export function createHotCache(options: HotCacheOptions) {
      * 410).
      */
     async page(snapshotId: string | undefined, offset: number, count: number): Promise<SnapshotPage | undefined> {
-      if (snapshotId !== undefined) return readPage(snapshotId, offset, count)
-      const now = await current()
-      const page = now && (await readPage(now.id, offset, count))
-      if (now && page) {
+      const read = await readPage(snapshotId, offset, count)
+      if (snapshotId !== undefined) return read?.page
+      if (read?.page) {
         metrics.cacheRequests.inc({ cache: 'hot', result: 'hit' })
-        if (!now.fresh) {
+        if (!read.fresh) {
           refreshOnce().catch((err: unknown) => logger.warn({ err }, 'hot feed: background recompute failed'))
         }
-        return page
+        return read.page
       }
       // No snapshot at all, or the pointer names one Redis evicted: wait for the one being computed (in the second
       // case the marker goes first, compare-and-delete, so that the refresh does not find it fresh and stop).
-      known = undefined
-      if (now) await client.feedHotRelease(keys.fresh, now.id)
       metrics.cacheRequests.inc({ cache: 'hot', result: 'miss' })
+      if (read) await client.feedHotRelease(keys.fresh, read.id)
       await refreshOnce()
-      const after = await current()
-      const computed = after && (await readPage(after.id, offset, count))
+      const computed = (await readPage(undefined, offset, count))?.page
       if (!computed) throw hotFeedUnavailable()
       return computed
     },

@@ -1,7 +1,7 @@
-import { ProblemError } from '@platform/http'
+import { isProblemError, ProblemError } from '@platform/http'
 import { feedProblems } from '../problems.js'
 import { decodeHotCursor, encodeHotCursor } from './feed-cursors.js'
-import type { HotCache } from './hot-cache.js'
+import { type HotCache, hotFeedUnavailable } from './hot-cache.js'
 import type { PageRequest } from './personal-feed.js'
 
 /**
@@ -26,7 +26,10 @@ export function createHotFeed(options: { cache: HotCache; size: number }) {
     async page(request: PageRequest): Promise<string> {
       const key = request.cursor === undefined ? undefined : decodeHotCursor(request.cursor, size)
       const offset = key?.offset ?? 0
-      const page = await cache.page(key?.snapshotId, offset, request.limit)
+      // Without Redis (or PostgreSQL, for a ranking that must be computed) there is no hot feed: 503, retry soon.
+      const page = await cache.page(key?.snapshotId, offset, request.limit).catch((error: unknown) => {
+        throw isProblemError(error) ? error : hotFeedUnavailable(error)
+      })
       if (!page) throw hotFeedSnapshotExpired()
       const next = page.more
         ? encodeHotCursor({ snapshotId: page.snapshotId, offset: offset + page.items.length })

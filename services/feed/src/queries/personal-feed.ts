@@ -38,6 +38,7 @@ export interface PageRequest {
 export function createPersonalFeed(deps: PersonalFeedDeps) {
   const { timelines, repository, metrics, logger } = deps
   const rebuilding = new Map<string, Promise<void>>()
+  let lastRedisWarning = 0
 
   /**
    * The timeline store's three-step rebuild (timeline-store.ts says why this order loses no fan-out that runs at
@@ -60,16 +61,33 @@ export function createPersonalFeed(deps: PersonalFeedDeps) {
     rebuilding.set(userId, done)
   }
 
+  /**
+   * The Redis page, or "unavailable" when Redis does not answer (the client gives up after its command timeout):
+   * the feed is then read from PostgreSQL alone, as for a missing timeline, without a rebuild. Slower, not down.
+   */
+  async function readTimeline(userId: string, before: string | undefined, limit: number) {
+    try {
+      return await timelines.readTimeline(userId, { ...(before ? { before } : {}), limit })
+    } catch (err) {
+      // One line per 10 s, not one per page: an outage would otherwise write thousands a second.
+      if (Date.now() - lastRedisWarning > 10_000) {
+        lastRedisWarning = Date.now()
+        logger.warn({ err }, 'feed: Redis did not answer; reading pages from PostgreSQL')
+      }
+      return { state: 'unavailable' as const }
+    }
+  }
+
   return {
     async page(userId: string, request: PageRequest): Promise<FeedPageView> {
       // The cursor is checked before anything is read: a bad one is a 400, never a query.
       const before = request.cursor === undefined ? undefined : decodePersonalCursor(request.cursor)
       const { limit } = request
-      const timeline = await timelines.readTimeline(userId, { ...(before ? { before } : {}), limit: limit + 1 })
+      const timeline = await readTimeline(userId, before, limit + 1)
       const timelineIds = timeline.state === 'complete' ? timeline.entries.map((e) => e.postId) : []
       const rows = await repository.personalPage({ userId, before, limit, timelineIds })
       // A BUILDING timeline whose rebuild died would stay one: reads rebuild it too (the scripts merge, never lose).
-      if (timeline.state !== 'complete') rebuildOnce(userId)
+      if (timeline.state === 'missing' || timeline.state === 'building') rebuildOnce(userId)
       const hit = timeline.state === 'complete' && !rows.some((r) => r.filled)
       metrics.cacheRequests.inc({ cache: 'timeline', result: hit ? 'hit' : 'miss' })
 
