@@ -43,7 +43,8 @@ export function createPostCreatedProcessor(deps: WorkerDeps) {
         if (!page.open) return true
         const followerIds = page.first ? [post.authorId, ...page.followerIds] : page.followerIds
         if (followerIds.length > 0) {
-          await enqueueMessage(tx, fanoutBatch, { ...post, followerIds }, { orderingKey: `post:${post.postId}` })
+          // No ordering key: batches are independent, and rows without one spread over the relays' buckets.
+          await enqueueMessage(tx, fanoutBatch, { ...post, followerIds })
           metrics.batches.inc()
         }
         return page.followerIds.length < config.FEED_FANOUT_BATCH_SIZE
