@@ -48,16 +48,6 @@ const SERVICES: Service[] = ['ingest', 'feed', 'analytics', 'processor', 'log-sh
   name,
   port: BASE_PORT + i,
 }))
-const WORKERS: Worker[] = [
-  // the feed's fan-out worker (docs/feed.md#fan-out-worker): same schema and configuration as the feed's API
-  {
-    name: 'feed-worker',
-    service: 'feed',
-    entry: join('services', 'feed', 'src', 'worker.ts'),
-    portVariable: 'FEED_WORKER_PORT',
-    port: BASE_PORT + SERVICES.length,
-  },
-]
 /**
  * The feed's DEVELOPMENT identity provider (services/feed/src/dev-idp, any login is accepted), run before the feed
  * whenever the feed runs outside production, on base + 8 (3009), so a newcomer can log in with no external account.
@@ -69,6 +59,16 @@ const DEV_IDP: Service = {
   entry: join('services', 'feed', 'src', 'dev-idp', 'server.ts'),
 }
 const portOf = (name: string) => SERVICES.find((s) => s.name === name)?.port
+const WORKERS: Worker[] = [
+  // the feed's fan-out worker (docs/feed.md#fan-out-worker): same schema and configuration as the feed's API
+  {
+    name: 'feed-worker',
+    service: 'feed',
+    entry: join('services', 'feed', 'src', 'worker.ts'),
+    portVariable: 'FEED_WORKER_PORT',
+    port: BASE_PORT + SERVICES.length,
+  },
+]
 const SCHEMA_PREFIX = process.env.RUN_ALL_SCHEMA_PREFIX ?? ''
 const READY_TIMEOUT_MS = Number(process.env.RUN_ALL_READY_TIMEOUT_MS || 90_000)
 

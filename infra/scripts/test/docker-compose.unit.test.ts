@@ -20,7 +20,7 @@ interface ComposeService {
   ports?: string[]
   volumes?: string[]
   environment?: Record<string, string>
-  healthcheck?: { disable?: boolean; test?: string[] }
+  healthcheck?: { test?: string[] }
 }
 const file = (path: string) => new URL(`../../../${path}`, import.meta.url)
 const json = (path: string) => JSON.parse(readFileSync(file(path), 'utf8'))

@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   FEED_AUTH_LOGIN_TTL_S: Type.Integer({ default: 600, minimum: 60, maximum: 3600 }),
   /** Deadline of each call to a provider (discovery, token exchange, user info): past it the login gets a 502. */
   FEED_AUTH_PROVIDER_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000 }),
+
   // -- the read model and the fan-out worker (docs/feed.md#fan-out-worker)
   /** Authors with more followers than this are not fanned out: their posts are merged into feeds at read time. */
   FANOUT_MAX_FOLLOWERS: Type.Integer({ default: 10_000, minimum: 0 }),
