@@ -12,6 +12,7 @@ import type { Config } from './config.js'
 import { registerFeedApi } from './feed-api.js'
 import { registerFeedReads } from './queries/feed-routes.js'
 import { createUsersRepository } from './users/users-repository.js'
+import { registerWebClient } from './web/web-client.js'
 
 export interface FeedOverrides extends ServiceOverrides {
   /** The clock of session and refresh-token expiry (tests move it instead of waiting). */
@@ -90,6 +91,9 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
 
     // -- the feeds: GET /v1/feed (personal), GET /v1/feed/hot
     await registerFeedReads(app, { runtime, config, authenticate })
+
+    // -- the web client: GET / and /web/* (docs/feed.md#web-client)
+    await registerWebClient(app, config)
   } catch (error) {
     await app.close()
     throw error

@@ -45,7 +45,10 @@ export const ConfigSchema = Type.Object({
   FEED_AUTH_PROVIDERS_FILE: Type.String({ default: DEFAULT_PROVIDERS_FILE, minLength: 1 }),
   /** The same document inline (containers); when set, the file is not read. */
   FEED_AUTH_PROVIDERS: Type.Optional(Type.String()),
-  /** The client redirect_uri values a login may return to, exactly (auth/client-redirects.ts). */
+  /**
+   * The client redirect_uri values a login may return to, exactly (auth/client-redirects.ts). Outside production
+   * FEED_PUBLIC_URL/ (the feed's own web page) is on the list too; production lists it here when it serves the page.
+   */
   FEED_AUTH_REDIRECT_ALLOWLIST: Type.String({ default: '' }),
   /** The feed's public base URL: the callbacks registered at the providers are <this>/v1/auth/<name>/callback. */
   FEED_PUBLIC_URL: Type.String({ default: 'http://127.0.0.1:3002', pattern: '^https?://[^/?#]+$' }),
@@ -100,6 +103,12 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Config 
   return {
     ...config,
     authProviders: loadProviders(config, { env, production, devIdpUrl: config.FEED_DEV_IDP_URL }),
-    clientRedirects: parseClientRedirects(config.FEED_AUTH_REDIRECT_ALLOWLIST, { production }),
+    clientRedirects: parseClientRedirects(
+      // Outside production the feed's own web page (GET /, src/web) may always receive a login's tokens.
+      production
+        ? config.FEED_AUTH_REDIRECT_ALLOWLIST
+        : `${config.FEED_AUTH_REDIRECT_ALLOWLIST} ${config.FEED_PUBLIC_URL}/`,
+      { production },
+    ),
   }
 }
