@@ -100,9 +100,11 @@ if ! listening 127.0.0.1 15672 || ! http_ok http://127.0.0.1:15672/api/shovels g
   ! listening 127.0.0.1 15692; then
   # (the list is read into a variable first: `… | grep -q` under pipefail fails when grep stops reading early)
   plugins=$(rabbitmq-plugins list -e -m 2>/dev/null || true)
+  plugins_read=1
 fi
-if ! listening 127.0.0.1 15672 || ! grep -qx rabbitmq_shovel_management <<<"${plugins:-rabbitmq_shovel_management}" ||
-  ! grep -qx rabbitmq_prometheus <<<"${plugins:-rabbitmq_prometheus}"; then
+# Unread (every endpoint answered) means enabled; read, only what the list names is (an empty list: none of them).
+if [ -n "${plugins_read:-}" ] && { ! grep -qx rabbitmq_shovel_management <<<"$plugins" ||
+  ! grep -qx rabbitmq_prometheus <<<"$plugins" || ! listening 127.0.0.1 15672; }; then
   # rabbitmq_prometheus: queue depth, unacked and consumers per queue at :15692/metrics (infra/prometheus)
   log "enabling rabbitmq_management, rabbitmq_shovel, rabbitmq_shovel_management, rabbitmq_prometheus"
   rabbitmq-plugins enable rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management rabbitmq_prometheus >/dev/null
@@ -164,9 +166,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    log "missing ${missing[*]} (Debian packages): install them, or run as root"
-    exit 1
+    # Not fatal: only the browser and Prometheus tests need them, and they fail naming what is missing.
+    log "missing ${missing[*]} (Debian packages): install them, or run as root; the browser and alerting tests need them"
   fi
 fi
 
-log "PostgreSQL, Redis, RabbitMQ (+management, shovel, prometheus) and ClickHouse are up; chromium and promtool installed"
+log "PostgreSQL, Redis, RabbitMQ (+management, shovel, prometheus) and ClickHouse are up"
