@@ -1,18 +1,32 @@
 import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
+import { startAnalytics } from './analytics.js'
 import type { Config } from './config.js'
 
+export interface AnalyticsOverrides extends ServiceOverrides {
+  /** false: tests run the partition maintenance themselves. */
+  maintenanceJob?: boolean
+}
+
 /**
- * The analytics service aggregates events into counts and serves them. Dependencies: postgres, rabbitmq. Routes,
- * consumers and their onClose hooks are registered here as features arrive; createService already closes the
- * connections it opened, after them.
+ * The analytics service (docs/analytics.md): activity events in, from the `activity` exchange and from
+ * `POST /v1/events`, into a partitioned events table and its rollups; daily active users, retention and cohorts
+ * out, and a dashboard at `/`. Dependencies: postgres, rabbitmq. What startAnalytics registers stops in onClose
+ * hooks that run before the connections createService opened are closed.
  */
-export async function buildApp(config: Config, overrides: ServiceOverrides = {}): Promise<ServiceApp> {
-  const { app } = await createService({
+export async function buildApp(config: Config, overrides: AnalyticsOverrides = {}): Promise<ServiceApp> {
+  const { maintenanceJob, ...serviceOverrides } = overrides
+  const { app, runtime } = await createService({
     service: 'analytics',
     config,
     migrations: new URL('../migrations/', import.meta.url),
-    ...overrides,
+    ...serviceOverrides,
   })
+  try {
+    await startAnalytics({ app, runtime, config, ...(maintenanceJob === undefined ? {} : { maintenanceJob }) })
+  } catch (error) {
+    await app.close()
+    throw error
+  }
   return app
 }
