@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { ActivityRecordedV1 } from '@platform/contracts'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rebuildRollups } from '../src/rollup/rebuild.js'
 import { type AnalyticsHarness, addDays, DAY_MS, dayFromToday, startAnalytics } from './harness.js'
 import { modelOf } from './model.js'
 
@@ -9,7 +10,8 @@ import { modelOf } from './model.js'
  * rollup == raw, on random data sets (fast-check, https://fast-check.dev): a few users (so they return often), events
  * on 17 days including both ends of a UTC day, repeated events, arriving in a random order (late events for days
  * already counted) in random batches sent one after the other or all at once. After each data set, every answer of
- * the API (from user_day and daily_activity) equals the raw query's (from events) and the test's model.
+ * the API (from user_day and daily_activity) equals the raw query's (from events) and the test's model; and after
+ * the rollups of some days are wiped, a rebuild of those days from events (rebuild.ts) gives both tables back.
  */
 const BASE = dayFromToday(-30)
 const SPAN = 17
@@ -29,7 +31,16 @@ const aDataSet = fc.record({
   order: fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 70, maxLength: 70 }),
   batchSize: fc.integer({ min: 1, max: 25 }),
   concurrent: fc.boolean(),
+  /** Days (offsets) of a rebuild of the rollups from events, which must change nothing. */
+  rebuild: fc.tuple(fc.integer({ min: 0, max: SPAN - 1 }), fc.integer({ min: 0, max: SPAN - 1 })),
 })
+
+const snapshot = (h: AnalyticsHarness) =>
+  Promise.all([
+    h.env.schema.sql`select day::text, user_id, prior_days from user_day order by day, user_id`,
+    h.env.schema.sql`select day::text, active_users, returning_users, back_1, back_2, back_3, back_4, back_5,
+      back_6, back_7 from daily_activity where active_users > 0 order by day`,
+  ]).then(([userDays, days]) => ({ userDays: [...userDays], days: [...days] }))
 
 describe('rollups against the raw queries, on random data', () => {
   let h: AnalyticsHarness
@@ -81,6 +92,16 @@ describe('rollups against the raw queries, on random data', () => {
         }))
         expect(cohorts).toEqual(model.cohorts(BASE, LAST))
         expect(await h.repo.raw.cohorts(BASE, LAST)).toEqual(cohorts.filter((c) => c.users > 0))
+
+        const kept = await snapshot(h)
+        const [a, b] = data.rebuild[0] <= data.rebuild[1] ? data.rebuild : [data.rebuild[1], data.rebuild[0]]
+        const [from, to] = [addDays(BASE, a), addDays(BASE, b)]
+        // What a rebuild is for: rollups that lost the range's days (and the bits they gave the 7 days after it).
+        await h.env.schema.sql`delete from user_day where day between ${from}::date and ${to}::date`
+        await h.env.schema.sql`update user_day set prior_days = 0 where day > ${to}::date and day <= ${to}::date + 7`
+        await h.env.schema.sql`delete from daily_activity where day between ${from}::date and ${to}::date + 7`
+        await rebuildRollups(h.env.schema.sql, h.env.schema.schema, from, to)
+        expect(await snapshot(h)).toEqual(kept)
       }),
       // Shrinking a failure (hundreds of data sets) is bounded, so the report comes within the test timeout.
       { numRuns: 40, interruptAfterTimeLimit: 90_000, markInterruptAsFailure: true },
