@@ -51,14 +51,14 @@
         { stroke: '#6b7487', grid: { stroke: '#eef1f6' } },
       ],
       series: [
-        { value: (_u, ts) => (ts == null ? '' : dayOf(ts * 1000)) },
+        { label: 'Day', value: (_u, ts) => (ts == null ? '–' : dayOf(ts * 1000)) },
         {
           label: 'Active users',
           stroke: '#3867d6',
           width: 2,
           fill: 'rgba(56, 103, 214, 0.10)',
           points: { show: dau.length <= 62, size: 5 },
-          value: (_u, v) => (v == null ? '' : number.format(v)),
+          value: (_u, v) => (v == null ? '–' : number.format(v)),
         },
       ],
     }
@@ -75,9 +75,9 @@
     }
   }
 
-  /** Light to deep blue as the share grows; the text turns white on the dark cells. */
-  function heat(cell, share) {
-    const strength = Math.min(1, share / 0.6)
+  /** Light to deep blue as the share grows towards the table's highest; the text turns white on the dark cells. */
+  function heat(cell, share, highest) {
+    const strength = highest > 0 ? Math.min(1, share / highest) : 0
     cell.style.background = `hsl(220, 70%, ${96 - strength * 50}%)`
     cell.style.color = strength > 0.55 ? '#fff' : '#1d2433'
   }
@@ -94,6 +94,8 @@
     }
     const body = table.tBodies[0]
     body.textContent = ''
+    const today = dayOf(Date.now())
+    const highest = Math.max(0, ...cohorts.flatMap((c) => c.retained.map((r) => r.share ?? 0)))
     for (const cohort of cohorts) {
       const row = body.insertRow()
       row.dataset.day = cohort.day
@@ -113,7 +115,12 @@
         } else {
           cell.textContent = percent(r.share)
           cell.title = `${number.format(r.users)} of ${number.format(cohort.users)}`
-          heat(cell, r.share)
+          heat(cell, r.share, highest)
+          // Today is not over: its share grows until midnight UTC.
+          if (dayOf(msOf(cohort.day) + r.after_days * DAY_MS) === today) {
+            cell.classList.add('partial')
+            cell.title += ' (today, so far)'
+          }
         }
       }
     }
