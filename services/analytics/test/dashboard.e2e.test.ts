@@ -48,6 +48,17 @@ function seed(): ActivityRecordedV1[] {
   return events
 }
 
+/** The page's globals, as far as the callbacks run in the browser read them (the project compiles without the DOM lib). */
+interface Canvas {
+  width: number
+  height: number
+  getContext(
+    kind: '2d',
+  ): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null
+}
+declare const window: { analyticsDashboard: { chart: { data: number[][] }; range?: { from: string } } }
+declare const document: { querySelector(selector: string): Canvas }
+
 let h: AnalyticsHarness
 let browser: Browser
 let url: string
@@ -85,9 +96,8 @@ describe('the dashboard in chromium', () => {
 
     // The chart's series are the API's: x the UTC midnights, y the users.
     const chart = await page.evaluate(() => {
-      const { chart } = (window as unknown as { analyticsDashboard: { chart: { data: number[][] } } })
-        .analyticsDashboard
-      const canvas = document.querySelector('#dau-chart canvas') as HTMLCanvasElement
+      const { chart } = window.analyticsDashboard
+      const canvas = document.querySelector('#dau-chart canvas')
       const pixels = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? []
       let painted = 0
       for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] ?? 0) > 0) painted++
@@ -107,7 +117,7 @@ describe('the dashboard in chromium', () => {
     // The heat map: the dashboard shows the range's last 30 days, each share as a percentage with one decimal.
     const cells = await page.$$eval('#cohorts tbody tr', (rows) =>
       rows.map((r) => ({
-        day: (r as HTMLElement).dataset.day,
+        day: (r as unknown as { dataset: { day: string } }).dataset.day,
         cells: [...r.querySelectorAll('td')].map((td) => td.textContent),
       })),
     )
