@@ -25,7 +25,12 @@ const sql = createSql({
 })
 try {
   const started = performance.now()
-  const report = await rebuildRollups(sql, config.DB_SCHEMA, from, to)
+  const report = await rebuildRollups(
+    sql,
+    { schema: config.DB_SCHEMA, maxEventAgeDays: config.ANALYTICS_MAX_EVENT_AGE_DAYS },
+    from,
+    to,
+  )
   const seconds = ((performance.now() - started) / 1000).toFixed(1)
   process.stdout.write(`rebuilt ${report.userDays} user days and ${report.days} days in ${seconds} s\n`)
 } finally {

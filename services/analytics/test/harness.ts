@@ -81,7 +81,7 @@ export async function startAnalytics(overrides: Record<string, string> = {}): Pr
     retention: (day, query = '') => get(`/v1/analytics/retention?day=${day}${query}`),
     cohorts: (from, to) => get(`/v1/analytics/retention/cohorts?from=${from}&to=${to}`),
     async truncate() {
-      await env.schema.sql`truncate events, user_day, daily_activity, inbox`
+      await env.schema.sql`truncate events, user_day, daily_activity, user_activity, inbox`
     },
     async close() {
       await app.close()

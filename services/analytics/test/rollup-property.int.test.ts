@@ -40,7 +40,8 @@ const snapshot = (h: AnalyticsHarness) =>
     h.env.schema.sql`select day::text, user_id, prior_days from user_day order by day, user_id`,
     h.env.schema.sql`select day::text, active_users, returning_users, back_1, back_2, back_3, back_4, back_5,
       back_6, back_7 from daily_activity where active_users > 0 order by day`,
-  ]).then(([userDays, days]) => ({ userDays: [...userDays], days: [...days] }))
+    h.env.schema.sql`select user_id, days::text from user_activity order by user_id`,
+  ]).then(([userDays, days, users]) => ({ userDays: [...userDays], days: [...days], users: [...users] }))
 
 describe('rollups against the raw queries, on random data', () => {
   let h: AnalyticsHarness
@@ -100,7 +101,7 @@ describe('rollups against the raw queries, on random data', () => {
         await h.env.schema.sql`delete from user_day where day between ${from}::date and ${to}::date`
         await h.env.schema.sql`update user_day set prior_days = 0 where day > ${to}::date and day <= ${to}::date + 7`
         await h.env.schema.sql`delete from daily_activity where day between ${from}::date and ${to}::date + 7`
-        await rebuildRollups(h.env.schema.sql, h.env.schema.schema, from, to)
+        await rebuildRollups(h.env.schema.sql, { schema: h.env.schema.schema, maxEventAgeDays: 90 }, from, to)
         expect(await snapshot(h)).toEqual(kept)
       }),
       // Shrinking a failure (hundreds of data sets) is bounded, so the report comes within the test timeout.

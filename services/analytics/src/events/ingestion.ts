@@ -54,7 +54,8 @@ const isDataError = (error: unknown) => /^(22|23|54)/.test(String((error as { co
  *   consumeBatch  the activity consumer's batch of messages: message ids go to the inbox in the same transaction.
  */
 export function createIngestion(deps: IngestionDeps) {
-  const { sql, schema, metrics } = deps
+  const { sql, metrics } = deps
+  const store = { schema: deps.schema, maxEventAgeDays: deps.maxEventAgeDays }
   const now = deps.now ?? Date.now
 
   function observe(way: Way, events: ActivityRecordedV1[], result: StoreResult, started: number) {
@@ -84,7 +85,7 @@ export function createIngestion(deps: IngestionDeps) {
     const started = performance.now()
     try {
       await deps.partitions.ensureMonths(events.map((e) => new Date(e.performedAt)))
-      const result = await sql.begin((tx) => storeEvents(tx, schema, events))
+      const result = await sql.begin((tx) => storeEvents(tx, store, events))
       observe('http', events, result, started)
       return result
     } catch (error) {
@@ -107,7 +108,7 @@ export function createIngestion(deps: IngestionDeps) {
       (tx, fresh) =>
         storeEvents(
           tx,
-          schema,
+          store,
           messages.filter((m) => fresh.has(m.messageId)).map((m) => m.body),
         ),
     )

@@ -1,5 +1,5 @@
 import type { Sql } from '@platform/db'
-import { lockRollups } from './rollup.js'
+import { horizonDays, lockRollups } from './rollup.js'
 
 export interface RebuildReport {
   userDays: number
@@ -14,11 +14,18 @@ export interface RebuildReport {
  *   1. the user days of the range, from the events, each with its bits computed by a window over the user's days
  *      (the range's and the 7 days before it, which stay as they are);
  *   2. the bits of the 7 days after the range, which the range's days are "days before" of;
- *   3. daily_activity of the range and those 7 days, counted from user_day.
+ *   3. daily_activity of the range and those 7 days, counted from user_day;
+ *   4. user_activity, every user's days back to the horizon, from user_day.
  * Cost: one read of the range's events and a sort of its user days; ~10M events in a few minutes
  * (docs/performance.md#analytics).
  */
-export async function rebuildRollups(sql: Sql, schema: string, from: string, to: string): Promise<RebuildReport> {
+export async function rebuildRollups(
+  sql: Sql,
+  options: { schema: string; maxEventAgeDays: number },
+  from: string,
+  to: string,
+): Promise<RebuildReport> {
+  const { schema } = options
   return sql.begin(async (tx) => {
     await tx`set local statement_timeout = 0`
     await lockRollups(tx, schema)
@@ -63,6 +70,12 @@ export async function rebuildRollups(sql: Sql, schema: string, from: string, to:
         count(*) filter (where prior_days & 64 <> 0)
       from user_day where day between ${from}::date and ${to}::date + 7
       group by day`
+    await tx`truncate user_activity`
+    await tx`
+      insert into user_activity (user_id, days)
+      select user_id, array_agg(day order by day) from user_day
+      where day >= (now() at time zone 'UTC')::date - ${horizonDays(options.maxEventAgeDays)}::int
+      group by user_id`
     return { userDays: inserted.count, days: days.count }
   }) as Promise<RebuildReport>
 }
