@@ -52,7 +52,8 @@ export interface AnalyticsHarness {
 /** The analytics service as buildApp makes it, in a schema and vhost of its own, with an ingest token. */
 export async function startAnalytics(overrides: Record<string, string> = {}): Promise<AnalyticsHarness> {
   const env = await createServiceTestEnv('analytics', {
-    LOG_LEVEL: 'silent',
+    // TEST_LOG_LEVEL=error shows why a request failed (the 5xx's cause is logged, not answered).
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ANALYTICS_INGEST_TOKEN: TOKEN,
     ANALYTICS_CONSUMER_BATCH_WAIT_MS: '20',
     ...overrides,
