@@ -16,6 +16,8 @@ export interface AnalyticsOverrides extends ServiceOverrides {
  */
 export async function buildApp(config: Config, overrides: AnalyticsOverrides = {}): Promise<ServiceApp> {
   const { maintenanceJob, ...serviceOverrides } = overrides
+  // One options object: the OpenAPI document's option joins it here (the bearer scheme of POST /v1/events is
+  // INGEST_TOKEN_SCHEME, events/events-route.ts; every route's schema has summary, tags and responses).
   const { app, runtime } = await createService({
     service: 'analytics',
     config,
