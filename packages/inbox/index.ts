@@ -1,1 +1,1 @@
-export { createInbox, type Inbox, type InboxResult, inboxMigrations } from './lib/inbox.js'
+export { createInbox, type Inbox, type InboxBatchResult, type InboxResult, inboxMigrations } from './lib/inbox.js'

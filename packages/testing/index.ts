@@ -9,7 +9,7 @@ export {
   type TestVhost,
   uniqueName,
 } from './lib/isolation.js'
-export { type PrivatePostgres, startPrivatePostgres } from './lib/private-postgres.js'
+export { type PrivatePostgres, type PrivatePostgresOptions, startPrivatePostgres } from './lib/private-postgres.js'
 export { type RabbitAdmin, rabbitAdmin } from './lib/rabbit-admin.js'
 export { createTcpProxy, type TcpProxy } from './lib/tcp-proxy.js'
 export { sleep, waitFor } from './lib/wait.js'

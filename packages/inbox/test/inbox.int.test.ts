@@ -55,3 +55,35 @@ describe('inbox', () => {
     expect(await other.prune(30)).toBe(1)
   })
 })
+
+describe('inbox, many messages in one transaction', () => {
+  it('runs the effect with the ids not seen before, and records them with it', async () => {
+    const inbox = createInbox(db.sql, 'bulk')
+    await increment(inbox, 'b-2')
+    const first = await inbox.processMany(['b-3', 'b-1', 'b-2', 'b-1'], async (_tx, fresh) => fresh.size)
+    expect([...first.fresh].sort()).toEqual(['b-1', 'b-3'])
+    expect(first.result).toBe(2)
+    expect(await inbox.seen('b-3')).toBe(true)
+    const again = await inbox.processMany(['b-1', 'b-3'], async (_tx, fresh) => fresh.size)
+    expect(again.fresh.size).toBe(0)
+  })
+
+  it('records none of the ids when the effect fails', async () => {
+    const inbox = createInbox(db.sql, 'bulk-failing')
+    await expect(
+      inbox.processMany(['f-1', 'f-2'], async () => {
+        throw new Error('write failed')
+      }),
+    ).rejects.toThrow('write failed')
+    expect(await inbox.seen('f-1')).toBe(false)
+  })
+
+  it('gives each id to one of two concurrent batches that share it', async () => {
+    const inbox = createInbox(db.sql, 'bulk-concurrent')
+    const [a, b] = await Promise.all([
+      inbox.processMany(['c-1', 'c-2', 'c-3'], async () => undefined),
+      inbox.processMany(['c-3', 'c-2', 'c-4'], async () => undefined),
+    ])
+    expect([...a.fresh, ...b.fresh].sort()).toEqual(['c-1', 'c-2', 'c-3', 'c-4'])
+  })
+})

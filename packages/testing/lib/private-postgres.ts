@@ -48,7 +48,16 @@ async function freePort(): Promise<number> {
   })
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+export interface PrivatePostgresOptions {
+  /**
+   * Server settings (`-c name=value`) after the defaults, which they override: `fsync=off` (a test's data need not
+   * survive a crash of the machine), `max_connections=100`. A benchmark gives the settings it is measured with
+   * (loadtest/analytics: `shared_buffers`, `fsync=on`).
+   */
+  settings?: Record<string, string>
+}
+
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const bin = binDir()
   const dir = mkdtempSync(join(tmpdir(), 'pg-private-'))
   const asRoot = process.getuid?.() === 0
@@ -58,8 +67,15 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const data = join(dir, 'data')
   const port = await freePort()
   await pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'])
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`
-  const start = () => pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start'])
+  const settings = { fsync: 'off', max_connections: '100', ...options.settings }
+  for (const [name, value] of Object.entries(settings)) {
+    if (!/^[a-z_]+$/.test(name) || !/^[A-Za-z0-9_.]+$/.test(value)) throw new Error(`bad setting ${name}=${value}`)
+  }
+  const serverOptions = [
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+    ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
+  ].join(' ')
+  const start = () => pg('pg_ctl', ['-D', data, '-o', serverOptions, '-l', join(dir, 'log'), '-w', 'start'])
   const stop = (mode: string) => pg('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'])
   await start()
   // A test worker that dies (or forgets stop()) must not leave a postmaster running: pg_ctl on the way out.

@@ -1,14 +1,24 @@
 import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
+import { startAnalytics } from './analytics.js'
 import type { Config } from './config.js'
 
+export interface AnalyticsOverrides extends ServiceOverrides {
+  /** false: tests run the partition maintenance themselves. */
+  maintenanceJob?: boolean
+}
+
 /**
- * The analytics service aggregates events into counts and serves them. Dependencies: postgres, rabbitmq. Routes,
- * consumers and their onClose hooks are registered here as features arrive; createService already closes the
- * connections it opened, after them.
+ * The analytics service (docs/analytics.md): activity events in, from the `activity` exchange and from
+ * `POST /v1/events`, into a partitioned events table and its rollups; daily active users, retention and cohorts
+ * out, and a dashboard at `/`. Dependencies: postgres, rabbitmq. What startAnalytics registers stops in onClose
+ * hooks that run before the connections createService opened are closed.
  */
-export async function buildApp(config: Config, overrides: ServiceOverrides = {}): Promise<ServiceApp> {
-  const { app } = await createService({
+export async function buildApp(config: Config, overrides: AnalyticsOverrides = {}): Promise<ServiceApp> {
+  const { maintenanceJob, ...serviceOverrides } = overrides
+  // One options object: the OpenAPI document's option joins it here (the bearer scheme of POST /v1/events is
+  // INGEST_TOKEN_SCHEME, events/events-route.ts; every route's schema has summary, tags and responses).
+  const { app, runtime } = await createService({
     service: 'analytics',
     config,
     migrations: new URL('../migrations/', import.meta.url),
@@ -17,7 +27,13 @@ export async function buildApp(config: Config, overrides: ServiceOverrides = {})
       description: 'Aggregates activity events into daily active users and retention, and serves them.',
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
     },
-    ...overrides,
+    ...serviceOverrides,
   })
+  try {
+    await startAnalytics({ app, runtime, config, ...(maintenanceJob === undefined ? {} : { maintenanceJob }) })
+  } catch (error) {
+    await app.close()
+    throw error
+  }
   return app
 }

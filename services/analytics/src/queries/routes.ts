@@ -1,0 +1,98 @@
+import { Type } from '@platform/config'
+import type { ServiceApp } from '@platform/http'
+import type { AnalyticsRepository } from './analytics-repository.js'
+import { cohorts, dailyActiveUsers, MAX_COHORT_DAYS, MAX_DAU_DAYS, retention } from './answers.js'
+import { DAY_PATTERN } from './days.js'
+
+const Day = (description: string) =>
+  Type.String({ pattern: DAY_PATTERN, description: `${description} (YYYY-MM-DD, a UTC day)` })
+
+const RangeQuery = (maxDays: number) =>
+  Type.Object(
+    { from: Day('First day'), to: Day(`Last day, included; at most ${maxDays} days after from`) },
+    { additionalProperties: false },
+  )
+
+const RetentionQuery = Type.Object(
+  {
+    day: Day('The day'),
+    include: Type.Optional(Type.Literal('users', { description: 'List the returning users, paged' })),
+    cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page (include=users)' })),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000, description: 'Users per page' }),
+  },
+  { additionalProperties: false },
+)
+
+const DauAnswer = Type.Array(Type.Object({ day: Type.String(), users: Type.Integer() }))
+
+const RetentionAnswer = Type.Object({
+  day: Type.String(),
+  active: Type.Integer({ description: 'Users active on the day' }),
+  returning: Type.Integer({ description: 'Of them, users also active on at least one of the 7 days before' }),
+  users: Type.Optional(Type.Array(Type.String())),
+  next_cursor: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+})
+
+const CohortsAnswer = Type.Array(
+  Type.Object({
+    day: Type.String(),
+    users: Type.Integer({ description: 'Users active on the cohort day' }),
+    retained: Type.Array(
+      Type.Object({
+        after_days: Type.Integer(),
+        users: Type.Union([Type.Integer(), Type.Null()]),
+        share: Type.Union([Type.Number(), Type.Null()]),
+      }),
+    ),
+  }),
+)
+
+const UTC_NOTE = 'Days are UTC days: 2026-11-01 covers 2026-11-01T00:00:00Z up to 2026-11-02T00:00:00Z.'
+
+/**
+ * The read API (docs/analytics.md#api): each handler takes its checked query and makes one call of answers.ts. The
+ * answers come from the rollups, current as of the last committed batch.
+ */
+export async function registerAnalyticsRoutes(app: ServiceApp, repo: AnalyticsRepository): Promise<void> {
+  app.get(
+    '/v1/analytics/dau',
+    {
+      schema: {
+        summary: 'Daily active users',
+        description: `Users active on each day from \`from\` to \`to\` (every day present, 0 where nobody was active). ${UTC_NOTE} At most ${MAX_DAU_DAYS} days.`,
+        tags: ['analytics'],
+        querystring: RangeQuery(MAX_DAU_DAYS),
+        response: { 200: DauAnswer },
+      },
+    },
+    async (request) => dailyActiveUsers(repo, request.query.from, request.query.to),
+  )
+
+  app.get(
+    '/v1/analytics/retention',
+    {
+      schema: {
+        summary: '7-day retention of one day',
+        description: `Users active on \`day\`, and how many of them were also active on at least one of the 7 days before. With include=users, those users, paged (\`limit\`, \`cursor\`). ${UTC_NOTE}`,
+        tags: ['analytics'],
+        querystring: RetentionQuery,
+        response: { 200: RetentionAnswer },
+      },
+    },
+    async (request) => retention(repo, request.query),
+  )
+
+  app.get(
+    '/v1/analytics/retention/cohorts',
+    {
+      schema: {
+        summary: 'Retention cohorts',
+        description: `For each day's active users, how many (and what share) were active again 1 to 7 days later; null for days still to come. ${UTC_NOTE} At most ${MAX_COHORT_DAYS} days.`,
+        tags: ['analytics'],
+        querystring: RangeQuery(MAX_COHORT_DAYS),
+        response: { 200: CohortsAnswer },
+      },
+    },
+    async (request) => cohorts(repo, request.query.from, request.query.to),
+  )
+}
