@@ -2,6 +2,7 @@ import type { ServiceApp } from '@platform/http'
 import { createService, type ServiceOverrides } from '@platform/service'
 import { startAnalytics } from './analytics.js'
 import type { Config } from './config.js'
+import { INGEST_TOKEN_SCHEME } from './events/events-route.js'
 
 export interface AnalyticsOverrides extends ServiceOverrides {
   /** false: tests run the partition maintenance themselves. */
@@ -22,10 +23,10 @@ export async function buildApp(config: Config, overrides: AnalyticsOverrides = {
     service: 'analytics',
     config,
     migrations: new URL('../migrations/', import.meta.url),
-    // POST /v1/events takes a bearer token; its route names this scheme: `security: [{ bearerAuth: [] }]`.
+    // POST /v1/events takes a bearer token; its route names this scheme (INGEST_SECURITY, events/events-route.ts).
     openapi: {
       description: 'Aggregates activity events into daily active users and retention, and serves them.',
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: INGEST_TOKEN_SCHEME,
     },
     ...serviceOverrides,
   })

@@ -44,7 +44,7 @@ const cases: [QueryDef, unknown[]][] = [
 
 async function planOf(sql: Sql, query: QueryDef, params: unknown[]): Promise<PlanNode> {
   const [row] = await sql.unsafe(`explain (format json) ${query.text}`, params as never[])
-  return (row?.['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan
+  return ((row as Record<string, unknown>)['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan
 }
 
 /** The plan a prepared statement gets once PostgreSQL switches it to a generic plan (postgres.js prepares the API's). */
@@ -55,7 +55,7 @@ async function genericPlanOf(sql: Sql, query: QueryDef, params: unknown[]): Prom
     await conn`set plan_cache_mode = force_generic_plan`
     const literals = params.map((p) => (typeof p === 'number' ? String(p) : `'${String(p).replace(/'/g, "''")}'`))
     const [row] = await conn.unsafe(`explain (format json) execute q(${literals.join(', ')})`)
-    return (row?.['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan
+    return ((row as Record<string, unknown>)['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan
   } finally {
     await conn`deallocate all`.catch(() => {})
     await conn`reset plan_cache_mode`.catch(() => {})
