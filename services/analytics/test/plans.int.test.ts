@@ -42,9 +42,15 @@ const cases: [QueryDef, unknown[]][] = [
   [rawQueries.cohorts, [addDays(D, -13), D]],
 ]
 
+/** The top node of an EXPLAIN (FORMAT JSON) answer. */
+function topNode(rows: Record<string, unknown>[]): PlanNode {
+  const explained = rows[0]?.['QUERY PLAN'] as { Plan: PlanNode }[] | undefined
+  if (!explained?.[0]) throw new Error('EXPLAIN gave no plan')
+  return explained[0].Plan
+}
+
 async function planOf(sql: Sql, query: QueryDef, params: unknown[]): Promise<PlanNode> {
-  const [row] = await sql.unsafe(`explain (format json) ${query.text}`, params as never[])
-  return ((row as Record<string, unknown>)['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan
+  return topNode(await sql.unsafe(`explain (format json) ${query.text}`, params as never[]))
 }
 
 /** The plan a prepared statement gets once PostgreSQL switches it to a generic plan (postgres.js prepares the API's). */
@@ -54,8 +60,7 @@ async function genericPlanOf(sql: Sql, query: QueryDef, params: unknown[]): Prom
     await conn.unsafe(`prepare q as ${query.text}`)
     await conn`set plan_cache_mode = force_generic_plan`
     const literals = params.map((p) => (typeof p === 'number' ? String(p) : `'${String(p).replace(/'/g, "''")}'`))
-    const [row] = await conn.unsafe(`explain (format json) execute q(${literals.join(', ')})`)
-    return ((row as Record<string, unknown>)['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan
+    return topNode(await conn.unsafe(`explain (format json) execute q(${literals.join(', ')})`))
   } finally {
     await conn`deallocate all`.catch(() => {})
     await conn`reset plan_cache_mode`.catch(() => {})

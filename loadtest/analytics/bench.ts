@@ -1,0 +1,275 @@
+/**
+ * Analytics at size (issue 15), in one run on one machine:
+ *   queries    DAU of 30 days and retention of one day, p50/p95: the API (HTTP, answered from the rollups) and the
+ *              rollup query alone, beside the raw reference queries over `events` (services/analytics/src/queries/
+ *              sql.ts) on the same data. Targets: API p95 < 50 ms and >= 100x faster than the raw queries;
+ *   ingestion  events/s through POST /v1/events (batches of 10,000, CONCURRENCY at once) and through the activity
+ *              consumer (a backlog in analytics.activity drained), beside a direct COPY of the same rows (under other
+ *              ids) into events, in the same table of EVENTS events. Target: >= 30% of the COPY rate.
+ *
+ *   node --import tsx loadtest/analytics/bench.ts
+ *   (EVENTS=10000000 USERS=1000000 DAYS=90 INGEST=300000 CONCURRENCY=2 API_RUNS=200 RAW_RUNS=5 PG=shared|private)
+ *
+ * PG=shared (the default): the machine's PostgreSQL as it is configured (shared_buffers 128 MB, Debian's default).
+ * PG=private: a PostgreSQL of the benchmark's own (startPrivatePostgres) with shared_buffers=2GB, fsync=on and
+ * max_wal_size=4GB, as a server sized for these ~3 GB of tables would be: the random per-user reads of the rollup
+ * step and of the events' user index then hit shared buffers instead of evicting dirty pages to the OS cache.
+ *
+ * The history is written by PostgreSQL (generate_series, in time order, with the indexes in place), the rollups then
+ * built from it by the service's own rebuild (rollup/rebuild.ts), and everything vacuumed and analyzed: the state of
+ * a table that has been running for DAYS days. The service runs as its own process (src/server.ts, production
+ * defaults), in a schema and vhost of its own, dropped at the end.
+ */
+import { fileURLToPath } from 'node:url'
+import { type ActivityRecordedV1, activityRecorded } from '@platform/contracts'
+import { createSql } from '@platform/db'
+import { connectBroker, createPublisher } from '@platform/messaging'
+import {
+  createTestVhost,
+  type PrivatePostgres,
+  type RunningProcess,
+  startPrivatePostgres,
+  startTsProcess,
+  testUrls,
+  uniqueName,
+} from '@platform/testing'
+import { createAnalyticsRepository } from '../../services/analytics/src/queries/analytics-repository.js'
+import { rebuildRollups } from '../../services/analytics/src/rollup/rebuild.js'
+import { copyRows, generateHistory, ingestRows } from './data.js'
+
+const EVENTS = Number(process.env.EVENTS ?? 10_000_000)
+const USERS = Number(process.env.USERS ?? 1_000_000)
+const DAYS = Number(process.env.DAYS ?? 90)
+const INGEST = Number(process.env.INGEST ?? 300_000)
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 2)
+const API_RUNS = Number(process.env.API_RUNS ?? 200)
+const RAW_RUNS = Number(process.env.RAW_RUNS ?? 5)
+const BATCH = 10_000
+const TOKEN = 'bench-ingest-token-0123456789'
+const SERVER = fileURLToPath(new URL('../../services/analytics/src/server.ts', import.meta.url))
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1)
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0
+const log = (line: string) => process.stdout.write(`${line}\n`)
+
+async function timed(runs: number, fn: () => Promise<unknown>): Promise<{ p50: number; p95: number }> {
+  await fn() // warm: plans, caches
+  const times: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now()
+    await fn()
+    times.push(performance.now() - started)
+  }
+  times.sort((a, b) => a - b)
+  return { p50: quantile(times, 0.5), p95: quantile(times, 0.95) }
+}
+
+const PG = process.env.PG ?? 'shared'
+const privatePg: PrivatePostgres | undefined =
+  PG === 'private'
+    ? await startPrivatePostgres({ settings: { shared_buffers: '2GB', fsync: 'on', max_wal_size: '4GB' } })
+    : undefined
+const databaseUrl = privatePg?.url ?? testUrls().databaseUrl
+const schema = uniqueName('analytics_bench')
+const admin = createSql({ url: databaseUrl, schema: 'public', max: 1 })
+await admin.unsafe(`create schema "${schema}"`)
+const db = {
+  schema,
+  drop: async () => {
+    await admin.unsafe(`drop schema if exists "${schema}" cascade`)
+    await admin.end({ timeout: 5 })
+  },
+}
+const vhost = await createTestVhost('analytics_bench')
+// The benchmark's own connections: no statement deadline (the raw queries and the loading take long).
+const sql = createSql({ url: databaseUrl, schema, statementTimeoutMs: 0, max: 4 })
+const env = {
+  DATABASE_URL: databaseUrl,
+  DB_SCHEMA: schema,
+  AMQP_URL: vhost.amqpUrl,
+  PORT: '0',
+  LOG_LEVEL: 'info',
+  ANALYTICS_INGEST_TOKEN: TOKEN,
+}
+let service: RunningProcess | undefined
+let url = ''
+
+async function startService() {
+  service = startTsProcess(SERVER, env)
+  await service.waitForOutput(/analytics listening on http:\/\/[\d.:]+/, 60_000)
+  url = /analytics listening on (http:\/\/[\d.:]+)/.exec(service.output())?.[1] as string
+}
+
+const count = async (query: string) => Number((await sql.unsafe(query))[0]?.n)
+
+/** COPY, POST and the consumer, each of INGEST events of the same shape; events/s of each. */
+async function ingestion(perUserDay: number) {
+  const [viaHttp, viaConsumer, viaCopy] = ingestRows(INGEST, USERS, 3, perUserDay) as [
+    ActivityRecordedV1[],
+    ActivityRecordedV1[],
+    ActivityRecordedV1[],
+  ]
+  const userDaysBefore = await count('select count(*)::int as n from user_day')
+  // What earlier writes left dirty is flushed now, not in the middle of one of the three measurements.
+  await sql`checkpoint`
+  let started = performance.now()
+  await copyRows(sql, viaCopy)
+  const copy = INGEST / ((performance.now() - started) / 1000)
+
+  const batches: ActivityRecordedV1[][] = []
+  for (let i = 0; i < viaHttp.length; i += BATCH) batches.push(viaHttp.slice(i, i + BATCH))
+  started = performance.now()
+  let next = 0
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < batches.length) {
+        const batch = batches[next++] as ActivityRecordedV1[]
+        const res = await fetch(`${url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ events: batch }),
+        })
+        if (res.status !== 200) throw new Error(`POST /v1/events: ${res.status} ${await res.text()}`)
+        await res.json()
+      }
+    }),
+  )
+  const http = INGEST / ((performance.now() - started) / 1000)
+  const newUserDays = (await count('select count(*)::int as n from user_day')) - userDaysBefore
+
+  // The consumer drains a backlog: published while the service is stopped (its queue exists), then started.
+  await service?.kill('SIGTERM')
+  const broker = connectBroker({ url: vhost.amqpUrl, name: 'bench-feed' })
+  const publisher = createPublisher(broker, { exchanges: [activityRecorded.exchange] })
+  started = performance.now()
+  for (let i = 0; i < viaConsumer.length; i += 5000) {
+    await Promise.all(viaConsumer.slice(i, i + 5000).map((e) => publisher.publishMessage(activityRecorded, e)))
+  }
+  const publish = INGEST / ((performance.now() - started) / 1000)
+  await publisher.close()
+  await broker.close()
+  const inbox = `select count(*)::int as n from inbox where consumer = 'analytics.activity'`
+  const inboxBefore = await count(inbox)
+  await startService()
+  let firstAt = 0
+  let firstCount = 0
+  for (;;) {
+    const n = (await count(inbox)) - inboxBefore
+    if (n > 0 && firstAt === 0) {
+      firstAt = performance.now()
+      firstCount = n
+    }
+    if (n >= INGEST) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const consumer = (INGEST - firstCount) / ((performance.now() - firstAt) / 1000)
+  return { copy, http, consumer, publish, newUserDays }
+}
+
+try {
+  log(
+    `analytics benchmark: ${fmt(EVENTS)} events, ${fmt(USERS)} users, ${DAYS} days; ingestion ${fmt(INGEST)} events per way`,
+  )
+  await startService() // migrates the schema and makes the partitions
+  await sql`set maintenance_work_mem = '512MB'`
+
+  let started = performance.now()
+  const { first, last } = await generateHistory(sql, {
+    events: EVENTS,
+    users: USERS,
+    days: DAYS,
+    onChunk: (done, s) => log(`  generated ${fmt(done)} events (${s.toFixed(1)} s for the chunk)`),
+  })
+  const generateSeconds = (performance.now() - started) / 1000
+  started = performance.now()
+  const rebuilt = await rebuildRollups(sql, { schema: db.schema, maxEventAgeDays: 90 }, first, last)
+  const rebuildSeconds = (performance.now() - started) / 1000
+  started = performance.now()
+  await sql`vacuum analyze events`
+  await sql`vacuum analyze user_day`
+  await sql`vacuum analyze daily_activity`
+  await sql`checkpoint`
+  const vacuumSeconds = (performance.now() - started) / 1000
+  const sizes = await sql<{ name: string; bytes: string }[]>`
+    select 'events' as name, sum(pg_total_relation_size(inhrelid))::text as bytes from pg_inherits
+      where inhparent = 'events'::regclass
+    union all select 'user_day', pg_total_relation_size('user_day')::text
+    union all select 'user_activity', pg_total_relation_size('user_activity')::text
+    union all select 'daily_activity', pg_total_relation_size('daily_activity')::text`
+  log(
+    `  data: generate_series ${generateSeconds.toFixed(0)} s, rollup rebuild ${rebuildSeconds.toFixed(0)} s ` +
+      `(${fmt(rebuilt.userDays)} user days), vacuum analyze ${vacuumSeconds.toFixed(0)} s; ` +
+      sizes.map((s) => `${s.name} ${fmt(Number(s.bytes) / 2 ** 20)} MiB`).join(', '),
+  )
+
+  // Queries: DAU of the last 30 days, retention of the day before yesterday.
+  const to = last
+  const from = new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10)
+  const day = new Date(Date.parse(`${to}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10)
+  const repo = createAnalyticsRepository(sql)
+  const api = (path: string) => async () => {
+    const res = await fetch(`${url}${path}`)
+    if (res.status !== 200) throw new Error(`${path}: ${res.status}`)
+    await res.json()
+  }
+  const rows = [
+    ['DAU, 30 days', 'API (HTTP, rollups)', await timed(API_RUNS, api(`/v1/analytics/dau?from=${from}&to=${to}`))],
+    ['DAU, 30 days', 'rollup query alone', await timed(API_RUNS, () => repo.dau(from, to))],
+    ['DAU, 30 days', 'raw query on events', await timed(RAW_RUNS, () => repo.raw.dau(from, to))],
+    ['retention, 1 day', 'API (HTTP, rollups)', await timed(API_RUNS, api(`/v1/analytics/retention?day=${day}`))],
+    ['retention, 1 day', 'rollup query alone', await timed(API_RUNS, () => repo.retention(day))],
+    ['retention, 1 day', 'raw query on events', await timed(RAW_RUNS, () => repo.raw.retention(day))],
+  ] as const
+  // The answers agree, or the figures mean nothing.
+  const [apiDau, rawDau] = [await repo.dau(from, to), await repo.raw.dau(from, to)]
+  const apiRetention = await repo.retention(day)
+  const rawRetention = await repo.raw.retention(day)
+  const agree =
+    JSON.stringify(apiDau) === JSON.stringify(rawDau) && JSON.stringify(apiRetention) === JSON.stringify(rawRetention)
+
+  log('')
+  log(`| query | answered by | p50 ms | p95 ms | runs |`)
+  log(`| --- | --- | --- | --- | --- |`)
+  for (const [query, by, t] of rows) {
+    log(`| ${query} | ${by} | ${ms(t.p50)} | ${ms(t.p95)} | ${by.startsWith('raw') ? RAW_RUNS : API_RUNS} |`)
+  }
+  /** How many times faster the API (row i) is than the raw query (row i + 2), at p50 and at p95. */
+  const speedup = (i: number) => {
+    const [apiTimes, rawTimes] = [rows[i]?.[2], rows[i + 2]?.[2]]
+    if (!apiTimes || !rawTimes) return '?'
+    return `${(rawTimes.p50 / apiTimes.p50).toFixed(0)}x at p50, ${(rawTimes.p95 / apiTimes.p95).toFixed(0)}x at p95`
+  }
+  log(
+    `DAU ${fmt(rawDau.reduce((s, d) => s + d.users, 0) / rawDau.length)} users/day on average; ` +
+      `retention of ${day}: ${fmt(rawRetention.active)} active, ${fmt(rawRetention.returning)} returning; ` +
+      `rollups ${agree ? 'equal' : 'DIFFER FROM'} the raw answers; the API is ${speedup(0)} (DAU) and ` +
+      `${speedup(3)} (retention) faster than the raw queries`,
+  )
+
+  // Ingestion, for two shapes of traffic: the same rows three times, under other ids, one per way in.
+  log('')
+  log(`| events per user day | way in | events/s | of COPY |`)
+  log(`| --- | --- | --- | --- |`)
+  for (const perUserDay of [1, 10]) {
+    const r = await ingestion(perUserDay)
+    log(`| ${perUserDay} | COPY into events (baseline) | ${fmt(r.copy)} | 1.00 |`)
+    log(
+      `| ${perUserDay} | POST /v1/events, ${fmt(BATCH)} per request, ${CONCURRENCY} at once | ${fmt(r.http)} | ${(r.http / r.copy).toFixed(2)} |`,
+    )
+    log(
+      `| ${perUserDay} | activity consumer, backlog drained | ${fmt(r.consumer)} | ${(r.consumer / r.copy).toFixed(2)} |`,
+    )
+    log(
+      `(${perUserDay}: published to RabbitMQ at ${fmt(r.publish)} messages/s; ${fmt(r.newUserDays)} new user days per way)`,
+    )
+  }
+  log(`events stored in total: ${fmt(await count('select count(*)::int as n from events'))}`)
+} finally {
+  await service?.kill('SIGKILL')
+  await sql.end({ timeout: 5 })
+  await db.drop()
+  await vhost.delete()
+  await privatePg?.stop()
+}
