@@ -1,8 +1,10 @@
 import type { DashboardSpec, PanelSpec, RowSpec } from './grafana.js'
+import { feedRows, PUSH } from './grafana-feed.js'
 import { consumersRow, httpRow, ownQueues, quantile, queuesRow, RATE, sel, standard, svc } from './grafana-rows.js'
 
 /**
- * What the dashboards show: one overview (rates, errors, latency, backlogs, DLQs per service) and one per service.
+ * What the dashboards show: one overview (rates, errors, latency, backlogs, DLQs per service) and one per service
+ * (the feed's, API and worker, in grafana-feed.ts).
  * The expressions are those of infra/prometheus/alerts.yml where an alert watches the same thing, so a panel shows
  * the line an alert crosses. Every metric named here is checked against the services' registries and RabbitMQ's
  * exposition (infra/scripts/test/metrics-catalog.int.test.ts); docs/operations.md#metrics says what each means.
@@ -283,6 +285,17 @@ const overview: RowSpec[] = [
           },
         ],
       },
+      {
+        title: 'Feed entries written (feed-worker)',
+        description: 'postgres: new user_feed rows; redis: timelines written (active users only).',
+        unit: 'ops',
+        targets: [
+          {
+            expr: `sum by (service, store) (rate(feed_entries_written_total${RATE}))`,
+            legend: '{{service}} {{store}}',
+          },
+        ],
+      },
     ],
   },
   {
@@ -310,6 +323,13 @@ const overview: RowSpec[] = [
         title: 'Oldest unshipped event-log event',
         unit: 's',
         targets: [{ expr: 'max by (service) (batch_consumer_oldest_pending_seconds)', legend: '{{service}}' }],
+      },
+      {
+        title: 'Feed fan-out lag p99 (feed-worker)',
+        description:
+          "A post to its followers' feeds: FeedFanOutLagAboveTarget above 2 s, FeedFanOutLagHigh pages above 60 s.",
+        unit: 's',
+        targets: [{ expr: quantile(0.99, 'feed_fanout_lag_seconds', ['service'], [PUSH]), legend: '{{service}}' }],
       },
       {
         title: 'Event-loop lag p99 by service',
@@ -349,9 +369,10 @@ export const DASHBOARD_SPECS: DashboardSpec[] = [
   {
     uid: 'feed',
     title: 'Feed',
-    // TODO(feed): fan-out lag and cache hit ratio panels once the feed exports them (issue 17 §2).
-    description: 'The feed: HTTP, outbox and health so far; fan-out and cache panels come with their metrics.',
-    rows: standard('feed', [queuesRow('Queues (feed.*)', ownQueues('feed'))]),
+    description:
+      'The feed API and its fan-out worker: fan-out lag, entries written, caches, the hot feed, logins and ' +
+      'sessions, the feed.* queues (docs/feed.md, docs/runbooks/feed.md).',
+    rows: feedRows,
   },
   {
     uid: 'analytics',
