@@ -70,6 +70,10 @@ export const feedProblems = {
     409,
     'Identity belongs to another user',
   ),
+  /** POST /v1/auth/link/confirm with a link code that is unknown, expired (LINK_CODE_TTL_S) or already used. */
+  invalidLinkCode: defineProblemType('invalid-link-code', 400, 'Invalid or expired link code'),
+  /** POST /v1/auth/link/confirm by a user other than the one who started the link (a leaked or planted link). */
+  linkOfAnotherUser: defineProblemType('link-of-another-user', 403, 'Link started by another user'),
 
   // -- feeds (docs/feed.md#personal-feed, #hot-feed)
   /**

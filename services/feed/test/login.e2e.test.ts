@@ -304,30 +304,88 @@ describe('linking a second provider', () => {
     })
 
   /** Opens the link URL in a browser of its own and lands on the callback. */
-  async function finishLink(authorizationUrl: string, login: string) {
+  async function finishLink(authorizationUrl: string, login: string, provider = 'dev') {
     const browser = new Browser()
     const { stoppedAt } = await browser.browse(authorizationUrl, {
-      stop: isCallback('dev'),
+      stop: isCallback(provider),
       fill: { login, password: 'x' },
     })
     if (!stoppedAt) throw new Error('the provider did not come back')
     return browser.request(stoppedAt)
   }
 
-  it('links a new identity to the current user; that identity then logs in as that user', async () => {
+  const confirm = (linkCode: string, accessToken: string) =>
+    fetch(`${h.feedUrl}/v1/auth/link/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify({ link_code: linkCode }),
+    })
+  const authorizationUrlOf = async (res: Response) =>
+    ((await res.json()) as { authorization_url: string }).authorization_url
+  const identitiesOf = async (userId: string) =>
+    h.env.schema.sql<{ provider: string; subject: string }[]>`
+      select provider, subject from identities where user_id = ${userId} order by provider, subject`
+
+  it('links a new identity once the linking user confirms its code; that identity then logs in as that user', async () => {
     h.github.account = { id: 7001, login: 'linker', name: 'Linker', avatar_url: 'https://a.example/1', emails: [] }
     const owner = await logIn('github')
     const res = await link('dev', owner.body.access_token as string)
     expect(res.status).toBe(200)
-    const { authorization_url } = (await res.json()) as { authorization_url: string }
+    const authorization_url = await authorizationUrlOf(res)
     expect(new URL(authorization_url).origin).toBe(new URL(h.idp.issuer).origin)
 
-    const linked = await finishLink(authorization_url, 'linker-at-dev')
-    expect(linked.response.status).toBe(200)
-    expect(json(linked)).toEqual({ user_id: owner.body.user_id, provider: 'dev', linked: true })
+    const callback = await finishLink(authorization_url, 'linker-at-dev')
+    expect(callback.response.status).toBe(200)
+    const pending = json(callback)
+    expect(pending).toMatchObject({ provider: 'dev', expires_in: 120 })
+    expect(pending.link_code).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    // The callback committed nothing.
+    expect(await identitiesOf(owner.body.user_id as string)).toEqual([{ provider: 'github', subject: '7001' }])
+
+    const confirmed = await confirm(pending.link_code as string, owner.body.access_token as string)
+    expect(confirmed.status).toBe(200)
+    expect(await confirmed.json()).toEqual({ user_id: owner.body.user_id, provider: 'dev', linked: true })
+    // A code works once.
+    const again = await confirm(pending.link_code as string, owner.body.access_token as string)
+    expect(again.status).toBe(400)
+    expect(((await again.json()) as { type: string }).type).toBe(`${PROBLEMS}invalid-link-code`)
 
     const viaDev = await logIn('dev', 'linker-at-dev')
     expect(viaDev.body).toMatchObject({ user_id: owner.body.user_id, new_user: false })
+  })
+
+  it('refuses a takeover: whoever finishes a leaked link URL cannot confirm it with their own token', async () => {
+    h.github.account = { id: 7101, login: 'victim', name: 'Victim', avatar_url: 'https://a.example/3', emails: [] }
+    const victim = await logIn('github')
+    const attacker = await logIn('dev', 'attacker-takeover')
+    // The victim's link URL leaks (Referer, history); the attacker finishes it with their own dev account.
+    const leaked = await authorizationUrlOf(await link('dev', victim.body.access_token as string))
+    const callback = await finishLink(leaked, 'attacker-takeover-2')
+    expect(callback.response.status).toBe(200)
+    const refused = await confirm(json(callback).link_code as string, attacker.body.access_token as string)
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect(((await refused.json()) as { type: string }).type).toBe(`${PROBLEMS}link-of-another-user`)
+    expect(await identitiesOf(victim.body.user_id as string)).toEqual([{ provider: 'github', subject: '7101' }])
+    expect(await count(`select count(*)::int as n from identities where subject = 'attacker-takeover-2'`)).toBe(0)
+  })
+
+  it('refuses a login CSRF: a victim who finishes the attacker’s link URL cannot confirm it', async () => {
+    h.github.account = { id: 7201, login: 'csrf-attacker', name: 'A', avatar_url: 'https://a.example/4', emails: [] }
+    const attacker = await logIn('github')
+    const victim = await logIn('dev', 'csrf-victim')
+    const planted = await authorizationUrlOf(await link('github', attacker.body.access_token as string))
+    // The victim's browser finishes the planted URL with the victim's GitHub account (not yet known here); the
+    // victim's client then confirms the code it received with the victim's token.
+    h.github.account = { id: 7202, login: 'csrf-victim', name: 'V', avatar_url: 'https://a.example/5', emails: [] }
+    const callback = await finishLink(planted, 'unused', 'github')
+    expect(callback.response.status).toBe(200)
+    const refused = await confirm(json(callback).link_code as string, victim.body.access_token as string)
+    expect(refused.status).toBe(403)
+    expect(await identitiesOf(attacker.body.user_id as string)).toEqual([{ provider: 'github', subject: '7201' }])
+    expect(
+      await count(`select count(*)::int as n from identities where provider = 'github' and subject = '7202'`),
+    ).toBe(0)
   })
 
   it('refuses to link an identity that belongs to another user (409), and a link without a token (401)', async () => {
@@ -358,6 +416,9 @@ describe('metrics', () => {
     expect(count('provider="dev",outcome="first_login"')).toBeGreaterThan(0)
     expect(count('provider="dev",outcome="login"')).toBeGreaterThan(0)
     expect(count('provider="dev",outcome="linked"')).toBe(1)
+    expect(count('provider="dev",outcome="link_pending"')).toBe(2)
+    expect(count('provider="github",outcome="link_pending"')).toBe(1)
+    expect(count('provider="link",outcome="link_of_another_user"')).toBe(2)
     expect(count('provider="mock",outcome="invalid_id_token"')).toBe(5)
     expect(count('provider="github",outcome="identity_provider_unavailable"')).toBe(1)
     expect(count('provider="dev",outcome="identity_linked_to_another_user"')).toBe(1)

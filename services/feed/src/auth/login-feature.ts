@@ -7,9 +7,10 @@ import { createIdentitiesRepository } from '../users/identities-repository.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import { authRateLimit } from './auth-rate-limit.js'
 import { createIdentityProviders } from './identity-providers.js'
-import { callbackUrlOf } from './login.js'
+import { callbackUrlOf, LINK_CODE_TTL_S, type PendingLink } from './login.js'
 import { registerLoginRoutes } from './login-routes.js'
 import { createLoginStates } from './login-state.js'
+import { createOneTimeCodes } from './one-time-codes.js'
 import type { Sessions } from './sessions.js'
 
 /**
@@ -57,6 +58,7 @@ export async function registerIdentityLogin(
       states: createLoginStates(runtime.redis, config.FEED_AUTH_LOGIN_TTL_S),
       providers,
       clientRedirects: config.clientRedirects,
+      linkCodes: createOneTimeCodes<PendingLink>(runtime.redis, 'link', LINK_CODE_TTL_S),
       publicUrl: config.FEED_PUBLIC_URL,
     },
     authenticate: options.authenticate,

@@ -4,18 +4,19 @@ import { PROBLEM_TYPE_BASE, ProblemError, type ServiceApp } from '@platform/http
 import type { Counter } from '@platform/metrics'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { authOf, BEARER_SECURITY } from './authenticate.js'
-import { completeLogin, type LoginDeps, type LoginResult, startLogin } from './login.js'
+import { completeLogin, confirmLink, type LoginDeps, type LoginResult, startLogin } from './login.js'
 import { TokenResponseSchema } from './sessions.js'
 
 /**
- * GET /v1/auth/:provider/login, GET /v1/auth/:provider/callback, POST /v1/auth/:provider/link (docs/feed.md#login).
+ * GET /v1/auth/:provider/login, GET /v1/auth/:provider/callback, POST /v1/auth/:provider/link and
+ * POST /v1/auth/link/confirm (docs/feed.md#login).
  * Thin: each handler reads its checked input, calls one domain function (login.ts) and answers.
  *
  * The login cookie binds a login to the browser that started it (RFC 9700 §4.7.1): a random value, HttpOnly,
  * SameSite=Lax (sent on the provider's top-level redirect back), scoped to /v1/auth/, whose hash the login state
  * keeps; the callback refuses a state that comes back without it. One value per browser, reused by its parallel
- * logins. The link call has no browser to bind (an app asks for the URL with its access token): its state alone,
- * made for that user, is the capability.
+ * logins. The link call has no browser to bind (an app asks for the URL with its access token), so its callback
+ * commits nothing: it answers a one-time link code that only the linking user's access token can confirm.
  */
 export interface LoginRoutesOptions {
   deps: LoginDeps
@@ -38,6 +39,8 @@ const OUTCOMES = new Set([
   'identity-provider-unavailable',
   'identity-linked-to-another-user',
   'unknown-identity-provider',
+  'invalid-link-code',
+  'link-of-another-user',
 ])
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 const TAGS = ['auth']
@@ -71,6 +74,15 @@ const LoginTokens = Type.Object(
     ...TokenResponseSchema.properties,
     user_id: Type.String({ format: 'uuid' }),
     new_user: Type.Boolean({ description: 'true on the first login of this identity (the user was just created)' }),
+  },
+  { additionalProperties: false },
+)
+
+const PendingLinkResult = Type.Object(
+  {
+    link_code: Type.String({ description: 'Confirm it with POST /v1/auth/link/confirm and the linking user’s token' }),
+    provider: Type.String(),
+    expires_in: Type.Integer({ description: 'Seconds the link code is valid' }),
   },
   { additionalProperties: false },
 )
@@ -120,11 +132,18 @@ function withFragment(target: string, values: Record<string, string | number | b
   return url.href
 }
 
+/** The client's redirect_uri with `values` added to its query (its own parameters kept), as OAuth sends a code. */
+function withQuery(target: string, values: Record<string, string | number>): string {
+  const url = new URL(target)
+  for (const [key, value] of Object.entries(values)) url.searchParams.set(key, String(value))
+  return url.href
+}
+
 function answer(reply: FastifyReply, result: LoginResult) {
   noStore(reply)
   if (result.kind === 'link') {
-    const body = { user_id: result.userId, provider: result.provider, linked: result.linked }
-    if (result.redirectUri) return reply.redirect(withFragment(result.redirectUri, body), 302)
+    const body = { link_code: result.linkCode, provider: result.provider, expires_in: result.expiresIn }
+    if (result.redirectUri) return reply.redirect(withQuery(result.redirectUri, body), 302)
     return reply.code(200).send(body)
   }
   const body = { ...result.tokens, user_id: result.user.id, new_user: result.created }
@@ -184,13 +203,14 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         summary: 'The identity provider’s redirect back: finishes the login',
         description:
           'Registered at the provider as its redirect URI. Exchanges the code, finds or creates the user by ' +
-          '(provider, subject) and starts a session; or, for a link, adds the identity to the linking user.',
+          '(provider, subject) and starts a session; or, for a link, answers a link code to confirm with ' +
+          'POST /v1/auth/link/confirm (nothing is linked before that).',
         tags: TAGS,
         params: ProviderParams,
         querystring: CallbackQuery,
         response: {
-          200: Type.Union([LoginTokens, LinkResult], {
-            description: 'Without redirect_uri: the token response (a login) or the linked identity (a link)',
+          200: Type.Union([LoginTokens, PendingLinkResult], {
+            description: 'Without redirect_uri: the token response (a login) or the link code (a link)',
           }),
           302: redirect(
             'With redirect_uri: back to the client',
@@ -210,7 +230,7 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
           userAgent: request.headers['user-agent'],
           ip: request.ip,
         })
-        const outcome = result.kind === 'link' ? 'linked' : result.created ? 'first_login' : 'login'
+        const outcome = result.kind === 'link' ? 'link_pending' : result.created ? 'first_login' : 'login'
         options.logins.inc({ provider, outcome })
         return answer(reply, result)
       } catch (error) {
@@ -254,6 +274,36 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         linkUserId: authOf(request).userId,
       })
       return noStore(reply).send({ authorization_url: url.href, expires_in: options.loginTtlSeconds })
+    },
+  )
+
+  app.post(
+    '/v1/auth/link/confirm',
+    {
+      preHandler: (request, reply) => options.authenticate.call(app as never, request, reply),
+      config: options.rateLimit,
+      schema: {
+        summary: 'Confirm a link: adds the identity its callback found to the current user',
+        description:
+          'The link code comes from the link’s callback (its JSON, or the redirect_uri’s query). Only the user who ' +
+          'started the link can confirm it (403 link-of-another-user otherwise); a code works once.',
+        tags: TAGS,
+        security: BEARER_SECURITY,
+        body: Type.Object({ link_code: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
+        response: { 200: LinkResult },
+      },
+    },
+    async (request, reply) => {
+      const provider = 'link'
+      try {
+        const result = await confirmLink(deps, { linkCode: request.body.link_code, userId: authOf(request).userId })
+        options.logins.inc({ provider: result.provider, outcome: 'linked' })
+        return noStore(reply).send({ user_id: result.userId, provider: result.provider, linked: result.linked })
+      } catch (error) {
+        const slug = error instanceof ProblemError ? error.type.replace(PROBLEM_TYPE_BASE, '') : 'error'
+        options.logins.inc({ provider, outcome: OUTCOMES.has(slug) ? slug.replaceAll('-', '_') : 'error' })
+        throw error
+      }
     },
   )
 }
