@@ -254,6 +254,21 @@ describe('login through GitHub (stand-in)', () => {
     expect(second.body).toMatchObject({ user_id: first.body.user_id, new_user: false })
   })
 
+  it('sends a PKCE S256 challenge and its verifier (the stand-in refuses a login without them)', async () => {
+    h.github.account = { id: 4343, login: 'pkce', name: 'P', avatar_url: 'https://a.example/p', emails: [] }
+    const { page } = await logIn('github')
+    expect(page.response.status).toBe(200)
+    expect(h.github.lastAuthorize).toMatchObject({ code_challenge_method: 'S256' })
+    expect(h.github.lastAuthorize?.code_challenge).toMatch(/^[A-Za-z0-9_-]{43}$/)
+
+    // pkce: false (an old GitHub Enterprise Server): no challenge is sent, and the login still works there.
+    h.github.pkce = false
+    const old = await logIn('ghe')
+    h.github.pkce = true
+    expect(old.page.response.status).toBe(200)
+    expect(h.github.lastAuthorize?.code_challenge).toBeUndefined()
+  })
+
   it('never joins accounts by email: the same verified address at another provider is another user', async () => {
     h.github.account = {
       id: 5151,
