@@ -72,8 +72,11 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     await registerJwksRoute(app, tokens)
     // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users, sessions }.
 
-    // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
-    await registerTokenRoutes(app, { sessions, authenticate, config })
+    // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
+    const login = await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
+
+    // -- sessions and tokens (POST /v1/auth/token: refresh_token and the login's authorization_code, /logout)
+    await registerTokenRoutes(app, { sessions, authenticate, config, exchangeCode: login.exchangeCode })
     const cleanup = createSessionCleanup({
       sql: runtime.sql,
       logger: runtime.logger,
@@ -82,9 +85,6 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     })
     app.addHook('onReady', () => cleanup.start())
     app.addHook('onClose', () => cleanup.stop())
-
-    // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
-    await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
     await registerFeedApi(app, { runtime, config, authenticate, users })

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -108,19 +109,92 @@ describe('login through the development IdP (a real oidc-provider)', () => {
     ])
   })
 
-  it('redirects to an allowed redirect_uri with the tokens in the fragment', async () => {
+  const verifier = randomBytes(32).toString('base64url')
+  const challenge = createHash('sha256').update(verifier).digest('base64url')
+  const pkce = `&code_challenge=${challenge}&code_challenge_method=S256`
+  const exchange = (values: Record<string, string>) =>
+    fetch(`${h.feedUrl}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', ...values }),
+    })
+  /** A login with redirect_uri up to the client's redirect: the feed's code in its query. */
+  async function codeLogin(login: string) {
+    const redirectUri = `${CLIENT_REDIRECT}?app_state=xyz`
     const browser = new Browser()
-    const query = `?redirect_uri=${encodeURIComponent(`${CLIENT_REDIRECT}?app_state=xyz`)}`
-    const callback = await toCallback(browser, 'dev', 'carol', query)
-    const page = await browser.request(callback)
+    const query = `?redirect_uri=${encodeURIComponent(redirectUri)}${pkce}`
+    const page = await browser.request(await toCallback(browser, 'dev', login, query))
     expect(page.response.status).toBe(302)
-    const target = new URL(page.response.headers.get('location') ?? '')
-    expect(`${target.origin}${target.pathname}${target.search}`).toBe(`${CLIENT_REDIRECT}?app_state=xyz`)
-    const fragment = new URLSearchParams(target.hash.slice(1))
-    expect(fragment.get('token_type')).toBe('Bearer')
-    expect(fragment.get('access_token')).toMatch(/^ey/)
-    expect(fragment.get('refresh_token')).toMatch(/^[A-Za-z0-9_-]{43}$/)
     expect(page.response.headers.get('referrer-policy')).toBe('no-referrer')
+    const target = new URL(page.response.headers.get('location') ?? '')
+    return { target, redirectUri, code: target.searchParams.get('code') ?? '' }
+  }
+
+  it('redirects to redirect_uri with a one-time code, exchanged with the PKCE verifier; no tokens in the URL', async () => {
+    const { target, redirectUri, code } = await codeLogin('carol')
+    expect(`${target.origin}${target.pathname}`).toBe(CLIENT_REDIRECT)
+    expect(target.searchParams.get('app_state')).toBe('xyz')
+    expect(target.hash).toBe('')
+    expect(target.href).not.toMatch(/access_token|refresh_token/)
+    expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/)
+
+    const res = await exchange({ code, code_verifier: verifier, redirect_uri: redirectUri })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const body = (await res.json()) as Record<string, unknown>
+    expect(body).toMatchObject({ token_type: 'Bearer', new_user: true })
+    expect(body.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    const [user] = await h.env.schema.sql`select handle from users where id = ${body.user_id as string}`
+    expect(user?.handle).toBe('carol')
+
+    // Once only.
+    const again = await exchange({ code, code_verifier: verifier, redirect_uri: redirectUri })
+    expect(again.status).toBe(401)
+    expect(await again.json()).toMatchObject({ type: `${PROBLEMS}invalid-grant`, error: 'invalid_grant' })
+  })
+
+  it('refuses a code with the wrong verifier or redirect_uri, and a login with redirect_uri but no challenge', async () => {
+    const wrongVerifier = await codeLogin('erin')
+    const other = randomBytes(32).toString('base64url')
+    const refused = await exchange({
+      code: wrongVerifier.code,
+      code_verifier: other,
+      redirect_uri: wrongVerifier.redirectUri,
+    })
+    expect(refused.status).toBe(401)
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' })
+    // The failed attempt spent the code.
+    const late = await exchange({
+      code: wrongVerifier.code,
+      code_verifier: verifier,
+      redirect_uri: wrongVerifier.redirectUri,
+    })
+    expect(late.status).toBe(401)
+
+    const wrongUri = await codeLogin('erin')
+    const elsewhere = await exchange({
+      code: wrongUri.code,
+      code_verifier: verifier,
+      redirect_uri: 'http://127.0.0.1:1/other',
+    })
+    expect(elsewhere.status).toBe(401)
+
+    const missing = await exchange({ code: 'x'.repeat(43), redirect_uri: CLIENT_REDIRECT })
+    expect(missing.status).toBe(400)
+    expect(await missing.json()).toMatchObject({ error: 'invalid_request' })
+
+    for (const query of [
+      '',
+      `&code_challenge=${challenge}&code_challenge_method=plain`,
+      '&code_challenge_method=S256',
+    ]) {
+      const page = await new Browser().request(
+        `${h.feedUrl}/v1/auth/dev/login?redirect_uri=${encodeURIComponent(CLIENT_REDIRECT)}${query}`,
+      )
+      expect(page.response.status, query).toBe(400)
+      expect(problemType(page)).toBe('invalid-code-challenge')
+    }
+    expect(await count(`select count(*)::int as n from users where handle like 'erin%'`)).toBe(0)
   })
 
   it('refuses a redirect_uri that is not on the allow-list, before going to the provider', async () => {

@@ -52,7 +52,9 @@ const ProviderParams = Type.Object({
 const RedirectUri = Type.String({
   minLength: 1,
   maxLength: 2048,
-  description: 'Where the browser goes with the tokens in the URL fragment; must be on FEED_AUTH_REDIRECT_ALLOWLIST',
+  description:
+    'Where the browser goes with a one-time authorization code in the query (exchange it at POST /v1/auth/token); ' +
+    'must be on FEED_AUTH_REDIRECT_ALLOWLIST',
 })
 
 /** Bounded strings: a provider's parameters are short, and a repeated parameter (an array) is refused. */
@@ -121,15 +123,9 @@ function cookieOf(request: FastifyRequest): string | undefined {
   return undefined
 }
 
-/** The fragment never reaches a server or a Referer header; `no-store` keeps the answer out of caches (RFC 6749 §5.1). */
+/** `no-store` keeps the answer out of caches (RFC 6749 §5.1); no Referer carries a code onwards. */
 function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').header('referrer-policy', 'no-referrer')
-}
-
-function withFragment(target: string, values: Record<string, string | number | boolean>): string {
-  const url = new URL(target)
-  url.hash = new URLSearchParams(Object.entries(values).map(([k, v]): [string, string] => [k, String(v)])).toString()
-  return url.href
 }
 
 /** The client's redirect_uri with `values` added to its query (its own parameters kept), as OAuth sends a code. */
@@ -146,9 +142,8 @@ function answer(reply: FastifyReply, result: LoginResult) {
     if (result.redirectUri) return reply.redirect(withQuery(result.redirectUri, body), 302)
     return reply.code(200).send(body)
   }
-  const body = { ...result.tokens, user_id: result.user.id, new_user: result.created }
-  if (result.redirectUri) return reply.redirect(withFragment(result.redirectUri, body), 302)
-  return reply.code(200).send(body)
+  if (result.kind === 'code') return reply.redirect(withQuery(result.redirectUri, { code: result.code }), 302)
+  return reply.code(200).send({ ...result.tokens, user_id: result.user.id, new_user: result.created })
 }
 
 export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesOptions): Promise<void> {
@@ -163,10 +158,17 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         summary: 'Log in through an identity provider (redirects to it)',
         description:
           'Redirects the browser to the provider. After the login there, the callback answers the tokens, or ' +
-          'redirects to redirect_uri with them in the URL fragment.',
+          'redirects to redirect_uri with a one-time authorization code (60 s) that the client exchanges at ' +
+          'POST /v1/auth/token with its PKCE code_verifier: with redirect_uri, code_challenge (S256) is required.',
         tags: TAGS,
         params: ProviderParams,
-        querystring: Type.Object({ redirect_uri: Type.Optional(RedirectUri) }),
+        querystring: Type.Object({
+          redirect_uri: Type.Optional(RedirectUri),
+          code_challenge: Type.Optional(
+            Type.String({ maxLength: 128, description: 'RFC 7636: BASE64URL(SHA-256(code_verifier))' }),
+          ),
+          code_challenge_method: Type.Optional(Type.String({ maxLength: 16, description: 'S256' })),
+        }),
         response: {
           302: redirect(
             'To the identity provider',
@@ -181,6 +183,8 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
       const url = await startLogin(deps, {
         provider: request.params.provider,
         redirectUri: request.query.redirect_uri,
+        codeChallenge: request.query.code_challenge,
+        codeChallengeMethod: request.query.code_challenge_method,
         browserKey,
       })
       const cookie = [
@@ -214,7 +218,7 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
           }),
           302: redirect(
             'With redirect_uri: back to the client',
-            'The client’s redirect_uri, the token response (or the link result) in its fragment',
+            'The client’s redirect_uri with `code` (a login) or `link_code` (a link) added to its query',
           ),
         },
       },
@@ -230,7 +234,14 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
           userAgent: request.headers['user-agent'],
           ip: request.ip,
         })
-        const outcome = result.kind === 'link' ? 'link_pending' : result.created ? 'first_login' : 'login'
+        const outcome =
+          result.kind === 'link'
+            ? 'link_pending'
+            : result.kind === 'code'
+              ? 'code_issued'
+              : result.created
+                ? 'first_login'
+                : 'login'
         options.logins.inc({ provider, outcome })
         return answer(reply, result)
       } catch (error) {

@@ -42,6 +42,8 @@ export interface LoginDeps {
   clientRedirects: ClientRedirects
   /** Pending links between the link callback and POST /v1/auth/link/confirm. */
   linkCodes: OneTimeCodes<PendingLink>
+  /** The feed's own authorization codes, between a callback with redirect_uri and POST /v1/auth/token. */
+  authorizationCodes: OneTimeCodes<PendingLogin>
   /** FEED_PUBLIC_URL: the base of the callback URLs registered at the providers. */
   publicUrl: string
 }
@@ -69,7 +71,13 @@ export interface StartLogin {
   linkUserId?: string
   /** The login cookie of the browser (login-routes.ts); the callback must come back with the same one. */
   browserKey?: string
+  /** RFC 7636 from the client: required with redirect_uri (the code it gets back is bound to it); S256 only. */
+  codeChallenge?: string | undefined
+  codeChallengeMethod?: string | undefined
 }
+
+/** RFC 7636 §4.2: an S256 challenge is the base64url SHA-256 of the verifier, 43 characters. */
+const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/
 
 export async function startLogin(deps: LoginDeps, input: StartLogin): Promise<URL> {
   const provider = providerOf(deps, input.provider)
@@ -82,6 +90,15 @@ export async function startLogin(deps: LoginDeps, input: StartLogin): Promise<UR
       })
     }
     redirectUri = allowed.href
+    // RFC 9700 §2.1.1: the code that goes to the client's redirect_uri is worth nothing without the verifier.
+    // (A link's redirect gets a link code, which only the linking user's access token can confirm.)
+    const login = input.linkUserId === undefined
+    if (login && (input.codeChallengeMethod !== 'S256' || !S256_CHALLENGE.test(input.codeChallenge ?? ''))) {
+      throw new ProblemError(feedProblems.invalidCodeChallenge, {
+        detail:
+          'A login with redirect_uri needs code_challenge (the S256 of a code_verifier) and code_challenge_method=S256.',
+      })
+    }
   }
   const state = client.randomState()
   const codeVerifier = client.randomPKCECodeVerifier()
@@ -97,6 +114,9 @@ export async function startLogin(deps: LoginDeps, input: StartLogin): Promise<UR
     codeVerifier,
     ...(provider.usesNonce ? { nonce } : {}),
     ...(redirectUri === undefined ? {} : { redirectUri }),
+    ...(redirectUri === undefined || input.codeChallenge === undefined
+      ? {}
+      : { clientCodeChallenge: input.codeChallenge }),
     ...(input.linkUserId === undefined ? {} : { linkUserId: input.linkUserId }),
     ...(input.browserKey === undefined ? {} : { browserHash: sha256(input.browserKey) }),
     startedAt: Date.now(),
@@ -115,8 +135,23 @@ export interface CompleteLogin {
 }
 
 export type LoginResult =
-  | { kind: 'login'; user: UserRow; created: boolean; tokens: TokenResponse; redirectUri?: string }
+  | { kind: 'login'; user: UserRow; created: boolean; tokens: TokenResponse }
+  | { kind: 'code'; code: string; redirectUri: string }
   | { kind: 'link'; linkCode: string; provider: string; expiresIn: number; redirectUri?: string }
+
+/** What a login callback with redirect_uri found, kept under the feed's authorization code until its exchange. */
+export interface PendingLogin {
+  provider: string
+  profile: ExternalProfile
+  redirectUri: string
+  /** The client's S256 code_challenge from the login call. */
+  codeChallenge: string
+  userAgent?: string
+  ip?: string
+}
+
+/** RFC 6749 §4.1.2 recommends at most 10 minutes; the client exchanges it right after the redirect. */
+export const AUTHORIZATION_CODE_TTL_S = 60
 
 /** What a link callback found, kept under its link code until the linking user confirms it. */
 export interface PendingLink {
@@ -164,12 +199,30 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLogin): Prom
     const linkCode = await deps.linkCodes.issue(pending)
     return { kind: 'link', linkCode, provider: provider.name, expiresIn: deps.linkCodes.ttlSeconds, ...redirect }
   }
+  if (saved.redirectUri !== undefined && saved.clientCodeChallenge !== undefined) {
+    // No tokens in a redirect (RFC 9700 §2.1.2): a code of the feed's own, exchanged with the client's verifier.
+    // Nothing is committed before that exchange; the login happens there, in one transaction.
+    const pending: PendingLogin = {
+      provider: provider.name,
+      profile,
+      redirectUri: saved.redirectUri,
+      codeChallenge: saved.clientCodeChallenge,
+      ...(input.userAgent === undefined ? {} : { userAgent: input.userAgent }),
+      ...(input.ip === undefined ? {} : { ip: input.ip }),
+    }
+    return { kind: 'code', code: await deps.authorizationCodes.issue(pending), redirectUri: saved.redirectUri }
+  }
   const { user, created, tokens } = await logIn(deps, provider.name, profile, input)
-  return { kind: 'login', user, created, tokens, ...redirect }
+  return { kind: 'login', user, created, tokens }
 }
 
 /** Find or create, the login's events and the session: one transaction. */
-async function logIn(deps: LoginDeps, provider: string, profile: ExternalProfile, input: CompleteLogin) {
+export async function logIn(
+  deps: Pick<LoginDeps, 'sql' | 'users' | 'identities' | 'sessions' | 'eventLog'>,
+  provider: string,
+  profile: ExternalProfile,
+  input: { userAgent?: string | undefined; ip?: string | undefined },
+) {
   const key = { provider, subject: profile.subject }
   const contact = { ...key, email: profile.email, emailVerified: profile.emailVerified }
   return deps.sql.begin(async (tx) => {
@@ -201,7 +254,7 @@ async function logIn(deps: LoginDeps, provider: string, profile: ExternalProfile
 
 /** The activity message for analytics and the event-log record; no profile data (names, emails) in either. */
 async function recordLogin(
-  deps: LoginDeps,
+  deps: Pick<LoginDeps, 'eventLog'>,
   tx: Queryable,
   login: { userId: string; provider: string; created: boolean },
 ) {
