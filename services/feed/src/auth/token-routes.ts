@@ -164,8 +164,8 @@ export async function registerTokenRoutes(app: ServiceApp, options: TokenRoutesO
         schema: {
           summary: 'Log out: revoke the session of a refresh token or of the bearer access token',
           description:
-            'Every refresh token of the session stops working at once; access tokens already issued work until ' +
-            'they expire (at most FEED_ACCESS_TOKEN_TTL_S). An unknown refresh token is no error (RFC 7009 §2.2).',
+            'Every refresh token and access token of the session stops working at once (revoked-sessions.ts). ' +
+            'An unknown refresh token is no error (RFC 7009 §2.2).',
           tags: ['auth'],
           // Either the bearer token or a refresh token in the body.
           security: [...BEARER_SECURITY, {}],
