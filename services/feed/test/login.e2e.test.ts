@@ -247,6 +247,19 @@ describe('login through the development IdP (a real oidc-provider)', () => {
     expect(problemType(elsewhere)).toBe('invalid-login-state')
   })
 
+  it('sets a fresh login cookie per login, never keeping a planted one', async () => {
+    const browser = new Browser()
+    browser.plant('feed_login', 'p'.repeat(43), '/v1/auth/')
+    const first = await toCallback(browser, 'dev', 'frank')
+    const issued = browser.cookie('feed_login')
+    expect(issued).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(issued).not.toBe('p'.repeat(43))
+    await toCallback(browser, 'dev', 'frank')
+    expect(browser.cookie('feed_login')).not.toBe(issued)
+    // The first login's state was bound to the cookie it set: superseded by the second login's.
+    expect((await browser.request(first)).response.status).toBe(400)
+  })
+
   it('answers an unknown provider with 404 problem+json', async () => {
     const page = await new Browser().request(`${h.feedUrl}/v1/auth/nope/login`)
     expect(page.response.status).toBe(404)

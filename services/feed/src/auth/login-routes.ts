@@ -14,8 +14,11 @@ import { TokenResponseSchema } from './sessions.js'
  *
  * The login cookie binds a login to the browser that started it (RFC 9700 §4.7.1): a random value, HttpOnly,
  * SameSite=Lax (sent on the provider's top-level redirect back), scoped to /v1/auth/, whose hash the login state
- * keeps; the callback refuses a state that comes back without it. One value per browser, reused by its parallel
- * logins. The link call has no browser to bind (an app asks for the URL with its access token), so its callback
+ * keeps; the callback refuses a state that comes back without it. A fresh value per login, never one the browser
+ * brings (a value planted by a sibling subdomain or an attacker's earlier visit would otherwise bind the login to a
+ * value the attacker knows); a second login in another tab therefore supersedes the first. With an https
+ * FEED_PUBLIC_URL it is `__Host-feed_login`, Secure and Path=/ (RFC 6265bis §4.1.3.2: a `__Host-` cookie cannot be
+ * set by a subdomain or over plain http), else `feed_login` scoped to /v1/auth/. The link call has no browser to bind (an app asks for the URL with its access token), so its callback
  * commits nothing: it answers a one-time link code that only the linking user's access token can confirm.
  */
 export interface LoginRoutesOptions {
@@ -29,6 +32,20 @@ export interface LoginRoutesOptions {
 }
 
 export const LOGIN_COOKIE = 'feed_login'
+
+/** The login cookie's name and attributes for a public URL (see above). */
+export function loginCookie(publicUrl: string, maxAgeSeconds: number) {
+  const secure = publicUrl.startsWith('https:')
+  const name = secure ? `__Host-${LOGIN_COOKIE}` : LOGIN_COOKIE
+  const attributes = [
+    `Path=${secure ? '/' : '/v1/auth/'}`,
+    `Max-Age=${maxAgeSeconds}`,
+    'HttpOnly',
+    'SameSite=Lax',
+    ...(secure ? ['Secure'] : []),
+  ]
+  return { name, header: (value: string) => [`${name}=${value}`, ...attributes].join('; ') }
+}
 /** The refusals feed_logins_total counts by name (underscored); anything else counts as `error`. */
 const OUTCOMES = new Set([
   'invalid-login-state',
@@ -112,10 +129,10 @@ function redirect(description: string, location: string, cookie = false) {
   }
 }
 
-function cookieOf(request: FastifyRequest): string | undefined {
+function cookieOf(request: FastifyRequest, cookieName: string): string | undefined {
   for (const part of (request.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=')
-    if (name === LOGIN_COOKIE) {
+    if (name === cookieName) {
       const text = value.join('=')
       return COOKIE_VALUE.test(text) ? text : undefined
     }
@@ -148,7 +165,7 @@ function answer(reply: FastifyReply, result: LoginResult) {
 
 export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesOptions): Promise<void> {
   const { deps } = options
-  const secureCookie = deps.publicUrl.startsWith('https:')
+  const cookie = loginCookie(deps.publicUrl, options.loginTtlSeconds)
 
   app.get(
     '/v1/auth/:provider/login',
@@ -179,7 +196,7 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
       },
     },
     async (request, reply) => {
-      const browserKey = cookieOf(request) ?? randomBytes(32).toString('base64url')
+      const browserKey = randomBytes(32).toString('base64url')
       const url = await startLogin(deps, {
         provider: request.params.provider,
         redirectUri: request.query.redirect_uri,
@@ -187,15 +204,7 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         codeChallengeMethod: request.query.code_challenge_method,
         browserKey,
       })
-      const cookie = [
-        `${LOGIN_COOKIE}=${browserKey}`,
-        'Path=/v1/auth/',
-        `Max-Age=${options.loginTtlSeconds}`,
-        'HttpOnly',
-        'SameSite=Lax',
-        ...(secureCookie ? ['Secure'] : []),
-      ]
-      return noStore(reply).header('set-cookie', cookie.join('; ')).redirect(url.href, 302)
+      return noStore(reply).header('set-cookie', cookie.header(browserKey)).redirect(url.href, 302)
     },
   )
 
@@ -230,7 +239,7 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         const result = await completeLogin(deps, {
           provider: request.params.provider,
           query: request.query as Record<string, string>,
-          browserKey: cookieOf(request),
+          browserKey: cookieOf(request, cookie.name),
           userAgent: request.headers['user-agent'],
           ip: request.ip,
         })
