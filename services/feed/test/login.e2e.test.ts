@@ -356,6 +356,17 @@ describe('login through GitHub (stand-in)', () => {
     expect(h.github.lastAuthorize?.code_challenge).toBeUndefined()
   })
 
+  it('suffixes a taken handle that holds `_` (the LIKE pattern escapes it)', async () => {
+    const handles: unknown[] = []
+    for (const id of [9901, 9902, 9903]) {
+      h.github.account = { id, login: 'dup_name', name: 'Dup', avatar_url: 'https://a.example/d', emails: [] }
+      const { body } = await logIn('github')
+      const [user] = await h.env.schema.sql`select handle from users where id = ${body.user_id as string}`
+      handles.push(user?.handle)
+    }
+    expect(handles).toEqual(['dup_name', 'dup_name2', 'dup_name3'])
+  })
+
   it('never joins accounts by email: the same verified address at another provider is another user', async () => {
     h.github.account = {
       id: 5151,
