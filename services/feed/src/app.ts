@@ -4,6 +4,7 @@ import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
 import { registerIdentityLogin } from './auth/login-feature.js'
+import { createRevokedSessions } from './auth/revoked-sessions.js'
 import { createSessionCleanup } from './auth/session-cleanup.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
@@ -57,7 +58,8 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
       audience: config.FEED_JWT_AUDIENCE,
       ttlSeconds: config.FEED_ACCESS_TOKEN_TTL_S,
     })
-    const authenticate = createAuthenticate(tokens)
+    const revoked = createRevokedSessions(runtime.redis, config.FEED_ACCESS_TOKEN_TTL_S, runtime.logger)
+    const authenticate = createAuthenticate(tokens, revoked)
     const users = createUsersRepository(runtime.sql)
     const sessions = createSessions({
       sql: runtime.sql,
@@ -67,13 +69,17 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
       idleTtlSeconds: config.FEED_REFRESH_IDLE_TTL_S,
       absoluteTtlSeconds: config.FEED_REFRESH_ABSOLUTE_TTL_S,
       reuseGraceSeconds: config.FEED_REFRESH_REUSE_GRACE_S,
+      revoked,
       ...(now ? { now } : {}),
     })
     await registerJwksRoute(app, tokens)
     // Features register below, each with what it needs of { runtime, config, tokens, authenticate, users, sessions }.
 
-    // -- sessions and refresh tokens (POST /v1/auth/token, /v1/auth/logout)
-    await registerTokenRoutes(app, { sessions, authenticate, config })
+    // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
+    const login = await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
+
+    // -- sessions and tokens (POST /v1/auth/token: refresh_token and the login's authorization_code, /logout)
+    await registerTokenRoutes(app, { sessions, authenticate, config, exchangeCode: login.exchangeCode })
     const cleanup = createSessionCleanup({
       sql: runtime.sql,
       logger: runtime.logger,
@@ -82,9 +88,6 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     })
     app.addHook('onReady', () => cleanup.start())
     app.addHook('onClose', () => cleanup.stop())
-
-    // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
-    await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
     await registerFeedApi(app, { runtime, config, authenticate, users })

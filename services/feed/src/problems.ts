@@ -14,11 +14,11 @@ export const feedProblems = {
   invalidToken: defineProblemType('invalid-token', 401, 'Invalid access token'),
   /**
    * POST /v1/auth/token: the refresh token is unknown, expired (idle or absolute lifetime), revoked, or was already
-   * exchanged. RFC 6749 §5.2's `invalid_grant`, which the body also carries as `error`; 401 rather than §5.2's 400
+   * exchanged; or the authorization code is unknown, expired, used, or its code_verifier or redirect_uri is wrong. RFC 6749 §5.2's `invalid_grant`, which the body also carries as `error`; 401 rather than §5.2's 400
    * (docs/feed.md#tokens says why). The client logs in again.
    */
-  invalidGrant: defineProblemType('invalid-grant', 401, 'Invalid refresh token'),
-  /** POST /v1/auth/token with a grant_type other than refresh_token (RFC 6749 §5.2 `unsupported_grant_type`). */
+  invalidGrant: defineProblemType('invalid-grant', 401, 'Invalid grant'),
+  /** POST /v1/auth/token with a grant_type other than refresh_token or authorization_code (RFC 6749 §5.2 `unsupported_grant_type`). */
   unsupportedGrantType: defineProblemType('unsupported-grant-type', 400, 'Unsupported grant type'),
   /**
    * POST /v1/auth/token or /v1/auth/logout without what the grant needs, or with a parameter given twice (RFC 6749
@@ -54,6 +54,11 @@ export const feedProblems = {
    * of a login started in another browser: start the login again.
    */
   invalidLoginState: defineProblemType('invalid-login-state', 400, 'Invalid or expired login state'),
+  /**
+   * GET /v1/auth/:provider/login with redirect_uri but without code_challenge, or with a method other than S256
+   * (RFC 7636): the authorization code the client gets back must be bound to its verifier.
+   */
+  invalidCodeChallenge: defineProblemType('invalid-code-challenge', 400, 'PKCE code_challenge required'),
   /** The person declined at the provider (error=access_denied on the callback). */
   loginDenied: defineProblemType('login-denied', 403, 'Login denied at the identity provider'),
   /** The provider refused the authorization code (invalid_grant: used twice, expired, or not issued for this login). */
@@ -70,6 +75,10 @@ export const feedProblems = {
     409,
     'Identity belongs to another user',
   ),
+  /** POST /v1/auth/link/confirm with a link code that is unknown, expired (LINK_CODE_TTL_S) or already used. */
+  invalidLinkCode: defineProblemType('invalid-link-code', 400, 'Invalid or expired link code'),
+  /** POST /v1/auth/link/confirm by a user other than the one who started the link (a leaked or planted link). */
+  linkOfAnotherUser: defineProblemType('link-of-another-user', 403, 'Link started by another user'),
 
   // -- feeds (docs/feed.md#personal-feed, #hot-feed)
   /**

@@ -67,6 +67,9 @@ describe('identity providers document', () => {
     expect(gh.authorizeUrl.href).toBe('https://github.com/login/oauth/authorize')
     expect(gh.tokenUrl.href).toBe('https://github.com/login/oauth/access_token')
     expect(gh.apiBaseUrl.href).toBe('https://api.github.com/')
+    expect((gh as unknown as { pkce: boolean }).pkce).toBe(true)
+    const ghe = parse([{ ...github, pkce: false }]).get('github') as unknown as { pkce: boolean }
+    expect(ghe.pkce).toBe(false)
     expect(gh.scopes).toEqual(['read:user', 'user:email'])
   })
 

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -108,19 +109,92 @@ describe('login through the development IdP (a real oidc-provider)', () => {
     ])
   })
 
-  it('redirects to an allowed redirect_uri with the tokens in the fragment', async () => {
+  const verifier = randomBytes(32).toString('base64url')
+  const challenge = createHash('sha256').update(verifier).digest('base64url')
+  const pkce = `&code_challenge=${challenge}&code_challenge_method=S256`
+  const exchange = (values: Record<string, string>) =>
+    fetch(`${h.feedUrl}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', ...values }),
+    })
+  /** A login with redirect_uri up to the client's redirect: the feed's code in its query. */
+  async function codeLogin(login: string) {
+    const redirectUri = `${CLIENT_REDIRECT}?app_state=xyz`
     const browser = new Browser()
-    const query = `?redirect_uri=${encodeURIComponent(`${CLIENT_REDIRECT}?app_state=xyz`)}`
-    const callback = await toCallback(browser, 'dev', 'carol', query)
-    const page = await browser.request(callback)
+    const query = `?redirect_uri=${encodeURIComponent(redirectUri)}${pkce}`
+    const page = await browser.request(await toCallback(browser, 'dev', login, query))
     expect(page.response.status).toBe(302)
-    const target = new URL(page.response.headers.get('location') ?? '')
-    expect(`${target.origin}${target.pathname}${target.search}`).toBe(`${CLIENT_REDIRECT}?app_state=xyz`)
-    const fragment = new URLSearchParams(target.hash.slice(1))
-    expect(fragment.get('token_type')).toBe('Bearer')
-    expect(fragment.get('access_token')).toMatch(/^ey/)
-    expect(fragment.get('refresh_token')).toMatch(/^[A-Za-z0-9_-]{43}$/)
     expect(page.response.headers.get('referrer-policy')).toBe('no-referrer')
+    const target = new URL(page.response.headers.get('location') ?? '')
+    return { target, redirectUri, code: target.searchParams.get('code') ?? '' }
+  }
+
+  it('redirects to redirect_uri with a one-time code, exchanged with the PKCE verifier; no tokens in the URL', async () => {
+    const { target, redirectUri, code } = await codeLogin('carol')
+    expect(`${target.origin}${target.pathname}`).toBe(CLIENT_REDIRECT)
+    expect(target.searchParams.get('app_state')).toBe('xyz')
+    expect(target.hash).toBe('')
+    expect(target.href).not.toMatch(/access_token|refresh_token/)
+    expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/)
+
+    const res = await exchange({ code, code_verifier: verifier, redirect_uri: redirectUri })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const body = (await res.json()) as Record<string, unknown>
+    expect(body).toMatchObject({ token_type: 'Bearer', new_user: true })
+    expect(body.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    const [user] = await h.env.schema.sql`select handle from users where id = ${body.user_id as string}`
+    expect(user?.handle).toBe('carol')
+
+    // Once only.
+    const again = await exchange({ code, code_verifier: verifier, redirect_uri: redirectUri })
+    expect(again.status).toBe(401)
+    expect(await again.json()).toMatchObject({ type: `${PROBLEMS}invalid-grant`, error: 'invalid_grant' })
+  })
+
+  it('refuses a code with the wrong verifier or redirect_uri, and a login with redirect_uri but no challenge', async () => {
+    const wrongVerifier = await codeLogin('erin')
+    const other = randomBytes(32).toString('base64url')
+    const refused = await exchange({
+      code: wrongVerifier.code,
+      code_verifier: other,
+      redirect_uri: wrongVerifier.redirectUri,
+    })
+    expect(refused.status).toBe(401)
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' })
+    // The failed attempt spent the code.
+    const late = await exchange({
+      code: wrongVerifier.code,
+      code_verifier: verifier,
+      redirect_uri: wrongVerifier.redirectUri,
+    })
+    expect(late.status).toBe(401)
+
+    const wrongUri = await codeLogin('erin')
+    const elsewhere = await exchange({
+      code: wrongUri.code,
+      code_verifier: verifier,
+      redirect_uri: 'http://127.0.0.1:1/other',
+    })
+    expect(elsewhere.status).toBe(401)
+
+    const missing = await exchange({ code: 'x'.repeat(43), redirect_uri: CLIENT_REDIRECT })
+    expect(missing.status).toBe(400)
+    expect(await missing.json()).toMatchObject({ error: 'invalid_request' })
+
+    for (const query of [
+      '',
+      `&code_challenge=${challenge}&code_challenge_method=plain`,
+      '&code_challenge_method=S256',
+    ]) {
+      const page = await new Browser().request(
+        `${h.feedUrl}/v1/auth/dev/login?redirect_uri=${encodeURIComponent(CLIENT_REDIRECT)}${query}`,
+      )
+      expect(page.response.status, query).toBe(400)
+      expect(problemType(page)).toBe('invalid-code-challenge')
+    }
+    expect(await count(`select count(*)::int as n from users where handle like 'erin%'`)).toBe(0)
   })
 
   it('refuses a redirect_uri that is not on the allow-list, before going to the provider', async () => {
@@ -171,6 +245,19 @@ describe('login through the development IdP (a real oidc-provider)', () => {
     const elsewhere = await new Browser().request(victim)
     expect(elsewhere.response.status).toBe(400)
     expect(problemType(elsewhere)).toBe('invalid-login-state')
+  })
+
+  it('sets a fresh login cookie per login, never keeping a planted one', async () => {
+    const browser = new Browser()
+    browser.plant('feed_login', 'p'.repeat(43), '/v1/auth/')
+    const first = await toCallback(browser, 'dev', 'frank')
+    const issued = browser.cookie('feed_login')
+    expect(issued).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(issued).not.toBe('p'.repeat(43))
+    await toCallback(browser, 'dev', 'frank')
+    expect(browser.cookie('feed_login')).not.toBe(issued)
+    // The first login's state was bound to the cookie it set: superseded by the second login's.
+    expect((await browser.request(first)).response.status).toBe(400)
   })
 
   it('answers an unknown provider with 404 problem+json', async () => {
@@ -254,6 +341,32 @@ describe('login through GitHub (stand-in)', () => {
     expect(second.body).toMatchObject({ user_id: first.body.user_id, new_user: false })
   })
 
+  it('sends a PKCE S256 challenge and its verifier (the stand-in refuses a login without them)', async () => {
+    h.github.account = { id: 4343, login: 'pkce', name: 'P', avatar_url: 'https://a.example/p', emails: [] }
+    const { page } = await logIn('github')
+    expect(page.response.status).toBe(200)
+    expect(h.github.lastAuthorize).toMatchObject({ code_challenge_method: 'S256' })
+    expect(h.github.lastAuthorize?.code_challenge).toMatch(/^[A-Za-z0-9_-]{43}$/)
+
+    // pkce: false (an old GitHub Enterprise Server): no challenge is sent, and the login still works there.
+    h.github.pkce = false
+    const old = await logIn('ghe')
+    h.github.pkce = true
+    expect(old.page.response.status).toBe(200)
+    expect(h.github.lastAuthorize?.code_challenge).toBeUndefined()
+  })
+
+  it('suffixes a taken handle that holds `_` (the LIKE pattern escapes it)', async () => {
+    const handles: unknown[] = []
+    for (const id of [9901, 9902, 9903]) {
+      h.github.account = { id, login: 'dup_name', name: 'Dup', avatar_url: 'https://a.example/d', emails: [] }
+      const { body } = await logIn('github')
+      const [user] = await h.env.schema.sql`select handle from users where id = ${body.user_id as string}`
+      handles.push(user?.handle)
+    }
+    expect(handles).toEqual(['dup_name', 'dup_name2', 'dup_name3'])
+  })
+
   it('never joins accounts by email: the same verified address at another provider is another user', async () => {
     h.github.account = {
       id: 5151,
@@ -304,30 +417,88 @@ describe('linking a second provider', () => {
     })
 
   /** Opens the link URL in a browser of its own and lands on the callback. */
-  async function finishLink(authorizationUrl: string, login: string) {
+  async function finishLink(authorizationUrl: string, login: string, provider = 'dev') {
     const browser = new Browser()
     const { stoppedAt } = await browser.browse(authorizationUrl, {
-      stop: isCallback('dev'),
+      stop: isCallback(provider),
       fill: { login, password: 'x' },
     })
     if (!stoppedAt) throw new Error('the provider did not come back')
     return browser.request(stoppedAt)
   }
 
-  it('links a new identity to the current user; that identity then logs in as that user', async () => {
+  const confirm = (linkCode: string, accessToken: string) =>
+    fetch(`${h.feedUrl}/v1/auth/link/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify({ link_code: linkCode }),
+    })
+  const authorizationUrlOf = async (res: Response) =>
+    ((await res.json()) as { authorization_url: string }).authorization_url
+  const identitiesOf = async (userId: string) =>
+    h.env.schema.sql<{ provider: string; subject: string }[]>`
+      select provider, subject from identities where user_id = ${userId} order by provider, subject`
+
+  it('links a new identity once the linking user confirms its code; that identity then logs in as that user', async () => {
     h.github.account = { id: 7001, login: 'linker', name: 'Linker', avatar_url: 'https://a.example/1', emails: [] }
     const owner = await logIn('github')
     const res = await link('dev', owner.body.access_token as string)
     expect(res.status).toBe(200)
-    const { authorization_url } = (await res.json()) as { authorization_url: string }
+    const authorization_url = await authorizationUrlOf(res)
     expect(new URL(authorization_url).origin).toBe(new URL(h.idp.issuer).origin)
 
-    const linked = await finishLink(authorization_url, 'linker-at-dev')
-    expect(linked.response.status).toBe(200)
-    expect(json(linked)).toEqual({ user_id: owner.body.user_id, provider: 'dev', linked: true })
+    const callback = await finishLink(authorization_url, 'linker-at-dev')
+    expect(callback.response.status).toBe(200)
+    const pending = json(callback)
+    expect(pending).toMatchObject({ provider: 'dev', expires_in: 120 })
+    expect(pending.link_code).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    // The callback committed nothing.
+    expect(await identitiesOf(owner.body.user_id as string)).toEqual([{ provider: 'github', subject: '7001' }])
+
+    const confirmed = await confirm(pending.link_code as string, owner.body.access_token as string)
+    expect(confirmed.status).toBe(200)
+    expect(await confirmed.json()).toEqual({ user_id: owner.body.user_id, provider: 'dev', linked: true })
+    // A code works once.
+    const again = await confirm(pending.link_code as string, owner.body.access_token as string)
+    expect(again.status).toBe(400)
+    expect(((await again.json()) as { type: string }).type).toBe(`${PROBLEMS}invalid-link-code`)
 
     const viaDev = await logIn('dev', 'linker-at-dev')
     expect(viaDev.body).toMatchObject({ user_id: owner.body.user_id, new_user: false })
+  })
+
+  it('refuses a takeover: whoever finishes a leaked link URL cannot confirm it with their own token', async () => {
+    h.github.account = { id: 7101, login: 'victim', name: 'Victim', avatar_url: 'https://a.example/3', emails: [] }
+    const victim = await logIn('github')
+    const attacker = await logIn('dev', 'attacker-takeover')
+    // The victim's link URL leaks (Referer, history); the attacker finishes it with their own dev account.
+    const leaked = await authorizationUrlOf(await link('dev', victim.body.access_token as string))
+    const callback = await finishLink(leaked, 'attacker-takeover-2')
+    expect(callback.response.status).toBe(200)
+    const refused = await confirm(json(callback).link_code as string, attacker.body.access_token as string)
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect(((await refused.json()) as { type: string }).type).toBe(`${PROBLEMS}link-of-another-user`)
+    expect(await identitiesOf(victim.body.user_id as string)).toEqual([{ provider: 'github', subject: '7101' }])
+    expect(await count(`select count(*)::int as n from identities where subject = 'attacker-takeover-2'`)).toBe(0)
+  })
+
+  it('refuses a login CSRF: a victim who finishes the attacker’s link URL cannot confirm it', async () => {
+    h.github.account = { id: 7201, login: 'csrf-attacker', name: 'A', avatar_url: 'https://a.example/4', emails: [] }
+    const attacker = await logIn('github')
+    const victim = await logIn('dev', 'csrf-victim')
+    const planted = await authorizationUrlOf(await link('github', attacker.body.access_token as string))
+    // The victim's browser finishes the planted URL with the victim's GitHub account (not yet known here); the
+    // victim's client then confirms the code it received with the victim's token.
+    h.github.account = { id: 7202, login: 'csrf-victim', name: 'V', avatar_url: 'https://a.example/5', emails: [] }
+    const callback = await finishLink(planted, 'unused', 'github')
+    expect(callback.response.status).toBe(200)
+    const refused = await confirm(json(callback).link_code as string, victim.body.access_token as string)
+    expect(refused.status).toBe(403)
+    expect(await identitiesOf(attacker.body.user_id as string)).toEqual([{ provider: 'github', subject: '7201' }])
+    expect(
+      await count(`select count(*)::int as n from identities where provider = 'github' and subject = '7202'`),
+    ).toBe(0)
   })
 
   it('refuses to link an identity that belongs to another user (409), and a link without a token (401)', async () => {
@@ -358,6 +529,9 @@ describe('metrics', () => {
     expect(count('provider="dev",outcome="first_login"')).toBeGreaterThan(0)
     expect(count('provider="dev",outcome="login"')).toBeGreaterThan(0)
     expect(count('provider="dev",outcome="linked"')).toBe(1)
+    expect(count('provider="dev",outcome="link_pending"')).toBe(2)
+    expect(count('provider="github",outcome="link_pending"')).toBe(1)
+    expect(count('provider="link",outcome="link_of_another_user"')).toBe(2)
     expect(count('provider="mock",outcome="invalid_id_token"')).toBe(5)
     expect(count('provider="github",outcome="identity_provider_unavailable"')).toBe(1)
     expect(count('provider="dev",outcome="identity_linked_to_another_user"')).toBe(1)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { expectProblem } from '@platform/http/testing'
 import { createLogger } from '@platform/logging'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -59,6 +60,15 @@ const reuseCount = async (outcome: 'revoked' | 'grace') => {
   return line ? Number(line.split(' ').pop()) : 0
 }
 
+/** A command (POST /v1/posts) with an access token. */
+const post = (accessToken: string) =>
+  h.app.inject({
+    method: 'POST',
+    url: '/v1/posts',
+    headers: { authorization: `Bearer ${accessToken}`, 'idempotency-key': `"${randomUUID()}"` },
+    payload: { text: 'after the revocation' },
+  })
+
 describe('refresh-token rotation', () => {
   it('hands out a new pair for a refresh token, as a form or as JSON, and stores only its hash', async () => {
     const { userId, tokens } = await login()
@@ -106,6 +116,10 @@ describe('refresh-token rotation', () => {
     expect(await familyOf(tokens.refresh_token)).toMatchObject({ revoked_reason: 'reuse' })
     expectProblem(await refresh(rotated.refresh_token), 401, { error: 'invalid_grant' })
     expect(await reuseCount('revoked')).toBe(before + 1)
+    // The thief's access token (the newest of the family) dies at once too, not at its expiry.
+    const stolen = await post(rotated.access_token)
+    expectProblem(stolen, 401)
+    expect(stolen.headers['www-authenticate']).toContain('error="invalid_token"')
 
     const warned = h.logs.filter((l) => l.includes('refresh token reuse'))
     expect(warned).toHaveLength(1)
@@ -158,6 +172,10 @@ describe('logout', () => {
     const me = await session(tokens.access_token)
     expectProblem(me, 401)
     expect(me.headers['www-authenticate']).toContain('error="invalid_token"')
+    // A command with the session's access token is refused as well (revoked-sessions.ts).
+    const command = await post(tokens.access_token)
+    expectProblem(command, 401)
+    expect(command.headers['www-authenticate']).toContain('error="invalid_token"')
   })
 
   it("with the access token revokes its sid's family, the newest refresh token included", async () => {

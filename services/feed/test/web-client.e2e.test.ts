@@ -54,11 +54,19 @@ async function refreshUntil(page: Page, list: 'Your feed' | 'Hot', check: () => 
 }
 
 describe('the web client in Chromium', () => {
-  it('logs alice in through the development IdP; the tokens leave the URL and stay in the tab', async () => {
+  it('logs alice in through the development IdP (a PKCE code exchange); the tokens never reach a URL', async () => {
     alice = await openPage(h, { fakeClock: true })
     await alice.page.getByRole('heading', { name: 'Log in' }).waitFor()
+    const urls: string[] = []
+    alice.page.on('request', (request) => urls.push(request.url()))
     await logIn(alice, 'alice')
+    const login = urls.find((url) => url.includes('/v1/auth/dev/login'))
+    expect(new URL(login ?? 'http://x/').searchParams.get('code_challenge_method')).toBe('S256')
+    // Back on / with the feed's code, exchanged at the token endpoint and dropped from the address.
+    expect(urls.some((url) => new URL(url).pathname === '/' && new URL(url).searchParams.has('code'))).toBe(true)
+    expect(urls.filter((url) => /access_token|refresh_token/.test(url))).toEqual([])
     expect(new URL(alice.page.url()).hash).toBe('')
+    expect(new URL(alice.page.url()).search).toBe('')
     await text(alice.page.getByRole('status')).toBe('You are logged in.')
     await text(alice.page.locator('#me-handle')).toBe('@alice')
     const session = await stored(alice.page)

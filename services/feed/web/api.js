@@ -86,13 +86,58 @@ export function onSessionEnded(callback) {
   onEnded = callback
 }
 
-/** The login's redirect lands on / with the token response in the fragment; take it and drop it from the URL. */
-export function takeLoginFromFragment() {
-  if (!location.hash.includes('access_token=')) return false
-  const values = Object.fromEntries(new URLSearchParams(location.hash.slice(1)))
-  history.replaceState(null, '', location.pathname + location.search)
-  if (!values.access_token || !values.refresh_token || !values.user_id) return false
-  store(values, values.user_id)
+const PKCE_KEY = 'feed.pkce'
+
+/** base64url without padding (RFC 4648 §5), as RFC 7636 §4 asks for the verifier and the challenge. */
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replaceAll('+', '-')
+    .replaceAll('/', '_')
+    .replace(/=+$/, '')
+}
+
+/**
+ * Starts a login (PKCE, RFC 7636): a fresh verifier kept in this tab's sessionStorage, its S256 challenge sent with
+ * the login; the feed's callback then comes back to / with a one-time code only this tab can exchange.
+ * @param {string} loginUrl the provider's login_url from /web/config.json (redirect_uri included)
+ */
+export async function startLogin(loginUrl) {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)))
+  const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)))
+  sessionStorage.setItem(PKCE_KEY, verifier)
+  const url = new URL(loginUrl, location.href)
+  url.searchParams.set('code_challenge', challenge)
+  url.searchParams.set('code_challenge_method', 'S256')
+  location.assign(url.href)
+}
+
+/**
+ * The login's redirect lands on / with `code` in the query: exchange it (with the verifier of startLogin) for the
+ * token response and drop it from the URL. False when there is no code; throws when the exchange is refused.
+ * @param {string} redirectUri the redirect_uri of the login (/web/config.json)
+ */
+export async function takeLoginFromCode(redirectUri) {
+  const params = new URLSearchParams(location.search)
+  const code = params.get('code')
+  if (!code) return false
+  params.delete('code')
+  const rest = params.toString()
+  history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : ''))
+  const verifier = sessionStorage.getItem(PKCE_KEY) || ''
+  sessionStorage.removeItem(PKCE_KEY)
+  const res = await fetch('/v1/auth/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+    }),
+  })
+  const body = await res.json().catch(() => ({}))
+  if (!res.ok) throw new ApiError(res.status, body)
+  store(body, String(body.user_id))
   return true
 }
 

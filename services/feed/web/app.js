@@ -261,16 +261,27 @@ async function showLogin(message) {
   $('app').hidden = true
   $('feed').replaceChildren()
   $('hot').replaceChildren()
-  const config = await api.request('GET', '/web/config.json', { auth: false })
+  const config = await clientConfig()
   $('providers').replaceChildren(
-    ...config.providers.map((provider) =>
-      element('li', {}, [
-        element('a', { class: 'button', href: provider.login_url, text: `Log in with ${provider.label}` }),
-      ]),
-    ),
+    ...config.providers.map((provider) => {
+      const link = element('a', { class: 'button', href: provider.login_url, text: `Log in with ${provider.label}` })
+      // The login needs this tab's PKCE verifier (web/api.js): the click starts it rather than following the href.
+      link.addEventListener('click', (event) => {
+        event.preventDefault()
+        api.startLogin(provider.login_url).catch(showError)
+      })
+      return element('li', {}, [link])
+    }),
   )
   $('login').hidden = false
   if (message) say(message)
+}
+
+/** /web/config.json: the providers and the redirect_uri of the page's logins. */
+let configLoad = null
+function clientConfig() {
+  configLoad ??= api.request('GET', '/web/config.json', { auth: false })
+  return configLoad
 }
 
 async function start() {
@@ -278,7 +289,13 @@ async function start() {
   api.onSessionEnded((message) => {
     showLogin().then(() => showError(message), showError)
   })
-  const fresh = api.takeLoginFromFragment()
+  let fresh = false
+  try {
+    fresh = await api.takeLoginFromCode((await clientConfig()).redirect_uri)
+  } catch (error) {
+    await showLogin()
+    return showError(error)
+  }
   if (!api.currentSession()) return showLogin()
   await showApp(fresh ? 'You are logged in.' : '')
 }

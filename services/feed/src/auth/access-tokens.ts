@@ -6,7 +6,7 @@ import type { SigningKeys } from './signing-keys.js'
  * The feed's access tokens: JWTs it signs itself with an asymmetric key (signing-keys.ts), in the JWT profile for
  * OAuth 2.0 access tokens (RFC 9068): header `typ: at+jwt` and `kid`; claims iss, aud, sub (the user id), iat, exp,
  * jti, sid (the session, i.e. the refresh-token family, refresh-tokens.ts). Short-lived (FEED_ACCESS_TOKEN_TTL_S,
- * 15 minutes by default) so that a revoked session stops working soon without a lookup per request.
+ * 15 minutes by default); a revoked session's tokens are refused at once by authenticate (revoked-sessions.ts).
  *
  * Verification accepts exactly one algorithm (the configured one), the configured issuer and audience, and a kid
  * this service holds. That refuses the classic forgeries (https://www.rfc-editor.org/rfc/rfc8725#section-2.1):

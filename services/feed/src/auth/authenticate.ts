@@ -2,6 +2,7 @@ import { ProblemError } from '@platform/http'
 import type { FastifyRequest } from 'fastify'
 import { feedProblems } from '../problems.js'
 import { type AccessClaims, type AccessTokens, InvalidTokenError } from './access-tokens.js'
+import type { RevokedSessions } from './revoked-sessions.js'
 
 /**
  * Bearer authentication of the feed's API (RFC 6750): `Authorization: Bearer <access token>`. A route that needs a
@@ -40,14 +41,17 @@ export const invalidToken = (detail = 'The access token is invalid or expired; r
  */
 export type Authenticate = (request: FastifyRequest) => Promise<void>
 
-export function createAuthenticate(tokens: AccessTokens): Authenticate {
+export function createAuthenticate(tokens: AccessTokens, revoked?: RevokedSessions): Authenticate {
   return async function authenticate(request) {
     const header = request.headers.authorization
     if (header === undefined || header === '') throw authenticationRequired()
     const match = BEARER.exec(header)
     if (!match) throw invalidToken('The Authorization header must be "Bearer <token>".')
     try {
-      request.auth = await tokens.verify(match[1] as string)
+      const claims = await tokens.verify(match[1] as string)
+      // A session revoked since the token was issued (logout, reuse detection): revoked-sessions.ts.
+      if (revoked && (await revoked.isRevoked(claims.sessionId))) throw new InvalidTokenError('session revoked')
+      request.auth = claims
     } catch (error) {
       if (!(error instanceof InvalidTokenError)) throw error
       request.log.info({ reason: error.reason }, 'access token refused')

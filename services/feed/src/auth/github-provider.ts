@@ -1,3 +1,4 @@
+import * as client from 'openid-client'
 import {
   avatarOf,
   cleanText,
@@ -13,6 +14,9 @@ import type { GithubProviderConfig } from './providers-config.js'
  * (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps). The account is
  * `GET /user` (its numeric `id` is the subject: logins can be renamed, ids never change) and the email a verified
  * primary one from `GET /user/emails` (https://docs.github.com/en/rest/users/emails), when the scope allows it.
+ *
+ * PKCE S256 (RFC 7636, which GitHub's OAuth apps accept; RFC 9700 §2.1.1 asks for it on every client) binds the code to this login's verifier, so a code stolen on its way back (RFC 9700 §2.1.1) is worth nothing;
+ * `pkce: false` in the provider's entry turns it off for a GitHub Enterprise Server that predates it.
  *
  * GitHub answers a bad or used code with 200 and `{"error":"bad_verification_code"}`, not 400: both are read.
  */
@@ -56,7 +60,7 @@ export function createGithubProvider(config: GithubProviderConfig, deps: Provide
     }
   }
 
-  async function exchange(code: string, callbackUrl: string): Promise<string> {
+  async function exchange(code: string, callbackUrl: string, codeVerifier: string): Promise<string> {
     const response = await call(config.tokenUrl, {
       method: 'POST',
       headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
@@ -65,6 +69,7 @@ export function createGithubProvider(config: GithubProviderConfig, deps: Provide
         client_secret: config.clientSecret,
         code,
         redirect_uri: callbackUrl,
+        ...(config.pkce ? { code_verifier: codeVerifier } : {}),
       }),
     })
     if (response.status >= 500) {
@@ -112,22 +117,26 @@ export function createGithubProvider(config: GithubProviderConfig, deps: Provide
     kind: 'github',
     usesNonce: false,
 
-    async authorizationUrl({ state, callbackUrl }) {
+    async authorizationUrl({ state, callbackUrl, codeVerifier }) {
       const url = new URL(config.authorizeUrl)
       url.searchParams.set('client_id', config.clientId)
       url.searchParams.set('redirect_uri', callbackUrl)
       url.searchParams.set('scope', config.scopes.join(' '))
       url.searchParams.set('state', state)
+      if (config.pkce) {
+        url.searchParams.set('code_challenge', await client.calculatePKCECodeChallenge(codeVerifier))
+        url.searchParams.set('code_challenge_method', 'S256')
+      }
       return url
     },
 
-    async complete(callbackUrl) {
+    async complete(callbackUrl, saved) {
       const params = callbackUrl.searchParams
       const error = params.get('error')
       if (error !== null) throw providerOAuthError(config.name, error)
       const code = params.get('code')
       if (code === null || code === '') throw providerOAuthError(config.name, 'invalid_request')
-      const accessToken = await exchange(code, `${callbackUrl.origin}${callbackUrl.pathname}`)
+      const accessToken = await exchange(code, `${callbackUrl.origin}${callbackUrl.pathname}`, saved.codeVerifier)
       const [account, email] = await Promise.all([user(accessToken), primaryEmail(accessToken)])
       const id = typeof account.id === 'number' || typeof account.id === 'string' ? String(account.id) : ''
       if (!/^[0-9]{1,20}$/.test(id)) {

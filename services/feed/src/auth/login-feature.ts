@@ -6,16 +6,26 @@ import type { Config } from '../config.js'
 import { createIdentitiesRepository } from '../users/identities-repository.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import { authRateLimit } from './auth-rate-limit.js'
+import { type ExchangeCode, exchangeCode } from './code-grant.js'
 import { createIdentityProviders } from './identity-providers.js'
-import { callbackUrlOf } from './login.js'
+import {
+  AUTHORIZATION_CODE_TTL_S,
+  callbackUrlOf,
+  LINK_CODE_TTL_S,
+  type LoginDeps,
+  type PendingLink,
+  type PendingLogin,
+} from './login.js'
 import { registerLoginRoutes } from './login-routes.js'
 import { createLoginStates } from './login-state.js'
+import { createOneTimeCodes } from './one-time-codes.js'
 import type { Sessions } from './sessions.js'
 
 /**
  * Login through identity providers, wired (docs/feed.md#login): the configured providers, the login states in
  * Redis, the routes. One line per provider at start says where its callback is, and the development IdP says
- * what it is, in capitals: any login is accepted there.
+ * what it is, in capitals: any login is accepted there. Returns the authorization_code grant for the token
+ * endpoint (token-routes.ts).
  */
 export async function registerIdentityLogin(
   app: ServiceApp,
@@ -26,7 +36,7 @@ export async function registerIdentityLogin(
     users: UsersRepository
     sessions: Sessions
   },
-): Promise<void> {
+): Promise<{ exchangeCode: ExchangeCode }> {
   const { runtime, config } = options
   const production = config.NODE_ENV === 'production'
   const providers = createIdentityProviders(config.authProviders, {
@@ -47,18 +57,21 @@ export async function registerIdentityLogin(
       runtime.logger.info(where, 'identity provider configured')
     }
   }
+  const deps: LoginDeps = {
+    sql: runtime.sql,
+    users: options.users,
+    identities: createIdentitiesRepository(runtime.sql),
+    sessions: options.sessions,
+    eventLog: runtime.eventLog,
+    states: createLoginStates(runtime.redis, config.FEED_AUTH_LOGIN_TTL_S),
+    providers,
+    clientRedirects: config.clientRedirects,
+    linkCodes: createOneTimeCodes<PendingLink>(runtime.redis, 'link', LINK_CODE_TTL_S),
+    authorizationCodes: createOneTimeCodes<PendingLogin>(runtime.redis, 'code', AUTHORIZATION_CODE_TTL_S),
+    publicUrl: config.FEED_PUBLIC_URL,
+  }
   await registerLoginRoutes(app, {
-    deps: {
-      sql: runtime.sql,
-      users: options.users,
-      identities: createIdentitiesRepository(runtime.sql),
-      sessions: options.sessions,
-      eventLog: runtime.eventLog,
-      states: createLoginStates(runtime.redis, config.FEED_AUTH_LOGIN_TTL_S),
-      providers,
-      clientRedirects: config.clientRedirects,
-      publicUrl: config.FEED_PUBLIC_URL,
-    },
+    deps,
     authenticate: options.authenticate,
     rateLimit: authRateLimit(config),
     loginTtlSeconds: config.FEED_AUTH_LOGIN_TTL_S,
@@ -69,4 +82,5 @@ export async function registerIdentityLogin(
       ['provider', 'outcome'],
     ),
   })
+  return { exchangeCode: (input) => exchangeCode(deps, input) }
 }

@@ -4,18 +4,22 @@ import { PROBLEM_TYPE_BASE, ProblemError, type ServiceApp } from '@platform/http
 import type { Counter } from '@platform/metrics'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { authOf, BEARER_SECURITY } from './authenticate.js'
-import { completeLogin, type LoginDeps, type LoginResult, startLogin } from './login.js'
+import { completeLogin, confirmLink, type LoginDeps, type LoginResult, startLogin } from './login.js'
 import { TokenResponseSchema } from './sessions.js'
 
 /**
- * GET /v1/auth/:provider/login, GET /v1/auth/:provider/callback, POST /v1/auth/:provider/link (docs/feed.md#login).
+ * GET /v1/auth/:provider/login, GET /v1/auth/:provider/callback, POST /v1/auth/:provider/link and
+ * POST /v1/auth/link/confirm (docs/feed.md#login).
  * Thin: each handler reads its checked input, calls one domain function (login.ts) and answers.
  *
  * The login cookie binds a login to the browser that started it (RFC 9700 §4.7.1): a random value, HttpOnly,
  * SameSite=Lax (sent on the provider's top-level redirect back), scoped to /v1/auth/, whose hash the login state
- * keeps; the callback refuses a state that comes back without it. One value per browser, reused by its parallel
- * logins. The link call has no browser to bind (an app asks for the URL with its access token): its state alone,
- * made for that user, is the capability.
+ * keeps; the callback refuses a state that comes back without it. A fresh value per login, never one the browser
+ * brings (a value planted by a sibling subdomain or an attacker's earlier visit would otherwise bind the login to a
+ * value the attacker knows); a second login in another tab therefore supersedes the first. With an https
+ * FEED_PUBLIC_URL it is `__Host-feed_login`, Secure and Path=/ (RFC 6265bis §4.1.3.2: a `__Host-` cookie cannot be
+ * set by a subdomain or over plain http), else `feed_login` scoped to /v1/auth/. The link call has no browser to bind (an app asks for the URL with its access token), so its callback
+ * commits nothing: it answers a one-time link code that only the linking user's access token can confirm.
  */
 export interface LoginRoutesOptions {
   deps: LoginDeps
@@ -28,6 +32,20 @@ export interface LoginRoutesOptions {
 }
 
 export const LOGIN_COOKIE = 'feed_login'
+
+/** The login cookie's name and attributes for a public URL (see above). */
+export function loginCookie(publicUrl: string, maxAgeSeconds: number) {
+  const secure = publicUrl.startsWith('https:')
+  const name = secure ? `__Host-${LOGIN_COOKIE}` : LOGIN_COOKIE
+  const attributes = [
+    `Path=${secure ? '/' : '/v1/auth/'}`,
+    `Max-Age=${maxAgeSeconds}`,
+    'HttpOnly',
+    'SameSite=Lax',
+    ...(secure ? ['Secure'] : []),
+  ]
+  return { name, header: (value: string) => [`${name}=${value}`, ...attributes].join('; ') }
+}
 /** The refusals feed_logins_total counts by name (underscored); anything else counts as `error`. */
 const OUTCOMES = new Set([
   'invalid-login-state',
@@ -38,6 +56,8 @@ const OUTCOMES = new Set([
   'identity-provider-unavailable',
   'identity-linked-to-another-user',
   'unknown-identity-provider',
+  'invalid-link-code',
+  'link-of-another-user',
 ])
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 const TAGS = ['auth']
@@ -49,7 +69,9 @@ const ProviderParams = Type.Object({
 const RedirectUri = Type.String({
   minLength: 1,
   maxLength: 2048,
-  description: 'Where the browser goes with the tokens in the URL fragment; must be on FEED_AUTH_REDIRECT_ALLOWLIST',
+  description:
+    'Where the browser goes with a one-time authorization code in the query (exchange it at POST /v1/auth/token); ' +
+    'must be on FEED_AUTH_REDIRECT_ALLOWLIST',
 })
 
 /** Bounded strings: a provider's parameters are short, and a repeated parameter (an array) is refused. */
@@ -71,6 +93,15 @@ const LoginTokens = Type.Object(
     ...TokenResponseSchema.properties,
     user_id: Type.String({ format: 'uuid' }),
     new_user: Type.Boolean({ description: 'true on the first login of this identity (the user was just created)' }),
+  },
+  { additionalProperties: false },
+)
+
+const PendingLinkResult = Type.Object(
+  {
+    link_code: Type.String({ description: 'Confirm it with POST /v1/auth/link/confirm and the linking user’s token' }),
+    provider: Type.String(),
+    expires_in: Type.Integer({ description: 'Seconds the link code is valid' }),
   },
   { additionalProperties: false },
 )
@@ -98,10 +129,10 @@ function redirect(description: string, location: string, cookie = false) {
   }
 }
 
-function cookieOf(request: FastifyRequest): string | undefined {
+function cookieOf(request: FastifyRequest, cookieName: string): string | undefined {
   for (const part of (request.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=')
-    if (name === LOGIN_COOKIE) {
+    if (name === cookieName) {
       const text = value.join('=')
       return COOKIE_VALUE.test(text) ? text : undefined
     }
@@ -109,32 +140,32 @@ function cookieOf(request: FastifyRequest): string | undefined {
   return undefined
 }
 
-/** The fragment never reaches a server or a Referer header; `no-store` keeps the answer out of caches (RFC 6749 §5.1). */
+/** `no-store` keeps the answer out of caches (RFC 6749 §5.1); no Referer carries a code onwards. */
 function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').header('referrer-policy', 'no-referrer')
 }
 
-function withFragment(target: string, values: Record<string, string | number | boolean>): string {
+/** The client's redirect_uri with `values` added to its query (its own parameters kept), as OAuth sends a code. */
+function withQuery(target: string, values: Record<string, string | number>): string {
   const url = new URL(target)
-  url.hash = new URLSearchParams(Object.entries(values).map(([k, v]): [string, string] => [k, String(v)])).toString()
+  for (const [key, value] of Object.entries(values)) url.searchParams.set(key, String(value))
   return url.href
 }
 
 function answer(reply: FastifyReply, result: LoginResult) {
   noStore(reply)
   if (result.kind === 'link') {
-    const body = { user_id: result.userId, provider: result.provider, linked: result.linked }
-    if (result.redirectUri) return reply.redirect(withFragment(result.redirectUri, body), 302)
+    const body = { link_code: result.linkCode, provider: result.provider, expires_in: result.expiresIn }
+    if (result.redirectUri) return reply.redirect(withQuery(result.redirectUri, body), 302)
     return reply.code(200).send(body)
   }
-  const body = { ...result.tokens, user_id: result.user.id, new_user: result.created }
-  if (result.redirectUri) return reply.redirect(withFragment(result.redirectUri, body), 302)
-  return reply.code(200).send(body)
+  if (result.kind === 'code') return reply.redirect(withQuery(result.redirectUri, { code: result.code }), 302)
+  return reply.code(200).send({ ...result.tokens, user_id: result.user.id, new_user: result.created })
 }
 
 export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesOptions): Promise<void> {
   const { deps } = options
-  const secureCookie = deps.publicUrl.startsWith('https:')
+  const cookie = loginCookie(deps.publicUrl, options.loginTtlSeconds)
 
   app.get(
     '/v1/auth/:provider/login',
@@ -144,10 +175,17 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         summary: 'Log in through an identity provider (redirects to it)',
         description:
           'Redirects the browser to the provider. After the login there, the callback answers the tokens, or ' +
-          'redirects to redirect_uri with them in the URL fragment.',
+          'redirects to redirect_uri with a one-time authorization code (60 s) that the client exchanges at ' +
+          'POST /v1/auth/token with its PKCE code_verifier: with redirect_uri, code_challenge (S256) is required.',
         tags: TAGS,
         params: ProviderParams,
-        querystring: Type.Object({ redirect_uri: Type.Optional(RedirectUri) }),
+        querystring: Type.Object({
+          redirect_uri: Type.Optional(RedirectUri),
+          code_challenge: Type.Optional(
+            Type.String({ maxLength: 128, description: 'RFC 7636: BASE64URL(SHA-256(code_verifier))' }),
+          ),
+          code_challenge_method: Type.Optional(Type.String({ maxLength: 16, description: 'S256' })),
+        }),
         response: {
           302: redirect(
             'To the identity provider',
@@ -158,21 +196,15 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
       },
     },
     async (request, reply) => {
-      const browserKey = cookieOf(request) ?? randomBytes(32).toString('base64url')
+      const browserKey = randomBytes(32).toString('base64url')
       const url = await startLogin(deps, {
         provider: request.params.provider,
         redirectUri: request.query.redirect_uri,
+        codeChallenge: request.query.code_challenge,
+        codeChallengeMethod: request.query.code_challenge_method,
         browserKey,
       })
-      const cookie = [
-        `${LOGIN_COOKIE}=${browserKey}`,
-        'Path=/v1/auth/',
-        `Max-Age=${options.loginTtlSeconds}`,
-        'HttpOnly',
-        'SameSite=Lax',
-        ...(secureCookie ? ['Secure'] : []),
-      ]
-      return noStore(reply).header('set-cookie', cookie.join('; ')).redirect(url.href, 302)
+      return noStore(reply).header('set-cookie', cookie.header(browserKey)).redirect(url.href, 302)
     },
   )
 
@@ -184,17 +216,18 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         summary: 'The identity provider’s redirect back: finishes the login',
         description:
           'Registered at the provider as its redirect URI. Exchanges the code, finds or creates the user by ' +
-          '(provider, subject) and starts a session; or, for a link, adds the identity to the linking user.',
+          '(provider, subject) and starts a session; or, for a link, answers a link code to confirm with ' +
+          'POST /v1/auth/link/confirm (nothing is linked before that).',
         tags: TAGS,
         params: ProviderParams,
         querystring: CallbackQuery,
         response: {
-          200: Type.Union([LoginTokens, LinkResult], {
-            description: 'Without redirect_uri: the token response (a login) or the linked identity (a link)',
+          200: Type.Union([LoginTokens, PendingLinkResult], {
+            description: 'Without redirect_uri: the token response (a login) or the link code (a link)',
           }),
           302: redirect(
             'With redirect_uri: back to the client',
-            'The client’s redirect_uri, the token response (or the link result) in its fragment',
+            'The client’s redirect_uri with `code` (a login) or `link_code` (a link) added to its query',
           ),
         },
       },
@@ -206,11 +239,18 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         const result = await completeLogin(deps, {
           provider: request.params.provider,
           query: request.query as Record<string, string>,
-          browserKey: cookieOf(request),
+          browserKey: cookieOf(request, cookie.name),
           userAgent: request.headers['user-agent'],
           ip: request.ip,
         })
-        const outcome = result.kind === 'link' ? 'linked' : result.created ? 'first_login' : 'login'
+        const outcome =
+          result.kind === 'link'
+            ? 'link_pending'
+            : result.kind === 'code'
+              ? 'code_issued'
+              : result.created
+                ? 'first_login'
+                : 'login'
         options.logins.inc({ provider, outcome })
         return answer(reply, result)
       } catch (error) {
@@ -254,6 +294,36 @@ export async function registerLoginRoutes(app: ServiceApp, options: LoginRoutesO
         linkUserId: authOf(request).userId,
       })
       return noStore(reply).send({ authorization_url: url.href, expires_in: options.loginTtlSeconds })
+    },
+  )
+
+  app.post(
+    '/v1/auth/link/confirm',
+    {
+      preHandler: (request, reply) => options.authenticate.call(app as never, request, reply),
+      config: options.rateLimit,
+      schema: {
+        summary: 'Confirm a link: adds the identity its callback found to the current user',
+        description:
+          'The link code comes from the link’s callback (its JSON, or the redirect_uri’s query). Only the user who ' +
+          'started the link can confirm it (403 link-of-another-user otherwise); a code works once.',
+        tags: TAGS,
+        security: BEARER_SECURITY,
+        body: Type.Object({ link_code: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
+        response: { 200: LinkResult },
+      },
+    },
+    async (request, reply) => {
+      const provider = 'link'
+      try {
+        const result = await confirmLink(deps, { linkCode: request.body.link_code, userId: authOf(request).userId })
+        options.logins.inc({ provider: result.provider, outcome: 'linked' })
+        return noStore(reply).send({ user_id: result.userId, provider: result.provider, linked: result.linked })
+      } catch (error) {
+        const slug = error instanceof ProblemError ? error.type.replace(PROBLEM_TYPE_BASE, '') : 'error'
+        options.logins.inc({ provider, outcome: OUTCOMES.has(slug) ? slug.replaceAll('-', '_') : 'error' })
+        throw error
+      }
     },
   )
 }

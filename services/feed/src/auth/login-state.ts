@@ -17,6 +17,8 @@ export interface LoginState {
   nonce?: string
   /** The client's redirect_uri (already on the allow-list); absent: the callback answers JSON. */
   redirectUri?: string
+  /** With redirectUri: the client's S256 code_challenge, which the feed's authorization code is bound to. */
+  clientCodeChallenge?: string
   /** Set by the link call: the callback adds the identity to this user instead of logging in. */
   linkUserId?: string
   /** SHA-256 of the login cookie of the browser that started the login (login-routes.ts); absent for a link. */

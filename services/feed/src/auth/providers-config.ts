@@ -54,6 +54,8 @@ export const GithubProviderSchema = Type.Object(
     authorizeUrl: Type.Optional(Url),
     tokenUrl: Type.Optional(Url),
     apiBaseUrl: Type.Optional(Url),
+    /** PKCE S256 (RFC 7636) on by default; false only for an old GitHub Enterprise Server without it. */
+    pkce: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -79,6 +81,8 @@ export interface GithubProviderConfig {
   authorizeUrl: URL
   tokenUrl: URL
   apiBaseUrl: URL
+  /** Send code_challenge (S256) on authorize and code_verifier on the token exchange. */
+  pkce: boolean
 }
 
 export type ProviderConfig = OidcProviderConfig | GithubProviderConfig
@@ -195,6 +199,7 @@ function checkEntry(
     authorizeUrl: url('authorizeUrl', entry.authorizeUrl ?? GITHUB_DEFAULTS.authorizeUrl),
     tokenUrl: url('tokenUrl', entry.tokenUrl ?? GITHUB_DEFAULTS.tokenUrl),
     apiBaseUrl: url('apiBaseUrl', entry.apiBaseUrl ?? GITHUB_DEFAULTS.apiBaseUrl),
+    pkce: entry.pkce ?? true,
   }
 }
 

@@ -7,6 +7,7 @@ import { counter, type Registry } from '@platform/metrics'
 import { v7 as uuidv7 } from 'uuid'
 import { feedProblems } from '../problems.js'
 import type { AccessTokens } from './access-tokens.js'
+import type { RevokedSessions } from './revoked-sessions.js'
 import { createSessionsRepository, type RevokeReason, type SessionRow } from './sessions-repository.js'
 
 /**
@@ -68,6 +69,8 @@ export interface SessionsOptions {
   idleTtlSeconds: number
   absoluteTtlSeconds: number
   reuseGraceSeconds: number
+  /** Where a revocation is told to `authenticate`, so the session's access tokens die at once too. */
+  revoked?: RevokedSessions
   /** The clock of every expiry decision; tests pass one they move. */
   now?: () => Date
 }
@@ -101,7 +104,9 @@ const INVALID = 'The refresh token is invalid or has been revoked; log in again.
 const EXPIRED = 'The refresh token has expired; log in again.'
 const RACED = 'The refresh token was just exchanged by another request; use the tokens that request received.'
 
-type RefreshOutcome = { ok: true; response: TokenResponse } | { ok: false; problem: ProblemError }
+type RefreshOutcome =
+  | { ok: true; response: TokenResponse }
+  | { ok: false; problem: ProblemError; revokedSessionId?: string }
 
 export function createSessions(options: SessionsOptions) {
   const { sql, tokens, logger } = options
@@ -164,7 +169,7 @@ export function createSessions(options: SessionsOptions) {
         { sessionId: session.id, userId: session.user_id, rotatedAt: token.rotated_at.toISOString() },
         'refresh token reuse: a rotated token was presented again; the session is revoked (RFC 9700 §4.14.2)',
       )
-      return refused(INVALID)
+      return { ok: false, problem: invalidGrant(INVALID), revokedSessionId: session.id }
     }
 
     if (at >= session.expires_at || at >= token.expires_at) return refused(EXPIRED)
@@ -206,13 +211,16 @@ export function createSessions(options: SessionsOptions) {
      */
     async refresh(refreshToken: string): Promise<TokenResponse> {
       const outcome = await sql.begin((tx) => refreshIn(tx, refreshToken))
+      if (!outcome.ok && outcome.revokedSessionId) await options.revoked?.mark(outcome.revokedSessionId)
       if (!outcome.ok) throw outcome.problem
       return outcome.response
     },
 
     /** Revokes the session of an access token's `sid`. True when this call revoked it. */
-    revoke(sessionId: string, reason: RevokeReason = 'logout', tx?: Queryable): Promise<boolean> {
-      return repository.revoke(sessionId, reason, now(), tx)
+    async revoke(sessionId: string, reason: RevokeReason = 'logout', tx?: Queryable): Promise<boolean> {
+      const revoked = await repository.revoke(sessionId, reason, now(), tx)
+      await options.revoked?.mark(sessionId)
+      return revoked
     },
 
     /**
@@ -222,7 +230,10 @@ export function createSessions(options: SessionsOptions) {
     async revokeByRefreshToken(refreshToken: string): Promise<boolean> {
       if (!TOKEN_FORMAT.test(refreshToken)) return false
       const sessionId = await repository.sessionIdOfToken(hashRefreshToken(refreshToken))
-      return sessionId === undefined ? false : repository.revoke(sessionId, 'logout', now())
+      if (sessionId === undefined) return false
+      const revoked = await repository.revoke(sessionId, 'logout', now())
+      await options.revoked?.mark(sessionId)
+      return revoked
     },
 
     /** The session while it is live (not revoked, before its absolute end); undefined otherwise. */

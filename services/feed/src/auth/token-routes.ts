@@ -5,11 +5,13 @@ import type { Config } from '../config.js'
 import { feedProblems } from '../problems.js'
 import { authRateLimit } from './auth-rate-limit.js'
 import { type Authenticate, authOf, BEARER_SECURITY, invalidToken } from './authenticate.js'
+import type { ExchangeCode } from './code-grant.js'
 import { type Sessions, TokenResponseSchema } from './sessions.js'
 
 /**
  * The token endpoint and the session routes (docs/feed.md#tokens):
- *   POST /v1/auth/token   grant_type=refresh_token (RFC 6749 §6): a new pair for a refresh token, which dies
+ *   POST /v1/auth/token   grant_type=refresh_token (RFC 6749 §6): a new pair for a refresh token, which dies;
+ *                         grant_type=authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.5): a login's code (code-grant.ts)
  *   POST /v1/auth/logout  revokes the session of a refresh token or of the bearer access token's `sid`
  *   GET  /v1/auth/session the bearer token's session: user, id, expiry (401 once revoked)
  * The first two accept application/x-www-form-urlencoded (what RFC 6749 §4.1.3 and §6 specify, and what OAuth
@@ -19,6 +21,8 @@ export interface TokenRoutesOptions {
   sessions: Sessions
   authenticate: Authenticate
   config: Pick<Config, 'FEED_AUTH_RATE_LIMIT_MAX' | 'FEED_AUTH_RATE_LIMIT_WINDOW_MS'>
+  /** The authorization_code grant (login-feature.ts). */
+  exchangeCode: ExchangeCode
 }
 
 const FORM = 'application/x-www-form-urlencoded'
@@ -26,9 +30,23 @@ const FORM = 'application/x-www-form-urlencoded'
 const BODY_LIMIT = 8192
 
 const tokenBody = Type.Object({
-  grant_type: Type.String({ maxLength: 64, description: 'Only refresh_token' }),
+  grant_type: Type.String({ maxLength: 64, description: 'refresh_token or authorization_code' }),
   refresh_token: Type.Optional(Type.String({ maxLength: 512 })),
+  code: Type.Optional(Type.String({ maxLength: 128, description: 'authorization_code: the callback’s code' })),
+  code_verifier: Type.Optional(Type.String({ maxLength: 128, description: 'authorization_code: RFC 7636' })),
+  redirect_uri: Type.Optional(
+    Type.String({ maxLength: 2048, description: 'authorization_code: the redirect_uri of the login' }),
+  ),
 })
+
+const tokenResponse = Type.Object(
+  {
+    ...TokenResponseSchema.properties,
+    user_id: Type.Optional(Type.String({ format: 'uuid', description: 'authorization_code: the user' })),
+    new_user: Type.Optional(Type.Boolean({ description: 'authorization_code: true on the first login' })),
+  },
+  { additionalProperties: false },
+)
 
 const logoutBody = Type.Object({
   refresh_token: Type.Optional(Type.String({ maxLength: 512 })),
@@ -89,22 +107,38 @@ export async function registerTokenRoutes(app: ServiceApp, options: TokenRoutesO
         bodyLimit: BODY_LIMIT,
         config: rateLimit,
         schema: {
-          summary: 'Exchange a refresh token for a new access and refresh token (RFC 6749 §6)',
+          summary: 'Exchange a refresh token (RFC 6749 §6) or a login’s authorization code (§4.1.3) for tokens',
           description:
             'The refresh token works once. Presenting an already exchanged token again revokes its session ' +
-            '(RFC 9700 §4.14.2). Refusals: 401 invalid-grant, 400 unsupported-grant-type or invalid-token-request.',
+            '(RFC 9700 §4.14.2). grant_type=authorization_code takes code, code_verifier (PKCE, RFC 7636) and the ' +
+            'redirect_uri of the login, and answers user_id and new_user too. Refusals: 401 invalid-grant, 400 ' +
+            'unsupported-grant-type or invalid-token-request.',
           tags: ['auth'],
           consumes: [FORM, 'application/json'],
           body: tokenBody,
-          response: { 200: TokenResponseSchema },
+          response: { 200: tokenResponse },
         },
       },
       async (request, reply) => {
         const grantType = given(request.body.grant_type)
         if (grantType === undefined) throw invalidRequest('grant_type is missing.')
+        if (grantType === 'authorization_code') {
+          const { code, code_verifier, redirect_uri } = request.body
+          for (const [name, value] of Object.entries({ code, code_verifier, redirect_uri })) {
+            if (given(value) === undefined) throw invalidRequest(`${name} is missing.`)
+          }
+          const response = await options.exchangeCode({
+            code: code as string,
+            codeVerifier: code_verifier as string,
+            redirectUri: redirect_uri as string,
+          })
+          reply.headers(NO_STORE)
+          return response
+        }
         if (grantType !== 'refresh_token') {
           throw new ProblemError(feedProblems.unsupportedGrantType, {
-            detail: 'Only grant_type=refresh_token is supported here; logging in starts at /v1/auth/{provider}/login.',
+            detail:
+              'grant_type must be refresh_token or authorization_code; logging in starts at /v1/auth/{provider}/login.',
             code: 'FEED_UNSUPPORTED_GRANT_TYPE',
             extensions: { error: 'unsupported_grant_type' },
           })
@@ -130,8 +164,8 @@ export async function registerTokenRoutes(app: ServiceApp, options: TokenRoutesO
         schema: {
           summary: 'Log out: revoke the session of a refresh token or of the bearer access token',
           description:
-            'Every refresh token of the session stops working at once; access tokens already issued work until ' +
-            'they expire (at most FEED_ACCESS_TOKEN_TTL_S). An unknown refresh token is no error (RFC 7009 §2.2).',
+            'Every refresh token and access token of the session stops working at once (revoked-sessions.ts). ' +
+            'An unknown refresh token is no error (RFC 7009 §2.2).',
           tags: ['auth'],
           // Either the bearer token or a refresh token in the body.
           security: [...BEARER_SECURITY, {}],

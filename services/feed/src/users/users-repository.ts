@@ -55,7 +55,7 @@ export function createUsersRepository(sql: Sql) {
       for (let attempt = 0; attempt < 5; attempt++) {
         const [row] = await tx<UserRow[]>`
           with taken as (
-            select handle from users where handle = ${base} or handle like ${`${base.slice(0, HANDLE_MAX - 6)}%`}
+            select handle from users where handle = ${base} or handle like ${prefixPattern(base.slice(0, HANDLE_MAX - 6))} escape '\\'
           ), wanted as (
             select case when not exists (select 1 from taken where handle = ${base}) then ${base}
               else left(${base}, ${HANDLE_MAX - 6}) || (
@@ -74,6 +74,16 @@ export function createUsersRepository(sql: Sql) {
       throw new Error(`could not find a free handle for ${base}`)
     },
   }
+}
+
+/**
+ * A LIKE pattern for the handles that start with `prefix`: `_` (a handle character) and `%` match any character
+ * in LIKE, so they are escaped (with a backslash, the escape the statement names). The pattern stays a plain
+ * prefix, which a btree index can serve as a range (under the C collation or text_pattern_ops); unescaped, `a_b%`
+ * also matched `axb…`, and every such handle was read into the suffix search.
+ */
+export function prefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 }
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>

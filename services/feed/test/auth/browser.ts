@@ -26,6 +26,11 @@ export class Browser {
     return this.jar.find((c) => c.name === name && c.expiresAt > Date.now())?.value
   }
 
+  /** A cookie set by someone else (a sibling subdomain, an attacker's earlier visit) for 127.0.0.1. */
+  plant(name: string, value: string, path = '/'): void {
+    this.jar.push({ name, value, host: '127.0.0.1', path, expiresAt: Number.POSITIVE_INFINITY })
+  }
+
   forget(name: string): void {
     this.jar = this.jar.filter((c) => c.name !== name)
   }

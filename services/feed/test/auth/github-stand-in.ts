@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 
 /**
  * GitHub as far as the feed's login talks to it (tests only), on a local port: the OAuth app's authorize page
  * (it "approves" at once, or declines when `deny` is set), the token endpoint (200 with
  * {"error":"bad_verification_code"} for a bad or used code, as GitHub does), GET /user and GET /user/emails.
+ * PKCE is enforced (S256 challenge required on authorize, its verifier on the exchange) unless `pkce` is false.
  */
 export interface GithubAccount {
   id: number
@@ -24,6 +25,10 @@ export interface GithubStandIn {
   deny: boolean
   /** The token endpoint answers this status (e.g. 503) instead of working. */
   tokenStatus?: number
+  /** Require PKCE (default true); false: an old GitHub Enterprise that ignores it. */
+  pkce: boolean
+  /** The query of the last authorization request. */
+  lastAuthorize?: Record<string, string>
   /** Calls seen, by route. */
   calls: Record<string, number>
   close(): Promise<void>
@@ -31,7 +36,7 @@ export interface GithubStandIn {
 
 export async function startGithubStandIn(): Promise<GithubStandIn> {
   const app = Fastify()
-  const codes = new Map<string, { account: GithubAccount; redirectUri: string }>()
+  const codes = new Map<string, { account: GithubAccount; redirectUri: string; challenge?: string }>()
   const tokens = new Map<string, GithubAccount>()
   const standIn: GithubStandIn = {
     url: '',
@@ -39,6 +44,7 @@ export async function startGithubStandIn(): Promise<GithubStandIn> {
     clientSecret: 'gh-client-secret-0123456789',
     account: { id: 1, login: 'octocat', name: 'The Octocat', avatar_url: 'https://avatars.example/1', emails: [] },
     deny: false,
+    pkce: true,
     calls: {},
     close: () => app.close(),
   }
@@ -52,7 +58,11 @@ export async function startGithubStandIn(): Promise<GithubStandIn> {
   app.get('/login/oauth/authorize', async (request, reply) => {
     count('authorize')
     const q = request.query as Record<string, string>
+    standIn.lastAuthorize = q
     if (q.client_id !== standIn.clientId || !q.redirect_uri) return reply.code(400).send('bad client')
+    if (standIn.pkce && (q.code_challenge_method !== 'S256' || !q.code_challenge)) {
+      return reply.code(400).send('PKCE required: code_challenge and code_challenge_method=S256')
+    }
     const back = new URL(q.redirect_uri)
     if (q.state) back.searchParams.set('state', q.state)
     if (standIn.deny) {
@@ -60,7 +70,11 @@ export async function startGithubStandIn(): Promise<GithubStandIn> {
       back.searchParams.set('error_description', 'The user has denied your application access.')
     } else {
       const code = randomBytes(10).toString('hex')
-      codes.set(code, { account: standIn.account, redirectUri: q.redirect_uri })
+      codes.set(code, {
+        account: standIn.account,
+        redirectUri: q.redirect_uri,
+        ...(standIn.pkce ? { challenge: q.code_challenge } : {}),
+      })
       back.searchParams.set('code', code)
     }
     return reply.redirect(back.href, 302)
@@ -78,7 +92,12 @@ export async function startGithubStandIn(): Promise<GithubStandIn> {
     }
     const grant = body.code ? codes.get(body.code) : undefined
     if (body.code) codes.delete(body.code)
-    if (!grant || grant.redirectUri !== body.redirect_uri) {
+    const verified =
+      grant?.challenge === undefined ||
+      createHash('sha256')
+        .update(body.code_verifier ?? '')
+        .digest('base64url') === grant.challenge
+    if (!grant || grant.redirectUri !== body.redirect_uri || !verified) {
       return { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' }
     }
     const token = `gho_${randomBytes(16).toString('hex')}`

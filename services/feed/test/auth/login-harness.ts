@@ -61,6 +61,17 @@ export async function startLoginHarness(overrides: Record<string, string> = {}):
       tokenUrl: `${github.url}/login/oauth/access_token`,
       apiBaseUrl: github.url,
     },
+    // An old GitHub Enterprise Server without PKCE (the stand-in's `pkce` set to false by the test).
+    {
+      name: 'ghe',
+      kind: 'github',
+      clientId: github.clientId,
+      clientSecretEnv: 'TEST_GITHUB_SECRET',
+      authorizeUrl: `${github.url}/login/oauth/authorize`,
+      tokenUrl: `${github.url}/login/oauth/access_token`,
+      apiBaseUrl: github.url,
+      pkce: false,
+    },
   ]
   const env = await createServiceTestEnv('feed_login', {
     PORT: String(port),
