@@ -112,7 +112,7 @@ export const commonEnv = {
    * Hosts that fetch() sends `traceparent` to, comma-separated: "host", "host:port" or ".domain" (its subdomains).
    * Default none: identity providers and downstream endpoints get no trace context.
    */
-  TRACE_PROPAGATE_HOSTS: Type.String({ default: '', pattern: '^[A-Za-z0-9.:[]_-]*( *, *[A-Za-z0-9.:[]_-]+)*$' }),
+  TRACE_PROPAGATE_HOSTS: Type.String({ default: '', pattern: '^([A-Za-z0-9.:_-]+( *, *[A-Za-z0-9.:_-]+)*)?$' }),
 } satisfies TProperties
 
 /** The port, schema and relay defaults differ per service, so they are built by name. */
