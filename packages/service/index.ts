@@ -4,6 +4,7 @@
  * app (createService + runServer) and for worker processes without routes (createServiceRuntime + runWorker).
  * The Fastify app itself, problem+json and schemas are @platform/http.
  */
+export { createPeriodicJob, type PeriodicJob, type PeriodicJobOptions } from './lib/periodic-job.js'
 export {
   type CreateServiceOptions,
   createService,

@@ -24,6 +24,7 @@ export {
   insideSpan,
   startSpan,
   tracingEnabled,
+  trustIncomingContext,
   withSpan,
 } from './lib/state.js'
 export {

@@ -103,6 +103,16 @@ export const commonEnv = {
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.String({ default: '', pattern: '^(|https?://.+)$' }),
   /** Share of the traces that start here that are recorded (parent-based: a caller's decision is kept). */
   OTEL_TRACES_SAMPLER_ARG: Type.Number({ default: 1, minimum: 0, maximum: 1 }),
+  /**
+   * Continue the trace an HTTP request's `traceparent` names (true: the callers are the platform's own), or start a new
+   * trace linked to it (false, the default: a public edge, where a caller must not pick the trace id or force sampling).
+   */
+  TRACE_TRUST_INCOMING_CONTEXT: Type.Boolean({ default: false }),
+  /**
+   * Hosts that fetch() sends `traceparent` to, comma-separated: "host", "host:port" or ".domain" (its subdomains).
+   * Default none: identity providers and downstream endpoints get no trace context.
+   */
+  TRACE_PROPAGATE_HOSTS: Type.String({ default: '', pattern: '^([A-Za-z0-9.:_-]+( *, *[A-Za-z0-9.:_-]+)*)?$' }),
 } satisfies TProperties
 
 /** The port, schema and relay defaults differ per service, so they are built by name. */

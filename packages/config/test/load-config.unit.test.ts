@@ -37,6 +37,23 @@ describe('loadConfig', () => {
     )
   })
 
+  it('reads the tracing trust settings: off and no hosts by default, a host list when given', () => {
+    const base = loadConfig(schema, { API_SECRET: 'long-enough' })
+    expect([base.TRACE_TRUST_INCOMING_CONTEXT, base.TRACE_PROPAGATE_HOSTS]).toEqual([false, ''])
+    const set = loadConfig(schema, {
+      API_SECRET: 'long-enough',
+      TRACE_TRUST_INCOMING_CONTEXT: 'true',
+      TRACE_PROPAGATE_HOSTS: 'feed.internal:3004, .svc.cluster.local',
+    })
+    expect([set.TRACE_TRUST_INCOMING_CONTEXT, set.TRACE_PROPAGATE_HOSTS]).toEqual([
+      true,
+      'feed.internal:3004, .svc.cluster.local',
+    ])
+    expect(() => loadConfig(schema, { API_SECRET: 'long-enough', TRACE_PROPAGATE_HOSTS: 'a b' })).toThrow(
+      /TRACE_PROPAGATE_HOSTS/,
+    )
+  })
+
   it('takes TRUST_PROXY as off, true, a hop count or addresses, and names it when it is none of those', () => {
     for (const value of ['false', 'true', '1', '10.0.0.0/8, 127.0.0.1', '::1,fd00::/8']) {
       expect(loadConfig(schema, { API_SECRET: 'long-enough', TRUST_PROXY: value }).TRUST_PROXY).toBe(value)

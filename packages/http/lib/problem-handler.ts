@@ -16,13 +16,15 @@ import {
 } from './errors.js'
 import { problemTypes } from './problem-types.js'
 import { inRequestContext } from './request-context.js'
+import { isTransientError, TRANSIENT_RETRY_AFTER_SECONDS } from './transient.js'
 
 const INVALID_JSON = 'The request body is not valid JSON.'
 
 /**
  * Every error leaves as an RFC 9457 problem details document (https://www.rfc-editor.org/rfc/rfc9457):
  * handlers throw ProblemError for domain errors; Fastify's own errors (validation, body parsing, limits) are
- * mapped here; anything else is a 500 whose detail says nothing about the cause, which is logged instead.
+ * mapped here; a dependency that is down or too slow (transient.ts) is a 503 with Retry-After, so that clients retry;
+ * anything else is a 500 whose detail says nothing about the cause, which is logged instead.
  */
 export function toProblemError(error: unknown, bodyLimit: number): ProblemError {
   if (isProblemError(error)) return error
@@ -55,6 +57,14 @@ export function toProblemError(error: unknown, bodyLimit: number): ProblemError 
   if (status !== undefined && status >= 400 && status < 500) {
     // e.g. Fastify's FST_ERR_CTP_INVALID_CONTENT_LENGTH, or a plugin's own 4xx: the status's generic type.
     return new ProblemError(status, { code, detail: e.message ?? '' })
+  }
+  if (isTransientError(error)) {
+    return new ProblemError(problemTypes.unavailable, {
+      code: 'HTTP_DEPENDENCY_UNAVAILABLE',
+      detail: 'A service this request needs is unavailable right now; retry later.',
+      headers: { 'retry-after': String(TRANSIENT_RETRY_AFTER_SECONDS) },
+      cause: error,
+    })
   }
   return new ProblemError(status !== undefined && status >= 500 && status < 600 ? status : 500, {
     detail: INTERNAL_DETAIL,

@@ -4,13 +4,14 @@ import {
   type Context,
   endSpan,
   failSpan,
+  parseTraceparent,
   ROOT_CONTEXT,
-  remoteContext,
   type Span,
   SpanKind,
   startSpan,
   trace,
   tracingEnabled,
+  trustIncomingContext,
 } from '@platform/tracing'
 import type { FastifyInstance } from 'fastify'
 import { HEALTH_PATHS } from './health.js'
@@ -18,8 +19,13 @@ import { METRICS_PATH } from './metrics.js'
 
 /**
  * The server span of each HTTP request (tracing on only, docs/operations.md "Tracing"). It starts in genReqId, the
- * first thing Fastify does with a request, so that the request's correlation id can be its trace id; it continues the
- * caller's trace when the request carries a W3C `traceparent` (and `tracestate`). The span's context is entered with
+ * first thing Fastify does with a request, so that the request's correlation id can be its trace id. A W3C
+ * `traceparent` (and `tracestate`) from the caller is continued only when the service trusts its callers
+ * (TRACE_TRUST_INCOMING_CONTEXT: the caller is one of the platform's own). Otherwise anyone could pick the trace id,
+ * which becomes the correlation id and the event-log rows' trace_id, and force sampling with the sampled flag (the
+ * sampler is parent-based); so the span starts a new trace, sampled at the configured ratio, with a link to the
+ * caller's context (OpenTelemetry's advice for trust boundaries:
+ * https://opentelemetry.io/docs/specs/otel/trace/api/#link). The span's context is entered with
  * the correlation context (inRequestContext, request-context.ts), so handlers, their queries and what they enqueue
  * run inside it. Named "<METHOD> <route>" once routed; ended when the response has been sent.
  *
@@ -41,7 +47,9 @@ export function startServerSpan(req: IncomingMessage): Span | undefined {
   const path = (req.url ?? '/').split('?')[0] ?? '/'
   quiet ??= new Set<string>([...HEALTH_PATHS, METRICS_PATH])
   if (quiet.has(path)) return undefined
-  const parent = remoteContext(req.headers.traceparent, req.headers.tracestate) ?? ROOT_CONTEXT
+  const caller = parseTraceparent(req.headers.traceparent, req.headers.tracestate)
+  const trusted = caller !== undefined && trustIncomingContext()
+  const parent = trusted ? trace.setSpanContext(ROOT_CONTEXT, caller) : ROOT_CONTEXT
   const method = req.method ?? 'GET'
   const userAgent = req.headers['user-agent']
   const span = startSpan(
@@ -55,6 +63,7 @@ export function startServerSpan(req: IncomingMessage): Span | undefined {
         [ATTR.urlScheme]: 'http',
         ...(userAgent ? { [ATTR.userAgent]: userAgent } : {}),
       },
+      ...(caller && !trusted ? { links: [{ context: caller }] } : {}),
     },
     parent,
   )

@@ -6,7 +6,8 @@ import type { ServiceApp } from '../index.js'
 import { buildTestApp } from './helpers.js'
 
 /**
- * Server spans with tracing on: each request one span named by its route, continuing a caller's traceparent; the
+ * Server spans with tracing on and callers trusted (TRACE_TRUST_INCOMING_CONTEXT; the untrusted edge:
+ * tracing-untrusted.unit.test.ts): each request one span named by its route, continuing a caller's traceparent; the
  * correlation id is the trace id unless the caller sent one; probes get no span; a 5xx fails its span, a 4xx not.
  */
 let receiver: OtlpReceiver
@@ -16,7 +17,12 @@ let log: Awaited<ReturnType<typeof buildTestApp>>['log']
 
 beforeAll(async () => {
   receiver = await startOtlpReceiver()
-  tracing = await startTracing({ service: 'http-test', endpoint: `${receiver.url}/v1/traces`, sampleRatio: 1 })
+  tracing = await startTracing({
+    service: 'http-test',
+    endpoint: `${receiver.url}/v1/traces`,
+    sampleRatio: 1,
+    trustIncomingContext: true,
+  })
   ;({ app, log } = await buildTestApp())
   app.get('/boom', async () => {
     throw new Error('kaput')

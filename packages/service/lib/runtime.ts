@@ -175,6 +175,8 @@ export function tracingOptionsOf(service: string, config: CommonConfig): Tracing
     endpoint: tracesEndpoint(config),
     sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
     environment: config.ENVIRONMENT,
+    trustIncomingContext: config.TRACE_TRUST_INCOMING_CONTEXT,
+    propagateHosts: config.TRACE_PROPAGATE_HOSTS.split(',').filter((host) => host.trim() !== ''),
   }
 }
 

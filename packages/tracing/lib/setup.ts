@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { context, DiagLogLevel, diag, propagation, trace } from '@opentelemetry/api'
+import { HostFilteredPropagator } from './propagator.js'
 import { setTracingEnabled } from './state.js'
 
 /**
@@ -23,8 +24,19 @@ export interface TracingOptions {
   sampleRatio: number
   /** deployment.environment.name of every span. */
   environment?: string
-  /** Client spans for fetch() (undici), with traceparent sent along; default true. */
+  /** Client spans for fetch() (undici); default true. */
   fetch?: boolean
+  /**
+   * The hosts fetch() sends `traceparent`/`tracestate` to (TRACE_PROPAGATE_HOSTS): "host" (any port), "host:port",
+   * or ".domain" (its subdomains). Default none: an identity provider or a customer's endpoint learns nothing of
+   * the platform's traces; the client span is recorded either way.
+   */
+  propagateHosts?: readonly string[]
+  /**
+   * Continue the trace of an HTTP request's `traceparent` (TRACE_TRUST_INCOMING_CONTEXT), for services whose callers
+   * are the platform's own; default false: the server span starts a new trace and links to the caller's.
+   */
+  trustIncomingContext?: boolean
   /** Where the SDK's own warnings go (an export that failed, a full queue). */
   warn?: (message: string) => void
 }
@@ -103,15 +115,21 @@ async function start(options: TracingOptions): Promise<Tracing> {
     // OTEL_BSP_* (batch size, delay, queue) and OTEL_EXPORTER_OTLP_HEADERS / _TIMEOUT are read from the environment.
     spanProcessors: [new sdk.BatchSpanProcessor(new OTLPTraceExporter({ url: options.endpoint }))],
   })
-  // The AsyncLocalStorage context manager and the W3C propagators, as the global API's.
-  provider.register()
+  // The AsyncLocalStorage context manager, and as the global propagator (used by undici's instrumentation only: the
+  // platform's packages write W3C trace context by hand) a W3C one that stays quiet towards hosts not listed.
+  const propagator = new HostFilteredPropagator(options.propagateHosts ?? [])
+  provider.register({ propagator })
   let undici: { disable(): void } | undefined
   if (options.fetch !== false) {
     const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici')
-    // No root spans: a readiness ping to ClickHouse is no trace of its own.
-    undici = new UndiciInstrumentation({ requireParentforSpans: true })
+    undici = new UndiciInstrumentation({
+      // No root spans: a readiness ping to ClickHouse is no trace of its own.
+      requireParentforSpans: true,
+      // Runs before the instrumentation injects the headers: marks the spans of requests to other hosts.
+      requestHook: (span, request) => propagator.noteRequest(span, request.origin),
+    })
   }
-  setTracingEnabled(true)
+  setTracingEnabled(true, options.trustIncomingContext ?? false)
   return {
     enabled: true,
     flush: () => provider.forceFlush(),

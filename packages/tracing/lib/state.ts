@@ -17,6 +17,13 @@ import {
  */
 let enabled = false
 
+/**
+ * Whether an incoming HTTP request's W3C trace context is continued (TRACE_TRUST_INCOMING_CONTEXT): only for services
+ * that sit behind callers of the platform's own. Off, a server span starts a trace of its own and links to the
+ * caller's (@platform/http tracing.ts).
+ */
+let trustIncoming = false
+
 /** One tracer per instrumentation scope: the package that makes the spans ('@platform/http', '@platform/db', ...). */
 const tracers = new Map<string, Tracer>()
 
@@ -25,9 +32,15 @@ export function tracingEnabled(): boolean {
 }
 
 /** Set by startTracing and its shutdown only. A shutdown also forgets the tracers (they belong to its provider). */
-export function setTracingEnabled(value: boolean): void {
+export function setTracingEnabled(value: boolean, trustIncomingContext = false): void {
   enabled = value
+  trustIncoming = value && trustIncomingContext
   if (!value) tracers.clear()
+}
+
+/** True when tracing is on and incoming HTTP trace context is to be continued, not only linked. */
+export function trustIncomingContext(): boolean {
+  return trustIncoming
 }
 
 function tracerFor(scope: string): Tracer {

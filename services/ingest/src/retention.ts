@@ -1,6 +1,7 @@
 import type { Sql } from '@platform/db'
 import { createInbox } from '@platform/inbox'
 import type { Logger } from '@platform/logging'
+import { createPeriodicJob, type PeriodicJob } from '@platform/service'
 
 /**
  * Retention of webhook events (docs/webhooks.md#retention). Events live in daily partitions (migration
@@ -117,8 +118,7 @@ export function createRetention(options: RetentionOptions) {
     }
   }
 
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> | undefined
+  let job: PeriodicJob | undefined
 
   return {
     runOnce,
@@ -126,23 +126,12 @@ export function createRetention(options: RetentionOptions) {
     partitions,
     /** Runs now, then every `intervalMs`; failures are logged and retried at the next tick. */
     start(intervalMs: number) {
-      const tick = () => {
-        running = runOnce()
-          .catch((err) => logger.error({ err }, 'webhook retention failed'))
-          .finally(() => {
-            running = undefined
-          })
-      }
-      tick()
-      timer = setInterval(tick, intervalMs)
-      timer.unref()
+      job ??= createPeriodicJob({ name: 'webhook retention', run: runOnce, intervalMs, logger })
+      job.start()
     },
     /** Waits for a run in progress, at most `timeoutMs`: a run stuck on a dead connection must not block shutdown. */
     async stop(timeoutMs = 5000) {
-      clearInterval(timer)
-      let deadline: NodeJS.Timeout | undefined
-      await Promise.race([running, new Promise((resolve) => (deadline = setTimeout(resolve, timeoutMs)))])
-      clearTimeout(deadline)
+      await job?.stop(timeoutMs)
     },
   }
 }

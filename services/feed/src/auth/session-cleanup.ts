@@ -1,5 +1,6 @@
 import type { Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
+import { createPeriodicJob } from '@platform/service'
 
 /**
  * Keeps the sessions and refresh_tokens tables from growing forever (every refresh adds a row). Every
@@ -29,9 +30,6 @@ export function createSessionCleanup(options: SessionCleanupOptions) {
   const { sql, logger } = options
   const now = options.now ?? (() => new Date())
   const batch = options.batchSize ?? 1000
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> | undefined
-
   async function drain(statement: () => Promise<{ count: number }>): Promise<number> {
     let total = 0
     for (;;) {
@@ -55,22 +53,13 @@ export function createSessionCleanup(options: SessionCleanupOptions) {
     return { sessions, tokens }
   }
 
-  return {
-    runOnce,
-    start() {
-      timer = setInterval(() => {
-        if (running) return
-        running = runOnce()
-          .catch((err: unknown) => logger.warn({ err }, 'session cleanup failed; it runs again at the next interval'))
-          .finally(() => {
-            running = undefined
-          })
-      }, options.intervalMs)
-      timer.unref()
-    },
-    async stop() {
-      clearInterval(timer)
-      await running
-    },
-  }
+  // No run at start: the first pass waits an interval. stop() waits for a pass in progress at most 5 s.
+  const job = createPeriodicJob({
+    name: 'session cleanup',
+    run: runOnce,
+    intervalMs: options.intervalMs,
+    logger,
+    runAtStart: false,
+  })
+  return { runOnce, start: () => job.start(), stop: () => job.stop() }
 }

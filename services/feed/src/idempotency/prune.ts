@@ -1,5 +1,6 @@
 import type { Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
+import { createPeriodicJob, type PeriodicJob } from '@platform/service'
 
 /**
  * Deletes the expired records of idempotency_keys (docs/feed.md#idempotency). An expired record no longer answers
@@ -52,31 +53,18 @@ export function createIdempotencyPruner(options: IdempotencyPrunerOptions) {
     }
   }
 
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> | undefined
+  let job: PeriodicJob | undefined
 
   return {
     runOnce,
     /** Runs now, then every `intervalMs`; a failed run is logged and tried again at the next tick. */
     start(intervalMs: number) {
-      const tick = () => {
-        if (running) return
-        running = runOnce()
-          .catch((err) => logger.error({ err }, 'pruning idempotency keys failed'))
-          .finally(() => {
-            running = undefined
-          })
-      }
-      tick()
-      timer = setInterval(tick, intervalMs)
-      timer.unref()
+      job ??= createPeriodicJob({ name: 'pruning idempotency keys', run: runOnce, intervalMs, logger })
+      job.start()
     },
     /** Waits for a run in progress, at most `timeoutMs`: a run stuck on a dead connection must not block shutdown. */
     async stop(timeoutMs = 5000) {
-      clearInterval(timer)
-      let deadline: NodeJS.Timeout | undefined
-      await Promise.race([running, new Promise((resolve) => (deadline = setTimeout(resolve, timeoutMs)))])
-      clearTimeout(deadline)
+      await job?.stop(timeoutMs)
     },
   }
 }
