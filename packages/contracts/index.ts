@@ -28,6 +28,19 @@ export {
 } from './lib/eventlog.js'
 export { exchanges } from './lib/exchanges.js'
 export {
+  feedEvents,
+  PostCreatedV1,
+  PostLikedV1,
+  PostUnlikedV1,
+  postCreated,
+  postLiked,
+  postUnliked,
+  UserFollowedV1,
+  UserUnfollowedV1,
+  userFollowed,
+  userUnfollowed,
+} from './lib/feed.js'
+export {
   ingestStatusConsumer,
   MAX_EVENT_ID_LENGTH,
   OrderPaidNotifyV1,

@@ -61,3 +61,4 @@ export { type CoalescingCounter, createCoalescingCounter, type RateCountCallback
 export { createRedis } from './lib/redis.js'
 export { genReqId, inRequestContext } from './lib/request-context.js'
 export { MAX_PARAM_LENGTH, MAX_URL_LENGTH } from './lib/request-guards.js'
+export { strictValidatorCompiler } from './lib/strict-validation.js'

@@ -64,7 +64,9 @@ export function toProblemError(error: unknown, bodyLimit: number): ProblemError 
 }
 
 function invalidParam(v: NonNullable<FastifyError['validation']>[number], context: string | undefined): InvalidParam {
-  const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty
+  // Ajv names one missing property, TypeBox's compiler (strict-validation.ts) the list of them.
+  const params = v.params as { missingProperty?: string; requiredProperties?: string[] } | undefined
+  const missing = params?.missingProperty ?? params?.requiredProperties?.[0]
   const pointer = `${v.instancePath}${missing ? `/${missing}` : ''}` || '/'
   return { in: context ?? 'body', pointer, message: v.message ?? 'is invalid' }
 }

@@ -8,6 +8,7 @@ import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
 import { registerTokenRoutes } from './auth/token-routes.js'
 import type { Config } from './config.js'
+import { registerFeedApi } from './feed-api.js'
 import { createUsersRepository } from './users/users-repository.js'
 
 export interface FeedOverrides extends ServiceOverrides {
@@ -83,6 +84,7 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     void users
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
+    await registerFeedApi(app, { runtime, config, authenticate, users })
   } catch (error) {
     await app.close()
     throw error

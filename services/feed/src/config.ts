@@ -30,6 +30,13 @@ export const ConfigSchema = Type.Object({
   /** Requests per client address and window to each of the login, callback, token and logout endpoints. */
   FEED_AUTH_RATE_LIMIT_MAX: Type.Integer({ default: 60, minimum: 1 }),
   FEED_AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
+  /** How long a command's response is replayed for its Idempotency-Key; the draft and the API promise 24 h at least. */
+  FEED_IDEMPOTENCY_KEY_TTL_S: Type.Integer({ default: 86_400, minimum: 86_400 }),
+  /** How often expired idempotency records are deleted (on one instance at a time). */
+  FEED_IDEMPOTENCY_PRUNE_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
+  /** Commands per user and window (all command routes share one budget per user, across instances: Redis). */
+  FEED_COMMAND_RATE_LIMIT_MAX: Type.Integer({ default: 120, minimum: 1 }),
+  FEED_COMMAND_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

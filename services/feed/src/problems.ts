@@ -25,4 +25,22 @@ export const feedProblems = {
    * §5.2 `invalid_request`, §3.2).
    */
   invalidTokenRequest: defineProblemType('invalid-token-request', 400, 'Invalid token request'),
+
+  // -- commands and reads (docs/feed.md#commands)
+  /** A command without an Idempotency-Key header (the draft's §2.7: 400). */
+  idempotencyKeyMissing: defineProblemType('idempotency-key-missing', 400, 'Idempotency-Key header missing'),
+  /** An Idempotency-Key that is not one string of 1 to 255 printable ASCII characters (idempotency-key.ts). */
+  idempotencyKeyInvalid: defineProblemType('idempotency-key-invalid', 400, 'Invalid Idempotency-Key header'),
+  /** The key was used by this user for another request (method, route or content) within 24 h (draft §2.7: 422). */
+  idempotencyKeyReused: defineProblemType('idempotency-key-reused', 422, 'Idempotency-Key reused'),
+  /** The first request with this key is still running (draft §2.7: 409); retry once it has finished. */
+  idempotencyKeyInFlight: defineProblemType('idempotency-key-in-flight', 409, 'Request with this key in progress'),
+  /** A post's text that is empty, longer than 500 characters, or holds a control character other than LF. */
+  invalidPostText: defineProblemType('invalid-post-text', 422, 'Invalid post text'),
+  /** No post with this id (or it was withdrawn). */
+  unknownPost: defineProblemType('unknown-post', 404, 'Unknown post'),
+  /** No user with this id. */
+  unknownUser: defineProblemType('unknown-user', 404, 'Unknown user'),
+  /** Follow or unfollow of oneself. */
+  cannotFollowSelf: defineProblemType('cannot-follow-self', 422, 'Cannot follow yourself'),
 } satisfies Record<string, ProblemType>
