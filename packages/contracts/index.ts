@@ -28,7 +28,16 @@ export {
 } from './lib/eventlog.js'
 export { exchanges } from './lib/exchanges.js'
 export {
+  FanoutBatchV1,
+  FollowEventV1,
+  fanoutBatch,
   feedEvents,
+  feedFanoutBatchConsumer,
+  feedFanoutConsumer,
+  feedFollowsConsumer,
+  feedLikesConsumer,
+  LikeEventV1,
+  MAX_FANOUT_BATCH,
   PostCreatedV1,
   PostLikedV1,
   PostUnlikedV1,

@@ -1,4 +1,4 @@
-import { defineMessage } from '@platform/messaging'
+import { DEFAULT_RETRY, defineConsumer, defineMessage } from '@platform/messaging'
 import Type, { type Static } from 'typebox'
 import { exchanges } from './exchanges.js'
 
@@ -95,3 +95,87 @@ export const userUnfollowed = defineMessage({
 
 /** Every domain event of the feed, for a consumer that binds `#` on the exchange (or a test's tap). */
 export const feedEvents = [postCreated, postLiked, postUnliked, userFollowed, userUnfollowed] as const
+
+// -- the fan-out worker's own job messages and queues (docs/feed.md#fan-out-worker) ----------------------------
+
+/** Followers per batch message, at most (the worker sends FEED_FANOUT_BATCH_SIZE, default 1,000). */
+export const MAX_FANOUT_BATCH = 5_000
+
+export const FanoutBatchV1 = Type.Object({
+  postId: Id,
+  authorId: Id,
+  /** The post's creation time: the start of its fan-out lag (feed_fanout_lag_seconds). */
+  createdAt: Instant,
+  /** The followers whose feeds get the post: one page of follows_followee, ids only. */
+  followerIds: Type.Array(Id, { minItems: 1, maxItems: MAX_FANOUT_BATCH }),
+})
+export type FanoutBatchV1 = Static<typeof FanoutBatchV1>
+
+/**
+ * The second stage of the fan-out of a post: one page of the author's followers, enqueued by the first stage
+ * (the post.created job) through the feed's outbox in the transaction that moves its cursor. Ids only: the
+ * consumer writes user_feed and the Redis timelines from them.
+ */
+export const fanoutBatch = defineMessage({
+  type: 'feed.fanout.batch.v1',
+  exchange: exchanges.feed,
+  routingKey: 'fanout.batch',
+  schema: FanoutBatchV1,
+})
+
+/** The worker's follow events: one queue, so a follow and its unfollow wait in one line (handlers still compare). */
+export const FollowEventV1 = Type.Union([UserFollowedV1, UserUnfollowedV1])
+export type FollowEventV1 = Static<typeof FollowEventV1>
+
+/** The worker's like events. */
+export const LikeEventV1 = Type.Union([PostLikedV1, PostUnlikedV1])
+export type LikeEventV1 = Static<typeof LikeEventV1>
+
+/**
+ * feed worker, stage 1: each new post becomes one job that pages through the author's followers and enqueues
+ * follower batches (or, for a large account, adds the post to the author's list). Few at once: each job holds a
+ * connection while it pages, and a large account's promotion may page through a million followers.
+ */
+export const feedFanoutConsumer = defineConsumer({
+  queue: 'feed.fanout',
+  message: postCreated,
+  bindings: [{ exchange: exchanges.feed, routingKey: 'post.created' }],
+  retry: DEFAULT_RETRY,
+  prefetch: 4,
+  handlerTimeoutMs: 300_000,
+})
+
+/** feed worker, stage 2: one follower batch, one INSERT into user_feed and one Redis pipeline. */
+export const feedFanoutBatchConsumer = defineConsumer({
+  queue: 'feed.fanout-batch',
+  message: fanoutBatch,
+  bindings: [{ exchange: exchanges.feed, routingKey: 'fanout.batch' }],
+  retry: DEFAULT_RETRY,
+  prefetch: 8,
+})
+
+/**
+ * feed worker: follows backfill the followee's recent posts into the follower's feed, unfollows remove them. Two
+ * message types on one queue, told apart by the AMQP type: the definition names no single message, the worker
+ * gives the union schema (FollowEventV1).
+ */
+export const feedFollowsConsumer = defineConsumer({
+  queue: 'feed.follows',
+  bindings: [
+    { exchange: exchanges.feed, routingKey: 'user.followed' },
+    { exchange: exchanges.feed, routingKey: 'user.unfollowed' },
+  ],
+  retry: DEFAULT_RETRY,
+  prefetch: 20,
+})
+
+/** feed worker: likes and unlikes move the hot feed's hourly buckets (LikeEventV1). */
+export const feedLikesConsumer = defineConsumer({
+  queue: 'feed.likes',
+  bindings: [
+    { exchange: exchanges.feed, routingKey: 'post.liked' },
+    { exchange: exchanges.feed, routingKey: 'post.unliked' },
+  ],
+  retry: DEFAULT_RETRY,
+  prefetch: 50,
+})

@@ -37,6 +37,21 @@ export const ConfigSchema = Type.Object({
   /** Commands per user and window (all command routes share one budget per user, across instances: Redis). */
   FEED_COMMAND_RATE_LIMIT_MAX: Type.Integer({ default: 120, minimum: 1 }),
   FEED_COMMAND_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
+
+  // -- the read model and the fan-out worker (docs/feed.md#fan-out-worker)
+  /** Authors with more followers than this are not fanned out: their posts are merged into feeds at read time. */
+  FANOUT_MAX_FOLLOWERS: Type.Integer({ default: 10_000, minimum: 0 }),
+  /** Followers per fan-out batch message (stage 2): one INSERT and one Redis pipeline each. */
+  FEED_FANOUT_BATCH_SIZE: Type.Integer({ default: 1000, minimum: 1, maximum: 5000 }),
+  /** Entries kept per Redis timeline (and per large account's recent-posts list), newest first. */
+  FEED_TIMELINE_SIZE: Type.Integer({ default: 800, minimum: 1, maximum: 10_000 }),
+  /** A user who has not read their feed for this many days gets no Redis writes; their next read rebuilds it. */
+  FEED_ACTIVE_DAYS: Type.Integer({ default: 30, minimum: 1 }),
+  /** A follow copies this many of the followee's newest posts into the follower's feed. */
+  FEED_BACKFILL_POSTS: Type.Integer({ default: 50, minimum: 0, maximum: 800 }),
+  /** Retry tiers of the worker's queues (comma-separated ms; the last repeats) and attempts before the DLQ. */
+  FEED_WORKER_RETRY_DELAYS_MS: Type.String({ default: '1000,5000,30000,120000,600000', pattern: '^\\d+(,\\d+)*$' }),
+  FEED_WORKER_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 100 }),
 })
 
 export type Config = Static<typeof ConfigSchema>
