@@ -30,10 +30,10 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
 # tsc per workspace package, into its dist/ (tsconfig.build.json); `pnpm run typecheck` is what checks the types.
 RUN pnpm run build
 # What the final stage takes: manifests, lockfile, patches, compiled JavaScript, SQL migrations and the default
-# webhook sources. No TypeScript, no tests; loadtest and packages/testing only as manifests (the lockfile names them).
+# webhook sources and identity providers. No TypeScript, no tests; loadtest and packages/testing only as manifests (the lockfile names them).
 RUN mkdir .image && tar -c --exclude=node_modules --exclude=test --exclude='*.ts' --exclude='*.mjs' \
       package.json pnpm-lock.yaml pnpm-workspace.yaml patches packages services loadtest/package.json \
-      infra/webhook-sources.json \
+      infra/webhook-sources.json infra/feed-auth-providers.json \
     | tar -x -C .image
 
 FROM base AS runtime

@@ -1,6 +1,7 @@
 /**
  * Runs the five services in the foreground (what `npm start` ends with): one child process per service, every output
- * line prefixed with the service's name, a summary of the URLs once they listen.
+ * line prefixed with the service's name, a summary of the URLs once they listen. With the feed (outside production)
+ * it also runs the feed's DEVELOPMENT identity provider, `dev-idp` on port 3009, before it.
  *
  *   node --import tsx infra/scripts/run-all.ts [service ...]     (default: all that have src/server.ts)
  *
@@ -12,6 +13,9 @@
  *
  * RUN_ALL_BASE_PORT (3001) moves the ports (base, base + 1, ... in the order below) and RUN_ALL_SCHEMA_PREFIX
  * (none) prefixes each service's DB_SCHEMA, so a second run (a test's) can share this machine's PostgreSQL.
+ *
+ * A service's workers (processes without routes, WORKERS below: the feed's fan-out worker) run beside it as children
+ * of their own, with the service's schema, and are supervised alike.
  *
  * Each service runs as `node --import tsx services/<name>/src/server.ts`: one process (tsx's CLI would add a parent
  * that SIGKILLs its child when the child does not acknowledge a signal within 30 ms).
@@ -25,6 +29,18 @@ import { type SupervisorSettings, settingsFromEnv, supervise } from './lib/super
 interface Service {
   name: string
   port: number
+  /** Its entry point; default services/<name>/src/server.ts. */
+  entry?: string
+}
+
+/** A process of a service without routes (its own scaling), started beside the service's API when it exists. */
+interface Worker {
+  name: string
+  service: string
+  entry: string
+  /** The variable of its metrics and health port, and that port (after the services' ports). */
+  portVariable: string
+  port: number
 }
 
 const BASE_PORT = Number(process.env.RUN_ALL_BASE_PORT || 3001)
@@ -32,6 +48,27 @@ const SERVICES: Service[] = ['ingest', 'feed', 'analytics', 'processor', 'log-sh
   name,
   port: BASE_PORT + i,
 }))
+/**
+ * The feed's DEVELOPMENT identity provider (services/feed/src/dev-idp, any login is accepted), run before the feed
+ * whenever the feed runs outside production, on base + 8 (3009), so a newcomer can log in with no external account.
+ * The feed finds it through FEED_DEV_IDP_URL, and it sends browsers back to FEED_PUBLIC_URL (docs/feed.md#login).
+ */
+const DEV_IDP: Service = {
+  name: 'dev-idp',
+  port: BASE_PORT + 8,
+  entry: join('services', 'feed', 'src', 'dev-idp', 'server.ts'),
+}
+const portOf = (name: string) => SERVICES.find((s) => s.name === name)?.port
+const WORKERS: Worker[] = [
+  // the feed's fan-out worker (docs/feed.md#fan-out-worker): same schema and configuration as the feed's API
+  {
+    name: 'feed-worker',
+    service: 'feed',
+    entry: join('services', 'feed', 'src', 'worker.ts'),
+    portVariable: 'FEED_WORKER_PORT',
+    port: BASE_PORT + SERVICES.length,
+  },
+]
 const SCHEMA_PREFIX = process.env.RUN_ALL_SCHEMA_PREFIX ?? ''
 const READY_TIMEOUT_MS = Number(process.env.RUN_ALL_READY_TIMEOUT_MS || 90_000)
 
@@ -43,6 +80,7 @@ const tsxLoader = import.meta.resolve('tsx')
  * young generation (docs/adr/0008-ingest-group-commit.md). docker-compose.yml repeats them in its commands.
  */
 function nodeArgsOf(name: string): string[] {
+  if (!existsSync(join(root, 'services', name, 'package.json'))) return []
   const manifest = JSON.parse(readFileSync(join(root, 'services', name, 'package.json'), 'utf8')) as {
     platform?: { nodeArgs?: string[] }
   }
@@ -52,9 +90,10 @@ function nodeArgsOf(name: string): string[] {
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR
 const paint = (code: number, text: string) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text)
 const COLORS = [36, 35, 33, 32, 34, 96, 95]
-const width = Math.max(...SERVICES.map((s) => s.name.length), 'run-all'.length)
+const NAMES = [...SERVICES.map((s) => s.name), DEV_IDP.name, ...WORKERS.map((w) => w.name)]
+const width = Math.max(...NAMES.map((name) => name.length), 'run-all'.length)
 const prefixOf = (name: string) => {
-  const i = SERVICES.findIndex((s) => s.name === name)
+  const i = NAMES.indexOf(name)
   return `${paint(COLORS[i % COLORS.length] ?? 36, name.padEnd(width))} | `
 }
 
@@ -84,11 +123,13 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 const selected = SERVICES.filter((s) => wanted.length === 0 || wanted.includes(s.name))
-const entry = (s: Service) => join('services', s.name, 'src', 'server.ts')
+const entry = (s: Service) => s.entry ?? join('services', s.name, 'src', 'server.ts')
 for (const s of selected.filter((s) => !existsSync(join(root, entry(s))))) {
   warn(`${entry(s)} does not exist (yet): ${s.name} is not started`)
 }
 const toRun = selected.filter((s) => existsSync(join(root, entry(s))))
+const feedAt = toRun.findIndex((s) => s.name === 'feed')
+if (feedAt >= 0 && process.env.NODE_ENV !== 'production') toRun.splice(feedAt, 0, DEV_IDP)
 if (toRun.length === 0) {
   warn('no service to start')
   process.exit(1)
@@ -106,19 +147,29 @@ try {
 }
 
 const { PORT: _port, DB_SCHEMA: _schema, ...baseEnv } = process.env
+const child = (name: string, service: Service, file: string, extraEnv: Record<string, string> = {}) => ({
+  name,
+  command: process.execPath,
+  args: [...nodeArgsOf(service.name), '--import', tsxLoader, file],
+  cwd: root,
+  env: {
+    ...baseEnv,
+    PORT: String(service.port),
+    FEED_DEV_IDP_URL: process.env.FEED_DEV_IDP_URL || `http://127.0.0.1:${DEV_IDP.port}`,
+    FEED_PUBLIC_URL: process.env.FEED_PUBLIC_URL || `http://127.0.0.1:${portOf('feed')}`,
+    ...(SCHEMA_PREFIX ? { DB_SCHEMA: `${SCHEMA_PREFIX}${service.name.replaceAll('-', '_')}` } : {}),
+    ...(useColor ? { FORCE_COLOR: '1' } : {}),
+    ...extraEnv,
+  },
+})
+const workers = WORKERS.flatMap((w) => {
+  const service = toRun.find((s) => s.name === w.service)
+  return service && existsSync(join(root, w.entry))
+    ? [child(w.name, service, w.entry, { [w.portVariable]: String(w.port) })]
+    : []
+})
 const supervisor = supervise(
-  toRun.map((service) => ({
-    name: service.name,
-    command: process.execPath,
-    args: [...nodeArgsOf(service.name), '--import', tsxLoader, entry(service)],
-    cwd: root,
-    env: {
-      ...baseEnv,
-      PORT: String(service.port),
-      ...(SCHEMA_PREFIX ? { DB_SCHEMA: `${SCHEMA_PREFIX}${service.name.replaceAll('-', '_')}` } : {}),
-      ...(useColor ? { FORCE_COLOR: '1' } : {}),
-    },
-  })),
+  [...toRun.map((service) => child(service.name, service, entry(service))), ...workers],
   settings,
   {
     output: (name, stream, line) =>

@@ -31,5 +31,5 @@ export {
   uuidV5,
 } from './lib/message-event-log.js'
 export { createRecordingEventLog, type RecordedEvent } from './lib/recording-event-log.js'
-export { EVENT_LOG_COLUMNS, type EventLogRow, toRow } from './lib/row.js'
+export { EVENT_LOG_COLUMNS, EVENT_LOG_INSERT_COLUMNS, type EventLogRow, TRACE_COLUMNS, toRow } from './lib/row.js'
 export { rowsMessagesSql } from './lib/rows-messages-sql.js'

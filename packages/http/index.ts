@@ -7,7 +7,14 @@ export {
   type HttpTimeoutConfig,
   httpServerOptions,
 } from './lib/connection-guards.js'
-export { decodeTimeIdCursor, encodeTimeIdCursor, type TimeIdKey } from './lib/cursor.js'
+export {
+  type CursorField,
+  decodeCursor,
+  decodeTimeIdCursor,
+  encodeCursor,
+  encodeTimeIdCursor,
+  type TimeIdKey,
+} from './lib/cursor.js'
 export {
   BLANK_TYPE,
   badRequest,

@@ -59,3 +59,13 @@ export {
   retryQueueName,
   type TopologyOptions,
 } from './lib/topology.js'
+export {
+  contextsOf,
+  type DeliveryTrace,
+  deliveryTrace,
+  messageContext,
+  startProcessSpan,
+  startPublishSpan,
+  TRACE_HEADERS,
+  withTraceHeaders,
+} from './lib/tracing.js'

@@ -1,6 +1,6 @@
 export { enqueue, enqueueMany, enqueueMessage, type OutboxMessage } from './lib/enqueue.js'
 export { outboxMigrations } from './lib/migrations.js'
-export { BUCKETS, bucketSql, insertOutboxRows, OUTBOX_SOURCE_COLUMNS } from './lib/outbox-rows.js'
+export { BUCKETS, bucketSql, insertOutboxRows, OUTBOX_SOURCE_COLUMNS, traceparentsSql } from './lib/outbox-rows.js'
 export {
   createOutboxRelay,
   MIN_CLAIM_INTERVAL_MS,

@@ -20,6 +20,7 @@ interface ComposeService {
   ports?: string[]
   volumes?: string[]
   environment?: Record<string, string>
+  healthcheck?: { test?: string[] }
 }
 const file = (path: string) => new URL(`../../../${path}`, import.meta.url)
 const json = (path: string) => JSON.parse(readFileSync(file(path), 'utf8'))
@@ -128,5 +129,15 @@ describe('docker-compose.yml', () => {
       expect(compose.services.jaeger?.environment?.COLLECTOR_OTLP_ENABLED).toBe('true')
       expect(published('jaeger')).toContain('16686:16686')
     })
+  })
+
+  // The feed's fan-out worker: the feed's image and configuration, its own process (npm start runs it beside the
+  // API too, infra/scripts/run-all.ts); its probes on FEED_WORKER_PORT, not the API's PORT.
+  it('runs the feed worker from the compiled services/feed/src/worker.ts, its health check on its own port', () => {
+    const worker = compose.services['feed-worker']
+    expect(existsSync(file('services/feed/src/worker.ts'))).toBe(true)
+    expect(worker?.command).toEqual(['node', 'services/feed/dist/worker.js'])
+    expect(worker?.environment?.FEED_WORKER_PORT).toBe('3006')
+    expect(worker?.healthcheck?.test?.join(' ')).toContain("process.env.FEED_WORKER_PORT + '/health/ready'")
   })
 })

@@ -15,6 +15,7 @@ import {
   testUrls,
   waitFor,
 } from '../../../packages/testing/index.js'
+import { type OtlpReceiver, startOtlpReceiver } from '../../../packages/tracing/lib/testing.js'
 import { type ReplayResult, replayDockerfile } from '../lib/dockerfile-replay.js'
 
 /**
@@ -34,6 +35,7 @@ let schema: TestSchema
 let vhost: TestVhost
 let service: ChildProcess | undefined
 let output = ''
+let receiver: OtlpReceiver | undefined
 
 /** A `pnpm` of the version package.json names (infra/scripts/bootstrap.sh finds it), for RUN's PATH. */
 function pnpmBinDir(): { binDir: string; store: string } {
@@ -69,7 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (service && service.exitCode === null) service.kill('SIGKILL')
-  await Promise.allSettled([schema?.drop(), vhost?.delete()])
+  await Promise.allSettled([schema?.drop(), vhost?.delete(), receiver?.close()])
   if (scratch) rmSync(scratch, { recursive: true, force: true })
 })
 
@@ -103,7 +105,10 @@ describe('the Dockerfile, replayed without Docker', () => {
     }
   })
 
-  it("starts the image's CMD (ingest, from JavaScript), which answers /health/live and gets ready", async () => {
+  it("starts the image's CMD (ingest, from JavaScript), which answers /health/live, gets ready and traces", async () => {
+    // Tracing on, so the compiled @platform/tracing and the SDK among the production dependencies load too, on the
+    // main thread and on the relay's.
+    receiver = await startOtlpReceiver()
     const [command, ...args] = image.final.cmd ?? []
     expect(command).toBe('node')
     service = spawn(process.execPath, args, {
@@ -121,6 +126,8 @@ describe('the Dockerfile, replayed without Docker', () => {
         REDIS_URL: testUrls().redisUrl,
         REDIS_PREFIX: redisPrefix('docker'),
         SHUTDOWN_TIMEOUT_MS: '5000',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -139,6 +146,15 @@ describe('the Dockerfile, replayed without Docker', () => {
     await waitFor(ready, { timeoutMs: 30_000 }).catch((error: Error) => {
       throw new Error(`${error.message}\n${output.slice(-3000)}`)
     })
+    const traced = await fetch(`${url}/v1/webhooks/no-such-source`, { method: 'POST', body: '{}' })
+    const traceId = traced.headers.get('x-correlation-id') ?? ''
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/)
+    await waitFor(() => receiver?.trace(traceId).some((s) => s.service === 'ingest' && s.kind === 2), {
+      timeoutMs: 10_000,
+      message: 'the server span of a request, exported by the image',
+    })
+    expect(output).toContain('tracing on')
+    expect(output).not.toContain('tracing: the OpenTelemetry SDK reported a problem')
     const exited = new Promise((resolve) => service?.once('exit', (code, signal) => resolve(code ?? signal)))
     service.kill('SIGTERM')
     expect(await exited).toBe(0)

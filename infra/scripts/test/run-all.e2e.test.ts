@@ -21,13 +21,15 @@ import {
 } from '../../../packages/testing/index.js'
 
 /**
- * `npm start`'s supervisor with the five real services (infra/scripts/run-all.ts): the log-shipper SIGKILLed while
+ * `npm start`'s supervisor with the five real services and the feed's worker (infra/scripts/run-all.ts): the log-shipper SIGKILLed while
  * signed webhooks arrive at ~100/s. Ingest never stops answering them (it does not need the log-shipper) and the
  * log-shipper comes back on its own. Before the supervisor, the first death stopped all five.
  * Isolated like every test: its own ports, schemas (RUN_ALL_SCHEMA_PREFIX), vhost, Redis prefix, ClickHouse database.
  */
 const runAll = fileURLToPath(new URL('../run-all.ts', import.meta.url))
 const SERVICES = ['ingest', 'feed', 'analytics', 'processor', 'log-shipper']
+/** Processes without API routes, beside their service: their probes on the ports after the services'. */
+const WORKERS = ['feed-worker']
 const SECRET = `whsec_${Buffer.alloc(32, 9).toString('base64')}`
 
 let vhost: TestVhost
@@ -37,12 +39,13 @@ let basePort: number
 const schemaPrefix = `${uniqueName('runall')}_`
 const sourcesFile = join(tmpdir(), `run-all-sources-${randomUUID()}.json`)
 const url = (service: string) => `http://127.0.0.1:${basePort + SERVICES.indexOf(service)}`
+const workerUrl = (worker: string) => `http://127.0.0.1:${basePort + SERVICES.length + WORKERS.indexOf(worker)}`
 
-/** Five consecutive free ports below the ephemeral range (where PORT=0 servers of other tests land). */
+/** Consecutive free ports below the ephemeral range (where PORT=0 servers of other tests land), one per process. */
 async function freePorts(): Promise<number> {
   for (;;) {
     const base = 15_000 + Math.floor(Math.random() * 15_000)
-    const taken = await Promise.all(SERVICES.map((_, i) => listening('127.0.0.1', base + i, 200)))
+    const taken = await Promise.all([...SERVICES, ...WORKERS].map((_, i) => listening('127.0.0.1', base + i, 200)))
     if (!taken.some(Boolean)) return base
   }
 }
@@ -82,6 +85,11 @@ beforeAll(async () => {
       message: `${service} ready`,
     })
   }
+  await waitFor(async () => (await fetch(`${workerUrl('feed-worker')}/health/ready`)).status === 200, {
+    timeoutMs: 45_000,
+    intervalMs: 200,
+    message: 'feed-worker ready',
+  })
 }, 60_000)
 
 afterAll(async () => {
@@ -185,14 +193,16 @@ describe('npm start supervisor (run-all)', () => {
     )
     expect(supervisor.output()).toMatch(/log-shipper restarted \(restart #1, pid \d+\)/)
     // Nobody else was restarted or stopped.
-    expect(supervisor.output()).not.toMatch(/(ingest|feed|analytics|processor) (crashed|restarted|stopped)/)
+    expect(supervisor.output()).not.toMatch(/(ingest|feed|analytics|processor|feed-worker) (crashed|restarted|stopped)/)
     for (const service of SERVICES) expect((await fetch(`${url(service)}/health/ready`)).status).toBe(200)
 
     // Ctrl-C / SIGTERM: today's graceful stop of all five, exit 0.
     supervisor.child.kill('SIGTERM')
     const code = await supervisor.exited
     expect({ code, output: code === 0 ? '' : supervisor.output().slice(-3000) }).toEqual({ code: 0, output: '' })
-    for (const service of SERVICES) expect(supervisor.output()).toContain(`${service} stopped (exit code 0)`)
+    for (const service of [...SERVICES, ...WORKERS]) {
+      expect(supervisor.output()).toContain(`${service} stopped (exit code 0)`)
+    }
     expect(supervisor.output()).toMatch(/all services stopped/)
   }, 60_000)
 })

@@ -94,6 +94,15 @@ export const commonEnv = {
   HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
   HTTP_TIMEOUT_CHECK_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 50, maximum: 30_000 }),
+  /**
+   * Tracing (OpenTelemetry, docs/operations.md "Tracing"): off unless one of the endpoints is set. The base URL of an
+   * OTLP/HTTP receiver (a collector, "http://localhost:4318"; traces go to <it>/v1/traces), or the traces URL itself.
+   * The OTel SDK's own names, so an operator's usual settings apply.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.String({ default: '', pattern: '^(|https?://.+)$' }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.String({ default: '', pattern: '^(|https?://.+)$' }),
+  /** Share of the traces that start here that are recorded (parent-based: a caller's decision is kept). */
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ default: 1, minimum: 0, maximum: 1 }),
 } satisfies TProperties
 
 /** The port, schema and relay defaults differ per service, so they are built by name. */

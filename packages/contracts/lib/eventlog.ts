@@ -2,6 +2,9 @@ import { DEFAULT_RETRY, defineConsumer, defineMessage } from '@platform/messagin
 import Type, { type Static } from 'typebox'
 import { exchanges } from './exchanges.js'
 
+const TraceId = Type.String({ pattern: '^[0-9a-f]{32}$' })
+const SpanId = Type.String({ pattern: '^[0-9a-f]{16}$' })
+
 /**
  * An event-log record on its way to ClickHouse. Small contexts travel inline; a large one stays in PostgreSQL
  * (claim check, docs/adr/0005-eventlog-claim-check.md) and the message carries only its id and size.
@@ -22,6 +25,9 @@ export const EventLoggedV1 = Type.Object({
   /** The context as JSON text, or null when it is held by the claim check. */
   context: Type.Union([Type.String(), Type.Null()]),
   claimCheck: Type.Union([Type.Object({ id: Type.String(), bytes: Type.Integer({ minimum: 0 }) }), Type.Null()]),
+  /** The W3C trace and span id of the span it was recorded in; absent with tracing off (docs/operations.md). */
+  traceId: Type.Optional(TraceId),
+  spanId: Type.Optional(SpanId),
 })
 export type EventLoggedV1 = Static<typeof EventLoggedV1>
 
@@ -68,7 +74,7 @@ export function eventsOf(body: EventLogMessageV1): EventLoggedV1[] {
 /**
  * One row of the ClickHouse `event_log` table, keys = the columns the shipper names in its INSERT
  * (EVENT_LOG_COLUMNS, packages/eventlog/lib/row.ts): event_context is the context's JSON text, event_date_time is
- * as in EventLoggedV1.
+ * as in EventLoggedV1. trace_id and span_id only for an event recorded inside a span (tracing on), last.
  */
 export const EventLogRowV1 = Type.Object(
   {
@@ -79,6 +85,8 @@ export const EventLogRowV1 = Type.Object(
     environment: Type.String(),
     event_context: Type.String(),
     metadata_version: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    trace_id: Type.Optional(TraceId),
+    span_id: Type.Optional(SpanId),
   },
   { additionalProperties: false },
 )

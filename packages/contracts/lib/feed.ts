@@ -166,7 +166,8 @@ export const feedFollowsConsumer = defineConsumer({
     { exchange: exchanges.feed, routingKey: 'user.unfollowed' },
   ],
   retry: DEFAULT_RETRY,
-  prefetch: 20,
+  // each holds a connection of the worker's pool (10) while it waits for the followee's lock
+  prefetch: 8,
 })
 
 /** feed worker: likes and unlikes move the hot feed's hourly buckets (LikeEventV1). */

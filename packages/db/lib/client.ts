@@ -1,5 +1,7 @@
+import { tracingEnabled } from '@platform/tracing'
 import postgres from 'postgres'
 import { DeadlineError } from './errors.js'
+import { instrumentQueries } from './tracing.js'
 
 export type Sql = postgres.Sql
 export type Tx = postgres.TransactionSql
@@ -40,7 +42,7 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
 
 export function createSql(options: CreateSqlOptions): Sql {
   assertIdentifier(options.schema)
-  return postgres(options.url, {
+  const sql = postgres(options.url, {
     max: options.max ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 5,
     idle_timeout: 30,
@@ -52,6 +54,9 @@ export function createSql(options: CreateSqlOptions): Sql {
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     },
   })
+  // Query spans (./tracing.ts), only when this process traces: nothing is wrapped otherwise.
+  if (tracingEnabled()) instrumentQueries(sql)
+  return sql
 }
 
 /** Schema names are interpolated into DDL, so they are checked rather than escaped. */

@@ -12,6 +12,7 @@ import {
 import type { Queryable } from '@platform/db'
 import { routingKeyOf } from '@platform/messaging'
 import { enqueue, type OutboxMessage } from '@platform/outbox'
+import { activeSpanContext } from '@platform/tracing'
 import { toRow } from './row.js'
 
 export interface EventLogEntry {
@@ -32,6 +33,11 @@ export interface EventLogEntry {
    * stay). Without it the id is a new random UUID and nothing is checked.
    */
   eventId?: string
+  /**
+   * The span the event belongs to, written to the row's trace_id and span_id. Defaults to the active span (tracing
+   * on); a producer that records for others (ingest's group commit, for each request) names each one's.
+   */
+  trace?: { traceId: string; spanId: string }
 }
 
 export interface EventLog {
@@ -88,6 +94,7 @@ export function buildEventMessage(
   // UTF-8 takes at most 3 bytes per UTF-16 unit: short contexts skip the byte count.
   const bytes = context.length * 3 <= threshold ? context.length : Buffer.byteLength(context)
   const large = bytes > threshold
+  const trace = entry.trace ?? activeSpanContext()
   return {
     message: {
       eventId,
@@ -98,6 +105,7 @@ export function buildEventMessage(
       metadataVersion: entry.metadataVersion ?? 1,
       context: large ? null : context,
       claimCheck: large ? { id: eventId, bytes } : null,
+      ...(trace ? { traceId: trace.traceId, spanId: trace.spanId } : {}),
     },
     ...(large ? { claim: { id: eventId, service: options.service, context } } : {}),
   }
@@ -162,7 +170,9 @@ export function rowJson(message: EventLoggedV1, context: string): string {
     `{"event_id":${JSON.stringify(message.eventId)},"service":${quoted(message.service)},` +
     `"event_type":${quoted(message.eventType)},"event_date_time":${quoted(message.eventDateTime)},` +
     `"environment":${quoted(message.environment)},"event_context":${JSON.stringify(context)},` +
-    `"metadata_version":${JSON.stringify(message.metadataVersion)}}`
+    `"metadata_version":${JSON.stringify(message.metadataVersion)}` +
+    // Hex ids, nothing to escape.
+    (message.traceId && message.spanId ? `,"trace_id":"${message.traceId}","span_id":"${message.spanId}"}` : '}')
   )
 }
 

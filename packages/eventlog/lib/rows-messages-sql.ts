@@ -8,6 +8,7 @@ import {
 } from '@platform/contracts'
 import type { Queryable } from '@platform/db'
 import { routingKeyOf } from '@platform/messaging'
+import { traceparentsSql } from '@platform/outbox'
 import type postgres from 'postgres'
 
 /**
@@ -21,11 +22,14 @@ import type postgres from 'postgres'
  * `rows` is a relation (a CTE's name as sql`fresh`, or a subquery) with a column `row_json` of type json holding each
  * row as rowJson wrote it: json keeps that text as written, so it reaches ClickHouse unchanged. The caller keeps the
  * rows under ENVELOPE_BYTES by its choice of `perMessage` (rows of a known, bounded size).
+ *
+ * `traced`: the relation also has a column `traceparent` (text, null for none), each row's trace context; the
+ * message's outbox row then gets them all (traceparentsSql), so the relay continues every row's trace.
  */
 export function rowsMessagesSql(
   sql: Queryable,
   rows: postgres.Fragment,
-  options: { service: string; perMessage?: number },
+  options: { service: string; perMessage?: number; traced?: boolean },
 ): postgres.Fragment {
   const perMessage = Math.min(options.perMessage ?? EVENTS_PER_ENVELOPE, EVENTS_PER_ENVELOPE)
   // From the catalog: the routing key of a rows message depends only on the emitting service.
@@ -35,7 +39,13 @@ export function rowsMessagesSql(
       ${eventLogRows.type}::text as type,
       (${ROWS_PREFIX}::text || string_agg(row_json::text, ',' order by n) || ${ROWS_SUFFIX}::text)::json as body,
       jsonb_build_object(${EVENT_COUNT_HEADER}::text, count(*)) as headers, null::text as correlation_id,
-      null::text as ordering_key
-    from (select row_json, row_number() over () - 1 as n from ${rows}) as numbered
+      null::text as ordering_key,
+      ${options.traced ? traceparentsSql(sql, sql`traceparent`, sql`n`) : sql`null::text`} as traceparent,
+      null::text as tracestate
+    from (
+      select row_json, ${options.traced ? sql`traceparent` : sql`null::text as traceparent`},
+        row_number() over () - 1 as n
+      from ${rows}
+    ) as numbered
     group by n / ${perMessage}`
 }

@@ -18,6 +18,7 @@ import { problemTypes } from './problem-types.js'
 import { type RateLimitConfig, registerRateLimit } from './rate-limit.js'
 import { ContextLogController, childLoggerFactory, genReqId, registerRequestContext } from './request-context.js'
 import { frameworkErrors, MAX_PARAM_LENGTH, registerRequestGuards } from './request-guards.js'
+import { registerServerSpans } from './tracing.js'
 
 /** The Fastify instance every service builds on: TypeBox schemas type request and reply. */
 export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>
@@ -94,6 +95,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
   // only matter to the services' route handlers, and Fastify's generics are invariant in both.
   const base = app as unknown as FastifyInstance
   registerRequestContext(base)
+  registerServerSpans(base)
   refuseConnect(app.server)
   registerRequestGuards(base)
   registerJsonParser(base)

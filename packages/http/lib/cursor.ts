@@ -26,12 +26,18 @@ const invalidCursor = () =>
     detail: 'The cursor is invalid; use next_cursor from a previous page.',
   })
 
-export function encodeTimeIdCursor(key: TimeIdKey): string {
-  return Buffer.from(JSON.stringify([key.at.toISOString(), key.id])).toString('base64url')
+/**
+ * The general form: a cursor is a JSON array of strings and numbers, base64url. For keys that are not (time, id): a
+ * post id alone, a ranking snapshot and an offset. `parse` gets the decoded array and returns the key, or undefined
+ * for anything its encoder could not have written (each field checked, the length too): that is a 400 invalid-cursor.
+ */
+export type CursorField = string | number
+
+export function encodeCursor(fields: readonly CursorField[]): string {
+  return Buffer.from(JSON.stringify(fields)).toString('base64url')
 }
 
-/** Throws a 400 ProblemError (invalid-cursor) for anything `encodeTimeIdCursor` could not have written. */
-export function decodeTimeIdCursor(cursor: string): TimeIdKey {
+export function decodeCursor<T>(cursor: string, parse: (fields: readonly unknown[]) => T | undefined): T {
   if (cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalidCursor()
   let decoded: unknown
   try {
@@ -39,13 +45,25 @@ export function decodeTimeIdCursor(cursor: string): TimeIdKey {
   } catch {
     throw invalidCursor()
   }
-  if (!Array.isArray(decoded) || decoded.length !== 2) throw invalidCursor()
-  const [at, id] = decoded as unknown[]
-  if (typeof at !== 'string' || typeof id !== 'string' || !ISO_INSTANT.test(at) || !UUID.test(id)) {
-    throw invalidCursor()
-  }
-  const date = new Date(at)
-  // The round trip refuses dates that do not exist (2025-02-30) and year 0.
-  if (Number.isNaN(date.getTime()) || date.toISOString() !== at || date.getUTCFullYear() < 1) throw invalidCursor()
-  return { at: date, id: id.toLowerCase() }
+  if (!Array.isArray(decoded)) throw invalidCursor()
+  const key = parse(decoded)
+  if (key === undefined) throw invalidCursor()
+  return key
+}
+
+export function encodeTimeIdCursor(key: TimeIdKey): string {
+  return encodeCursor([key.at.toISOString(), key.id])
+}
+
+/** Throws a 400 ProblemError (invalid-cursor) for anything `encodeTimeIdCursor` could not have written. */
+export function decodeTimeIdCursor(cursor: string): TimeIdKey {
+  return decodeCursor(cursor, (fields) => {
+    if (fields.length !== 2) return undefined
+    const [at, id] = fields
+    if (typeof at !== 'string' || typeof id !== 'string' || !ISO_INSTANT.test(at) || !UUID.test(id)) return undefined
+    const date = new Date(at)
+    // The round trip refuses dates that do not exist (2025-02-30) and year 0.
+    if (Number.isNaN(date.getTime()) || date.toISOString() !== at || date.getUTCFullYear() < 1) return undefined
+    return { at: date, id: id.toLowerCase() }
+  })
 }

@@ -118,13 +118,14 @@ const COMPONENT_NAME = /^[A-Za-z0-9._-]+$/
  * Adds to the document (only: Fastify would otherwise serialize error answers through these schemas, and a route's
  * own non-problem error, e.g. an OAuth `{ "error": ... }`, would fail them) what every route answers besides its
  * declared responses: 4XX and 5XX problem+json, unless it declares that range itself; and a success response when it
- * declares none, as @fastify/swagger would. A `documentedBody` becomes the request body.
+ * declares none (no 2xx or 3xx), as @fastify/swagger would. A `documentedBody` becomes the request body.
  */
 const documentRoute: SwaggerTransform = ({ schema, url }) => {
   const declared = (schema?.response ?? {}) as Record<string, unknown>
   const codes = Object.keys(declared).map((code) => code.toUpperCase())
   const response: Record<string, unknown> = { ...declared }
-  if (!codes.some((code) => code.startsWith('2'))) {
+  // A redirect is a route's success too (a login's 302 to its identity provider).
+  if (!codes.some((code) => code.startsWith('2') || code.startsWith('3'))) {
     response['200'] = {
       description: 'Success (the route declares no response schema)',
       content: { 'application/json': { schema: {} } },

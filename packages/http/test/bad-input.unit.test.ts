@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
+  decodeCursor,
   decodeTimeIdCursor,
+  encodeCursor,
   encodeTimeIdCursor,
   jsonTextProblem,
   MAX_JSON_DEPTH,
@@ -62,6 +64,19 @@ describe('time-id cursor', () => {
       'a+b/c==',
     ]) {
       expect(() => decodeTimeIdCursor(cursor)).toThrow(
+        expect.objectContaining({ status: 400, type: problemTypes.invalidCursor.type }),
+      )
+    }
+  })
+})
+
+describe('general cursor', () => {
+  it('hands the decoded array to the parser, and makes its refusal and every malformed cursor a 400', () => {
+    const parse = (fields: readonly unknown[]) =>
+      fields.length === 2 && typeof fields[0] === 'string' && Number.isSafeInteger(fields[1]) ? fields : undefined
+    expect(decodeCursor(encodeCursor(['a', 7]), parse)).toEqual(['a', 7])
+    for (const cursor of [encodeCursor(['a', 1.5]), encodeCursor(['a']), 'e30', '%%', 'A'.repeat(300), '']) {
+      expect(() => decodeCursor(cursor, parse)).toThrow(
         expect.objectContaining({ status: 400, type: problemTypes.invalidCursor.type }),
       )
     }

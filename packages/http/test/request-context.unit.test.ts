@@ -101,6 +101,14 @@ describe('request logs', () => {
     expect(inspected.headers['stripe-signature']).toBe('[redacted]')
   })
 
+  it("never contain the values of secret query parameters (an OAuth callback's code and state)", async () => {
+    const { app, log } = await contextApp()
+    await app.inject({ method: 'GET', url: '/inspect?code=secret-code&limit=5&State=secret-state&access_token=tok-1' })
+    const incoming = byMessage(log.lines, 'incoming request')[0] as unknown as { req: { url: string } }
+    expect(incoming.req.url).toBe('/inspect?code=[redacted]&limit=5&State=[redacted]&access_token=[redacted]')
+    expect(log.raw.join('')).not.toMatch(/secret-code|secret-state|tok-1/)
+  })
+
   it('skip probe and scrape routes', async () => {
     const { app, log } = await contextApp()
     await app.inject({ method: 'GET', url: '/health/live' })

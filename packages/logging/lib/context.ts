@@ -27,8 +27,10 @@ export function currentCorrelationId(): string | undefined {
 /** Accepts a caller's id only when it is short and printable: it ends up in logs and message headers. */
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-export function correlationIdFrom(candidate: unknown): string {
-  return typeof candidate === 'string' && SAFE_ID.test(candidate) ? candidate : randomUUID()
+/** The caller's id when it is safe, else `fallback()` (the request's trace id, say), else a new UUID. */
+export function correlationIdFrom(candidate: unknown, fallback?: () => string): string {
+  if (typeof candidate === 'string' && SAFE_ID.test(candidate)) return candidate
+  return fallback ? fallback() : randomUUID()
 }
 
 export const CORRELATION_HEADER = 'x-correlation-id'

@@ -1,3 +1,4 @@
+import { activeSpanContext, tracingEnabled } from '@platform/tracing'
 import pino, { type Logger, type LoggerOptions } from 'pino'
 import { currentCorrelationId } from './context.js'
 
@@ -56,10 +57,19 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     base: { service: options.service, ...options.base },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    // Every line written inside a request or a message handler carries its correlation id.
+    // Every line written inside a request or a message handler carries its correlation id, and inside a span (tracing
+    // on, docs/operations.md "Tracing") the span's trace_id and span_id, so a log line leads to its trace and back.
     mixin() {
       const correlationId = currentCorrelationId()
-      return correlationId ? { correlationId } : {}
+      const fields: Record<string, string> = correlationId ? { correlationId } : {}
+      if (tracingEnabled()) {
+        const span = activeSpanContext()
+        if (span) {
+          fields.trace_id = span.traceId
+          fields.span_id = span.spanId
+        }
+      }
+      return fields
     },
     formatters: { level: (label) => ({ level: label }) },
   }

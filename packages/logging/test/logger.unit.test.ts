@@ -56,3 +56,35 @@ describe('logger', () => {
     expect(correlationIdFrom('x'.repeat(500))).toHaveLength(36)
   })
 })
+
+describe('trace ids in log lines', () => {
+  it('writes trace_id and span_id inside a span when tracing is on, and nothing of them otherwise', async () => {
+    const { startTracing, startSpan, withSpan } = await import('@platform/tracing')
+    const lines: Record<string, unknown>[] = []
+    const logger = createLogger({
+      service: 'test',
+      destination: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+    })
+    logger.info('tracing off')
+    // An endpoint nothing listens on: nothing is exported within this test (the batch waits 5 s).
+    const tracing = await startTracing({
+      service: 'test',
+      endpoint: 'http://127.0.0.1:9/v1/traces',
+      sampleRatio: 1,
+      fetch: false,
+    })
+    try {
+      logger.info('outside a span')
+      const span = startSpan('test', 'work')
+      withSpan(span, () => logger.info('inside a span'))
+      span.end()
+      expect(lines.map((l) => [l.msg, l.trace_id, l.span_id])).toEqual([
+        ['tracing off', undefined, undefined],
+        ['outside a span', undefined, undefined],
+        ['inside a span', span.spanContext().traceId, span.spanContext().spanId],
+      ])
+    } finally {
+      await tracing.shutdown()
+    }
+  })
+})

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@platform/logging'
 import { correlationIdFrom } from '@platform/logging'
 import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
+import { ATTR, type Context, endSpan, ROOT_CONTEXT, type Span, tracingEnabled, withSpan } from '@platform/tracing'
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
@@ -14,6 +15,7 @@ import type { ConsumerDef } from './definitions.js'
 import { MessagingError } from './errors.js'
 import { errorText, H, numberHeader } from './headers.js'
 import { declareConsumerTopology, dlqName } from './topology.js'
+import { contextsOf, deliveryTrace, startProcessSpan } from './tracing.js'
 
 /**
  * The bulk consumer: a consumer for sinks that want many messages per write (the log-shipper's ClickHouse inserts),
@@ -124,6 +126,19 @@ interface Pending<T> {
   rows: number
   /** When it was delivered: the time trigger counts from here (publishedAt may lie far back in a backlog). */
   arrivedAt: number
+  /** Tracing on: the contexts it carries (one per message of a rows message with several traces). */
+  traces?: Context[]
+}
+
+/**
+ * Tracing on: the spans of one batch. Each message gets a CONSUMER span in its own trace (a child of the context it
+ * carries), from its delivery until its batch was written and acked: that is the write as that message's trace
+ * sees it. The write itself (the handler: the ClickHouse insert, the claim-check reads) runs once for all, inside the
+ * first of them, the leader; the others link to it (many traces in, one write out: OpenTelemetry's batch rule).
+ */
+interface BatchSpans<T> {
+  leader: Span
+  spans: { pending: Pending<T>; span: Span }[]
 }
 
 export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerOptions<T>): BulkConsumer {
@@ -271,7 +286,8 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
       return
     }
     const { size, rows } = parsed.message
-    buffer.push({ message: parsed.message, raw, size, rows, arrivedAt: Date.now() })
+    const traces = tracingEnabled() ? contextsOf(deliveryTrace(parsed.message.headers)) : undefined
+    buffer.push({ message: parsed.message, raw, size, rows, arrivedAt: Date.now(), ...(traces ? { traces } : {}) })
     bufferBytes += size
     bufferRows += rows
     progress.setPending(api.pending())
@@ -318,34 +334,89 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     }
   }
 
+  function startBatchSpans(batch: Pending<T>[]): BatchSpans<T> | undefined {
+    if (!tracingEnabled()) return undefined
+    let leader: Span | undefined
+    const spans: BatchSpans<T>['spans'] = []
+    for (const pending of batch) {
+      for (const parent of pending.traces ?? []) {
+        const { message } = pending
+        const span = startProcessSpan(
+          def.queue,
+          { messageId: message.messageId, correlationId: message.correlationId, attempt: message.attempt },
+          parent,
+          { startTime: pending.arrivedAt, ...(leader ? { links: [{ context: leader.spanContext() }] } : {}) },
+        )
+        span.setAttribute(ATTR.messagingBatchCount, batch.length)
+        leader ??= span
+        spans.push({ pending, span })
+      }
+    }
+    return leader ? { leader, spans } : undefined
+  }
+
+  /** Ends the batch's spans: dead-lettered messages as failed, all of them as failed when the batch was not acked. */
+  function endBatchSpans(traced: BatchSpans<T> | undefined, dead: Map<BulkMessage<T>, unknown>, error?: unknown) {
+    for (const { pending, span } of traced?.spans ?? []) {
+      const failure = error ?? (dead.has(pending.message) ? (dead.get(pending.message) ?? 'dead-lettered') : undefined)
+      span.setAttribute(ATTR.outcome, error ? 'redelivered' : dead.has(pending.message) ? 'dead' : 'ack')
+      endSpan(span, failure)
+    }
+  }
+
   async function write(batch: Pending<T>[], gen: number) {
+    const traced = startBatchSpans(batch)
+    const handle = () => options.handler(batch.map((p) => p.message))
+    let settled = false
+    try {
+      settled = await attempts(
+        batch,
+        gen,
+        traced,
+        traced ? () => withSpan(traced.leader, handle, ROOT_CONTEXT) : handle,
+      )
+    } finally {
+      if (!settled) endBatchSpans(traced, new Map(), new Error('not acked: the broker delivers the batch again'))
+    }
+  }
+
+  /** Calls the handler until it resolves, then settles; false when the batch was left to the broker instead. */
+  async function attempts(
+    batch: Pending<T>[],
+    gen: number,
+    traced: BatchSpans<T> | undefined,
+    handle: () => ReturnType<BulkHandler<T>>,
+  ): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      if (gen !== generation) return // the channel went away: the broker redelivers these to the next one
+      if (gen !== generation) return false // the channel went away: the broker redelivers these to the next one
       let outcome: BulkOutcome<T> | undefined
       try {
-        outcome =
-          (await withTimeout(options.handler(batch.map((p) => p.message)), handlerTimeoutMs, 'the batch handler')) ??
-          undefined
+        outcome = (await withTimeout(handle(), handlerTimeoutMs, 'the batch handler')) ?? undefined
         progress.progressed()
       } catch (error) {
+        traced?.leader.recordException(error instanceof Error ? error : new Error(String(error)))
         // A write past its deadline made no progress (its retry would otherwise hide a hang from readiness).
         if (!(error instanceof HandlerTimeoutError)) progress.progressed()
         metrics?.failures.inc(queue)
         log.warn({ err: errorText(error), attempt, size: batch.length }, 'batch failed; nothing acked, retrying')
-        if (stopping) return // one attempt after stop(); the broker redelivers what is left
+        if (stopping) return false // one attempt after stop(); the broker redelivers what is left
         const delay = Math.min(initialBackoff * 2 ** (attempt - 1), maxBackoff)
         // Interrupted by stop(), which then makes one last attempt within its deadline.
         await sleep(delay / 2 + Math.random() * (delay / 2), undefined, { signal: stopped.signal }).catch(() => {})
         continue
       }
-      await settle(batch, outcome, gen)
-      return
+      return settle(batch, outcome, gen, traced)
     }
   }
 
-  async function settle(batch: Pending<T>[], outcome: BulkOutcome<T> | undefined, gen: number) {
+  async function settle(
+    batch: Pending<T>[],
+    outcome: BulkOutcome<T> | undefined,
+    gen: number,
+    traced: BatchSpans<T> | undefined,
+  ): Promise<boolean> {
     const target = current
-    if (!target || target.generation !== gen) return
+    if (!target || target.generation !== gen) return false
     const dead = new Map((outcome?.dead ?? []).map((d) => [d.message, d.error]))
     try {
       await Promise.all(
@@ -355,9 +426,12 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
       )
       for (const p of batch) target.ch.ack(p.raw)
       metrics?.acked.inc(queue, batch.length)
+      endBatchSpans(traced, dead)
+      return true
     } catch (error) {
       // The channel closed under us: the broker redelivers the batch; the sink has it already (idempotent writes).
       log.warn({ err: errorText(error) }, 'could not settle batch; it will be redelivered')
+      return false
     }
   }
 

@@ -8,6 +8,17 @@ import {
   type ProgressMonitor,
   type Registry,
 } from '@platform/metrics'
+import {
+  ATTR,
+  type Context,
+  contextWith,
+  endSpan,
+  failSpan,
+  ROOT_CONTEXT,
+  type Span,
+  tracingEnabled,
+  withSpan,
+} from '@platform/tracing'
 import type { ConfirmChannel, ConsumeMessage, MessageProperties, Options } from 'amqplib'
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
@@ -25,6 +36,14 @@ import {
 import { PermanentError, RetryableError } from './errors.js'
 import { errorText, H, numberHeader } from './headers.js'
 import { consumerTopology, declareConsumerTopology, retryDelayFor, retryQueueName } from './topology.js'
+import {
+  type DeliveryTrace,
+  deliveryTrace,
+  messageContext,
+  startProcessSpan,
+  startPublishSpan,
+  withTraceHeaders,
+} from './tracing.js'
 
 export interface IncomingMessage<T = unknown> {
   body: T
@@ -84,6 +103,9 @@ interface Unit {
   /** Carried over to a retry or DLQ copy. */
   properties: MessageProperties
   log: Logger
+  /** Tracing on: the trace context the message carries (its parent), and for an envelope the delivery's contexts. */
+  trace?: Context
+  delivery?: DeliveryTrace
 }
 
 export interface Consumer {
@@ -218,10 +240,13 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
       settled = handleEnvelope(ch, msg, unit, envelope, parsed.body as MessageEnvelope)
     } else {
       // A single message, or a broken envelope (dead-lettered whole: no message of it can be told apart).
-      const outcome = envelope
-        ? deadLetter(new PermanentError(`body is not a ${envelope.type} envelope`))
-        : await run(unit, parsed, msg.fields.redelivered)
-      settled = settle(ch, unit, msg.content, outcome)
+      settled = traced(unit, async (span) => {
+        if (!envelope) return settle(ch, unit, msg.content, await run(unit, parsed, msg.fields.redelivered), span)
+        // Its copy keeps the contexts of the messages it carries (x-traceparents): no single one to put instead.
+        const error = new PermanentError(`body is not a ${envelope.type} envelope`)
+        if (span) failSpan(span, error)
+        return settle(ch, unit, msg.content, deadLetter(error))
+      })
     }
     if (!(await settled)) return
     try {
@@ -246,7 +271,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     body: MessageEnvelope,
   ): Promise<boolean> {
     const results = await Promise.all(
-      body.messages.map((item) =>
+      body.messages.map((item, index) =>
         envelopeSlots(async () => {
           const unit: Unit = {
             ...envelopeUnit,
@@ -261,8 +286,12 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
             },
             log: logOf(item.id, envelope.of.type, envelopeUnit.attempt),
           }
-          const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
-          return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome)
+          // Each message continues its own trace: its entry of the envelope's x-traceparents.
+          if (envelopeUnit.delivery) unit.trace = messageContext(envelopeUnit.delivery, index)
+          return traced(unit, async (span) => {
+            const outcome = await run(unit, { body: item.body }, msg.fields.redelivered)
+            return settle(ch, unit, Buffer.from(JSON.stringify(item.body)), outcome, span)
+          })
         }),
       ),
     )
@@ -274,7 +303,13 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
    * DLQ with headers that say why (confirmed). True when the delivery may be acked; false when the copy could not be
    * published (the channel went away: the broker redelivers the message to the next channel).
    */
-  async function settle(ch: ConfirmChannel, unit: Unit, content: Buffer, outcome: Outcome): Promise<boolean> {
+  async function settle(
+    ch: ConfirmChannel,
+    unit: Unit,
+    content: Buffer,
+    outcome: Outcome,
+    span?: Span,
+  ): Promise<boolean> {
     // Per message, not per delivery: an envelope of 128 events settles its delivery only once all of them did. A
     // handler that ran out of time made none (its retry would otherwise hide a hang from readiness).
     if (!('error' in outcome && outcome.error instanceof HandlerTimeoutError)) progress.progressed()
@@ -284,16 +319,20 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     if (final.action === 'retry' && unit.attempt >= def.retry.maxAttempts) {
       final = deadLetter(new Error(`gave up after ${unit.attempt} attempts: ${errorText(final.error)}`))
     }
+    if (span) {
+      span.setAttribute(ATTR.outcome, final.action)
+      if (final.action !== 'ack') failSpan(span, final.error)
+    }
     try {
       if (final.action === 'retry') {
         const delayMs = retryDelayFor(def.retry.delaysMs, unit.attempt, final.retryAfterMs)
         const headers = retryHeaders({ headers: unit.headers, origin, error: final.error, attempt: unit.attempt })
-        await publishConfirmed(ch, retryQueueName(def.queue, delayMs), content, { ...properties, headers })
+        await publishCopy(ch, retryQueueName(def.queue, delayMs), content, { ...properties, headers }, span)
         unit.log.warn({ err: errorText(final.error), delayMs }, 'handler failed; retrying later')
       } else if (final.action === 'dead') {
         const failure = { headers: unit.headers, origin, error: final.error, attempt: unit.attempt }
         const headers = deadLetterHeaders(failure, def.queue)
-        await publishConfirmed(ch, topology.dlq, content, { ...properties, headers })
+        await publishCopy(ch, topology.dlq, content, { ...properties, headers }, span)
         unit.log.error({ err: errorText(final.error) }, 'message dead-lettered')
       }
     } catch (error) {
@@ -304,12 +343,63 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
     return true
   }
 
+  /**
+   * A retry or DLQ copy. Tracing on: published in a span of its own, a child of the attempt's, whose context the copy
+   * carries, so the next attempt (or the replay from the DLQ) continues the trace under the attempt that failed.
+   */
+  async function publishCopy(
+    ch: ConfirmChannel,
+    queue: string,
+    content: Buffer,
+    options: Options.Publish & { headers: Record<string, unknown> },
+    span: Span | undefined,
+  ): Promise<void> {
+    if (!span) return publishConfirmed(ch, queue, content, options)
+    const copy = startPublishSpan(
+      queue,
+      { messageId: String(options.messageId ?? ''), type: options.type ?? '' },
+      contextWith(span),
+    )
+    try {
+      await publishConfirmed(ch, queue, content, { ...options, headers: withTraceHeaders(options.headers, copy) })
+      copy.end()
+    } catch (error) {
+      endSpan(copy, error)
+      throw error
+    }
+  }
+
+  /**
+   * Tracing on: the message's handling and settling inside a CONSUMER span, a child of the context the message carries
+   * (docs/operations.md "Tracing": one trace from the HTTP request to the last consumer). Off: `work` alone.
+   */
+  async function traced(unit: Unit, work: (span: Span | undefined) => Promise<boolean>): Promise<boolean> {
+    if (!tracingEnabled()) return work(undefined)
+    const span = startProcessSpan(
+      def.queue,
+      {
+        messageId: unit.messageId,
+        type: unit.properties.type,
+        correlationId: unit.correlationId,
+        attempt: unit.attempt,
+        replays: numberHeader(unit.headers[H.replays]),
+      },
+      unit.trace,
+    )
+    try {
+      return await withSpan(span, () => work(span), ROOT_CONTEXT)
+    } finally {
+      span.end()
+    }
+  }
+
   /** What a delivery says about itself: ids, where it was first published, which attempt this is. */
   function unitOf(msg: ConsumeMessage): Unit {
     // A message an operator moved back from the DLQ starts afresh: full retries, attempt 1.
     const { headers, replayed } = deliveryHeaders(msg.properties.headers ?? {})
     const attempt = numberHeader(headers[H.attempt]) + 1
     const messageId = String(msg.properties.messageId ?? '')
+    const delivery = tracingEnabled() ? deliveryTrace(headers) : undefined
     return {
       messageId,
       correlationId: correlationIdFrom(msg.properties.correlationId),
@@ -319,6 +409,7 @@ export function startConsumer<T>(broker: Broker, options: StartConsumerOptions<T
       replayed,
       properties: msg.properties,
       log: logOf(messageId, msg.properties.type, attempt),
+      ...(delivery ? { delivery, ...(delivery.single ? { trace: delivery.single } : {}) } : {}),
     }
   }
 

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { currentCorrelationId } from '@platform/logging'
+import { endSpan, insideSpan } from '@platform/tracing'
 import type { ChannelWrapper } from 'amqp-connection-manager'
 import type { Static, TSchema } from 'typebox'
 import type { Broker } from './connection.js'
 import { type ExchangeDef, type MessageDef, routingKeyOf } from './definitions.js'
 import { MessagingError } from './errors.js'
 import { declareExchanges } from './topology.js'
+import { startPublishSpan, TRACE_HEADERS, withTraceHeaders } from './tracing.js'
 
 /** A message ready for the wire. The outbox relay builds these from rows; `publishMessage` from a catalog entry. */
 export interface OutgoingMessage {
@@ -58,7 +60,34 @@ export function createPublisher(broker: Broker, options: PublisherOptions = {}):
    * may not have the message then, so we publish it again (consumers deduplicate by messageId) until it is
    * confirmed or the deadline passes. A nack is the broker's answer, not a lost channel: it is not retried here.
    */
+  /**
+   * Tracing on, a publish made inside a span (a handler's direct publish: the processor's status reports) gets a
+   * PRODUCER span of its own, whose context the message carries. A message that carries its context already (the
+   * outbox relay's, built from the row's) is published as it is.
+   */
   const publish = async (message: OutgoingMessage): Promise<void> => {
+    if (
+      !insideSpan() ||
+      (message.headers && (TRACE_HEADERS.parent in message.headers || TRACE_HEADERS.list in message.headers))
+    )
+      return send(message)
+    const correlationId = message.correlationId ?? currentCorrelationId()
+    const span = startPublishSpan(message.exchange, {
+      routingKey: message.routingKey,
+      messageId: message.messageId,
+      ...(message.type ? { type: message.type } : {}),
+      ...(correlationId ? { correlationId } : {}),
+    })
+    try {
+      await send({ ...message, headers: withTraceHeaders(message.headers ?? {}, span) })
+      span.end()
+    } catch (error) {
+      endSpan(span, error)
+      throw error
+    }
+  }
+
+  const send = async (message: OutgoingMessage): Promise<void> => {
     const content = Buffer.isBuffer(message.body) ? message.body : Buffer.from(JSON.stringify(message.body))
     const deadline = Date.now() + timeoutMs
     for (;;) {

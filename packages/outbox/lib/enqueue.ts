@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { jsonText, type Queryable } from '@platform/db'
 import { currentCorrelationId } from '@platform/logging'
 import { type MessageDef, routingKeyOf } from '@platform/messaging'
+import { currentCarrier, type TraceCarrier } from '@platform/tracing'
 import type { Static, TSchema } from 'typebox'
 import { insertOutboxRows } from './outbox-rows.js'
 
@@ -22,6 +23,11 @@ export interface OutboxMessage {
   orderingKey?: string
   /** Defaults to the correlation id of the current request or message. */
   correlationId?: string
+  /**
+   * The trace context the relay's publish continues. Defaults to the active span's (tracing on): the request or the
+   * message being handled. null: none.
+   */
+  trace?: TraceCarrier | null
 }
 
 /**
@@ -29,13 +35,23 @@ export interface OutboxMessage {
  * JSON.stringify of body): json_to_recordset hands a json column the text as written, so it reaches the outbox, and
  * the broker, unchanged.
  */
-function rowJson(m: OutboxMessage, messageId: string, correlationId: string | null): string {
+function rowJson(
+  m: OutboxMessage,
+  messageId: string,
+  correlationId: string | null,
+  trace: TraceCarrier | undefined,
+): string {
   const body = m.bodyJson ?? (JSON.stringify(m.body) as string | undefined) ?? 'null'
+  const carrier = m.trace === undefined ? trace : (m.trace ?? undefined)
   return (
     `{"message_id":${JSON.stringify(messageId)},"exchange":${JSON.stringify(m.exchange)},` +
     `"routing_key":${JSON.stringify(m.routingKey)},"type":${JSON.stringify(m.type ?? null)},"body":${body},` +
     `"headers":${JSON.stringify(m.headers ?? null)},"correlation_id":${JSON.stringify(m.correlationId ?? correlationId)},` +
-    `"ordering_key":${JSON.stringify(m.orderingKey ?? null)}}`
+    `"ordering_key":${JSON.stringify(m.orderingKey ?? null)}` +
+    // Absent keys read as null: with tracing off the parameter is what it was.
+    (carrier ? `,"traceparent":${JSON.stringify(carrier.traceparent)}` : '') +
+    (carrier?.tracestate ? `,"tracestate":${JSON.stringify(carrier.tracestate)}` : '') +
+    '}'
   )
 }
 
@@ -50,13 +66,14 @@ function rowJson(m: OutboxMessage, messageId: string, correlationId: string | nu
 export async function enqueueMany(tx: Queryable, messages: readonly OutboxMessage[]): Promise<string[]> {
   if (messages.length === 0) return []
   const correlationId = currentCorrelationId() ?? null
+  const trace = currentCarrier()
   const ids = messages.map((m) => m.messageId ?? randomUUID())
-  const rows = `[${messages.map((m, i) => rowJson(m, ids[i] as string, correlationId)).join(',')}]`
+  const rows = `[${messages.map((m, i) => rowJson(m, ids[i] as string, correlationId, trace)).join(',')}]`
   await tx`${insertOutboxRows(
     tx,
     tx`select * from json_to_recordset(${jsonText(tx, rows)}::json) as m(
       message_id uuid, exchange text, routing_key text, type text, body json, headers jsonb, correlation_id text,
-      ordering_key text)`,
+      ordering_key text, traceparent text, tracestate text)`,
   )}`
   return ids
 }

@@ -56,4 +56,12 @@ export const outboxMigrations: Migration[] = [
       end $$;
     `,
   },
+  {
+    // W3C trace context of what the row carries (docs/operations.md "Tracing"): the relay publishes it in a span that
+    // continues that trace. A row of one message: its traceparent and tracestate. A row of several (an envelope, a
+    // rows message written in SQL by ingest's group commit): one traceparent per message, in order, comma-separated
+    // ('' for one without), and no tracestate. Null with tracing off.
+    id: 'outbox/0004_trace_context',
+    sql: `alter table outbox add column traceparent text, add column tracestate text;`,
+  },
 ]

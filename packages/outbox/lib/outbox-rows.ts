@@ -21,7 +21,9 @@ export const BUCKETS = 16
  *   body            json, published as its text;
  *   headers         jsonb (null: none);
  *   correlation_id  text (null: none);
- *   ordering_key    text (null: no order with other rows; the row goes to any bucket).
+ *   ordering_key    text (null: no order with other rows; the row goes to any bucket);
+ *   traceparent     text, the W3C trace context of each message the row carries (traceparentsSql; null: none);
+ *   tracestate      text (null: none).
  */
 export const OUTBOX_SOURCE_COLUMNS = [
   'message_id',
@@ -32,6 +34,8 @@ export const OUTBOX_SOURCE_COLUMNS = [
   'headers',
   'correlation_id',
   'ordering_key',
+  'traceparent',
+  'tracestate',
 ] as const
 
 /**
@@ -51,8 +55,24 @@ export function bucketSql(sql: Queryable, orderingKey: postgres.Fragment): postg
  */
 export function insertOutboxRows(sql: Queryable, rows: postgres.Fragment): postgres.Fragment {
   return sql`
-    insert into outbox (message_id, exchange, routing_key, type, body, headers, correlation_id, ordering_key, bucket)
+    insert into outbox (message_id, exchange, routing_key, type, body, headers, correlation_id, ordering_key, bucket,
+      traceparent, tracestate)
     select coalesce(m.message_id, gen_random_uuid()), m.exchange, m.routing_key, m.type, m.body,
-      coalesce(m.headers, '{}'::jsonb), m.correlation_id, m.ordering_key, ${bucketSql(sql, sql`m.ordering_key`)}
+      coalesce(m.headers, '{}'::jsonb), m.correlation_id, m.ordering_key, ${bucketSql(sql, sql`m.ordering_key`)},
+      m.traceparent, m.tracestate
     from (${rows}) as m`
+}
+
+/**
+ * The `traceparent` of a row that carries several messages, as an aggregate over them (in a `group by` that makes one
+ * row of many, ordered like the messages in the body): each one's traceparent, comma-separated, '' for one without;
+ * null when none has one (tracing off), so the relay then makes no span.
+ */
+export function traceparentsSql(
+  sql: Queryable,
+  traceparent: postgres.Fragment,
+  order: postgres.Fragment,
+): postgres.Fragment {
+  return sql`case when bool_or(${traceparent} is not null)
+    then string_agg(coalesce(${traceparent}, ''), ',' order by ${order}) end`
 }

@@ -1,3 +1,5 @@
+import type { TracingOptions } from '@platform/tracing'
+
 /** What the parent hands the relay thread: it opens its own PostgreSQL pool and AMQP connection from these. */
 export interface RelayThreadData {
   service: string
@@ -11,6 +13,8 @@ export interface RelayThreadData {
   claimTimeoutMs?: number
   /** The thread's relay caps its backoff below this, as the parent's readiness watches it. */
   stallAfterMs?: number
+  /** Tracing on in the parent: the thread starts its own SDK with these (the API's state is per thread). */
+  tracing?: Omit<TracingOptions, 'warn'>
 }
 
 export type ToRelayThread = { type: 'stop' } | { type: 'drain' }

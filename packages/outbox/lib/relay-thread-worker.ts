@@ -6,6 +6,7 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads'
 import { createSql } from '@platform/db'
 import { createLogger } from '@platform/logging'
 import { connectBroker, createPublisher } from '@platform/messaging'
+import { startTracing } from '@platform/tracing'
 import { createOutboxRelay } from './relay.js'
 import type { FromRelayThread, RelayThreadData, ToRelayThread } from './relay-thread-protocol.js'
 
@@ -18,6 +19,13 @@ let lastCycledPost = Number.NEGATIVE_INFINITY
 const cycledEveryMs = Math.min(1000, (data.stallAfterMs ?? 20_000) / 4)
 const name = `${data.service}-outbox-relay`
 const logger = createLogger({ service: data.service, level: data.logLevel }).child({ thread: 'outbox-relay' })
+// Before anything is published: the relay's publish spans continue the traces the rows were enqueued in.
+const tracing = data.tracing
+  ? await startTracing({
+      ...data.tracing,
+      warn: (message) => logger.warn({ otel: message }, 'tracing: the OpenTelemetry SDK reported a problem'),
+    })
+  : undefined
 // One connection claims; LISTEN holds another.
 const sql = createSql({ url: data.databaseUrl, schema: data.schema, applicationName: name, max: 2 })
 const broker = connectBroker({ url: data.amqpUrl, name, logger })
@@ -54,6 +62,7 @@ async function stop(): Promise<void> {
   await publisher.close().catch(() => {})
   await broker.close().catch(() => {})
   await sql.end({ timeout: 5 }).catch(() => {})
+  await tracing?.shutdown()
   port.close()
 }
 

@@ -2,7 +2,9 @@ import { DeadlineError, type Sql, withDeadline } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import type { OutgoingMessage, Publisher } from '@platform/messaging'
 import { counter, createProgressMonitor, gauge, type ProgressMonitor, type Registry } from '@platform/metrics'
+import { endSpan, type Span, tracingEnabled } from '@platform/tracing'
 import { BUCKETS } from './outbox-rows.js'
+import { tracedMessage } from './relay-trace.js'
 
 export interface OutboxRelayOptions {
   sql: Sql
@@ -105,6 +107,8 @@ type RawOutboxRow = [
   headers: Buffer,
   correlationId: Buffer | null,
   createdAt: Buffer,
+  traceparent: Buffer | null,
+  tracestate: Buffer | null,
 ]
 
 const text = (b: Buffer) => b.toString('utf8')
@@ -180,27 +184,53 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (buckets.length === 0) return 0
       const rows = (await tx`
         select id, message_id, exchange, routing_key, type, body, headers, correlation_id,
-          floor(extract(epoch from created_at))::bigint as created_at
+          floor(extract(epoch from created_at))::bigint as created_at, traceparent, tracestate
         from outbox
         where bucket = any(${buckets.map((r) => r.b)}::int[])
         order by id
         limit ${batchSize}`.raw()) as unknown as RawOutboxRow[]
       if (rows.length === 0) return 0
       const ids = rows.map((row) => text(row[0]))
+      const traced = tracingEnabled()
+      const spans: Span[] = []
       const messages: OutgoingMessage[] = rows.map(
-        ([, messageId, exchange, routingKey, type, body, headers, correlationId, createdAt]) => ({
-          exchange: text(exchange),
-          routingKey: text(routingKey),
-          // The JSON text exactly as enqueued: no parse and re-serialise (nor decode and encode) on the way.
+        ([
+          ,
+          messageId,
+          exchange,
+          routingKey,
+          type,
           body,
-          messageId: text(messageId),
-          ...(type ? { type: text(type) } : {}),
-          ...(correlationId ? { correlationId: text(correlationId) } : {}),
-          headers: JSON.parse(text(headers)) as Record<string, unknown>,
-          timestamp: Number(text(createdAt)),
-        }),
+          headers,
+          correlationId,
+          createdAt,
+          traceparent,
+          tracestate,
+        ]) => {
+          const message: OutgoingMessage = {
+            exchange: text(exchange),
+            routingKey: text(routingKey),
+            // The JSON text exactly as enqueued: no parse and re-serialise (nor decode and encode) on the way.
+            body,
+            messageId: text(messageId),
+            ...(type ? { type: text(type) } : {}),
+            ...(correlationId ? { correlationId: text(correlationId) } : {}),
+            headers: JSON.parse(text(headers)) as Record<string, unknown>,
+            timestamp: Number(text(createdAt)),
+          }
+          if (!traced || !traceparent) return message
+          const publishing = tracedMessage(message, text(traceparent), tracestate ? text(tracestate) : undefined)
+          spans.push(...publishing.spans)
+          return publishing.message
+        },
       )
-      await publisher.publishBatch(messages)
+      try {
+        await publisher.publishBatch(messages)
+      } catch (error) {
+        for (const span of spans) endSpan(span, error)
+        throw error
+      }
+      for (const span of spans) span.end()
       await options.afterPublish?.(ids)
       await tx`delete from outbox where id = any(${ids}::bigint[])`
       metrics?.claimed(rows.length)

@@ -91,7 +91,7 @@ describe('insertOutboxRows in a statement of its own', () => {
         db.sql,
         db.sql`select null::uuid as message_id, 'orders'::text as exchange, 'order.sql'::text as routing_key,
           null::text as type, json_build_object('n', 1) as body, null::jsonb as headers, null::text as correlation_id,
-          'order-7'::text as ordering_key`,
+          'order-7'::text as ordering_key, null::text as traceparent, null::text as tracestate`,
       )} returning message_id)
       select message_id::text from written`
     const [stored] = await rowsOf([row?.message_id as string])

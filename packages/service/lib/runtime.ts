@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '@platform/logging'
 import { type Broker, brokerIsConnected, connectBroker, createPublisher, type Publisher } from '@platform/messaging'
 import { createRegistry, type Registry } from '@platform/metrics'
 import { createOutboxRelay, createThreadedOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
+import { startTracing, type TracingOptions, tracesEndpoint } from '@platform/tracing'
 import type { Redis } from 'ioredis'
 
 /**
@@ -77,6 +78,15 @@ export async function createServiceRuntime<R extends boolean = false>(
 ): Promise<ServiceRuntime<R>> {
   const { config, service } = options
   const logger = options.logger ?? createLogger({ service, level: config.LOG_LEVEL })
+  // First: the database client instruments its queries only when tracing is on by the time it is created.
+  const tracingOptions = tracingOptionsOf(service, config)
+  const tracing = await startTracing({
+    ...tracingOptions,
+    warn: (message) => logger.warn({ otel: message }, 'tracing: the OpenTelemetry SDK reported a problem'),
+  })
+  if (tracing.enabled) {
+    logger.info({ endpoint: tracingOptions.endpoint, sampleRatio: tracingOptions.sampleRatio }, 'tracing on')
+  }
   const registry = createRegistry({ service })
   const sql = createSql({
     url: config.DATABASE_URL,
@@ -89,6 +99,7 @@ export async function createServiceRuntime<R extends boolean = false>(
     await migrateService(sql, config.DB_SCHEMA, options.migrations, (line) => logger.info(line))
   } catch (error) {
     await sql.end({ timeout: 1 })
+    await tracing.shutdown()
     throw error
   }
   const broker = connectBroker({ url: config.AMQP_URL, name: service, logger })
@@ -100,6 +111,8 @@ export async function createServiceRuntime<R extends boolean = false>(
         amqpUrl: config.AMQP_URL,
         schema: config.DB_SCHEMA,
         logLevel: config.LOG_LEVEL,
+        // The thread exports its own spans (the SDK is per thread); it makes no fetch calls.
+        ...(tracing.enabled ? { tracing: { ...tracingOptions, fetch: false } } : {}),
         logger,
         sql,
         registry,
@@ -130,6 +143,8 @@ export async function createServiceRuntime<R extends boolean = false>(
     ['publisher', () => publisher.close()],
     ['rabbitmq', () => broker.close()],
     ['postgres', () => sql.end({ timeout: 5 })],
+    // Last, so the spans of the shutdown itself are exported too (bounded, tracing's own limit).
+    ['tracing', () => tracing.shutdown()],
   ]
   return {
     logger,
@@ -150,6 +165,16 @@ export async function createServiceRuntime<R extends boolean = false>(
         }
       }
     },
+  }
+}
+
+/** The tracing of a service process from its configuration: on when an OTLP endpoint is set. */
+export function tracingOptionsOf(service: string, config: CommonConfig): TracingOptions {
+  return {
+    service,
+    endpoint: tracesEndpoint(config),
+    sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
+    environment: config.ENVIRONMENT,
   }
 }
 

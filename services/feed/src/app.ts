@@ -3,13 +3,16 @@ import { createService, type ServiceOverrides } from '@platform/service'
 import { createAccessTokens } from './auth/access-tokens.js'
 import { createAuthenticate } from './auth/authenticate.js'
 import { registerJwksRoute } from './auth/jwks-route.js'
+import { registerIdentityLogin } from './auth/login-feature.js'
 import { createSessionCleanup } from './auth/session-cleanup.js'
 import { createSessions } from './auth/sessions.js'
 import { loadSigningKeys } from './auth/signing-keys.js'
 import { registerTokenRoutes } from './auth/token-routes.js'
 import type { Config } from './config.js'
 import { registerFeedApi } from './feed-api.js'
+import { registerFeedReads } from './queries/feed-routes.js'
 import { createUsersRepository } from './users/users-repository.js'
+import { registerWebClient } from './web/web-client.js'
 
 export interface FeedOverrides extends ServiceOverrides {
   /** The clock of session and refresh-token expiry (tests move it instead of waiting). */
@@ -81,10 +84,16 @@ export async function buildApp(config: Config, overrides: FeedOverrides = {}): P
     app.addHook('onClose', () => cleanup.stop())
 
     // -- login through identity providers (GET /v1/auth/:provider/login, /callback, POST /v1/auth/:provider/link)
-    void users
+    await registerIdentityLogin(app, { runtime, config, authenticate, users, sessions })
 
     // -- commands and reads: posts, likes, follows, profiles (Idempotency-Key)
     await registerFeedApi(app, { runtime, config, authenticate, users })
+
+    // -- the feeds: GET /v1/feed (personal), GET /v1/feed/hot
+    await registerFeedReads(app, { runtime, config, authenticate })
+
+    // -- the web client: GET / and /web/* (docs/feed.md#web-client)
+    await registerWebClient(app, config)
   } catch (error) {
     await app.close()
     throw error

@@ -43,4 +43,38 @@ export const feedProblems = {
   unknownUser: defineProblemType('unknown-user', 404, 'Unknown user'),
   /** Follow or unfollow of oneself. */
   cannotFollowSelf: defineProblemType('cannot-follow-self', 422, 'Cannot follow yourself'),
+
+  // -- login through an identity provider (auth/login.ts, docs/feed.md#login)
+  /** /v1/auth/<name>/... names no configured provider. */
+  unknownIdentityProvider: defineProblemType('unknown-identity-provider', 404, 'Unknown identity provider'),
+  /** The login's redirect_uri is not on FEED_AUTH_REDIRECT_ALLOWLIST (exact match): the feed never redirects elsewhere. */
+  redirectUriNotAllowed: defineProblemType('redirect-uri-not-allowed', 400, 'redirect_uri not allowed'),
+  /**
+   * The callback's state is missing, unknown, expired, already used (a replayed callback), of another provider, or
+   * of a login started in another browser: start the login again.
+   */
+  invalidLoginState: defineProblemType('invalid-login-state', 400, 'Invalid or expired login state'),
+  /** The person declined at the provider (error=access_denied on the callback). */
+  loginDenied: defineProblemType('login-denied', 403, 'Login denied at the identity provider'),
+  /** The provider refused the authorization code (invalid_grant: used twice, expired, or not issued for this login). */
+  authorizationCodeRejected: defineProblemType('authorization-code-rejected', 400, 'Authorization code rejected'),
+  /** The ID token failed a check: signature, issuer, audience, nonce, expiry. */
+  invalidIdToken: defineProblemType('invalid-id-token', 400, 'Invalid ID token'),
+  /** The provider answered the login with another OAuth error (`provider_error` holds its code). */
+  identityProviderError: defineProblemType('identity-provider-error', 400, 'Identity provider error'),
+  /** The provider could not be reached, timed out, or failed (5xx): trying again later can succeed. */
+  identityProviderUnavailable: defineProblemType('identity-provider-unavailable', 502, 'Identity provider unavailable'),
+  /** The identity being linked already belongs to another user; identities are never moved between users. */
+  identityLinkedElsewhere: defineProblemType(
+    'identity-linked-to-another-user',
+    409,
+    'Identity belongs to another user',
+  ),
+
+  // -- feeds (docs/feed.md#personal-feed, #hot-feed)
+  /**
+   * GET /v1/feed/hot with the cursor of a ranking snapshot that has expired (unread for FEED_HOT_SNAPSHOT_TTL_S):
+   * the client loads the hot feed again from its first page.
+   */
+  hotFeedSnapshotExpired: defineProblemType('hot-feed-snapshot-expired', 410, 'Hot feed snapshot expired'),
 } satisfies Record<string, ProblemType>

@@ -8,7 +8,8 @@ import {
 import { jsonText, type Sql } from '@platform/db'
 import { buildEventMessage, type EventLogOptions, rowJson, rowsMessagesSql } from '@platform/eventlog'
 import { routingKeyOf } from '@platform/messaging'
-import { insertOutboxRows } from '@platform/outbox'
+import { insertOutboxRows, traceparentsSql } from '@platform/outbox'
+import { parseTraceparent, type TraceCarrier, tracingEnabled } from '@platform/tracing'
 
 /** One verified, schema-checked webhook waiting for its batch. */
 export interface AcceptItem {
@@ -18,6 +19,8 @@ export interface AcceptItem {
   eventType: string
   payload: unknown
   correlationId?: string
+  /** Tracing on: the request's span, which its messages and its event-log row continue. */
+  trace?: TraceCarrier
 }
 
 export interface AcceptResult {
@@ -68,6 +71,9 @@ export const RECEIVED_BATCH_BYTES = 1_048_576
  * (committed: ours is a duplicate; rolled back: ours is new). Duplicates are then read after the commit.
  */
 export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
+  // Decided once, at start: with tracing off the statement aggregates no trace context at all.
+  const traced = tracingEnabled()
+  const traceparents = traced ? traceparentsSql(sql, sql`traceparent`, sql`n`) : sql`null::text`
   // The batch's key, from the catalog: it depends on the source only (a configured, bounded set), so once per source.
   const batchKeys = new Map<string, string>()
   const batchRoutingKey = (source: string, body: WebhookReceivedV1) => {
@@ -90,10 +96,12 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         receivedAt: receivedAt.toISOString(),
         payload: c.payload,
       }
+      const span = c.trace && parseTraceparent(c.trace.traceparent)
       const { message: log } = buildEventMessage(eventLog, {
         eventType: 'webhook.accepted',
         context: { id: c.id, source: c.source, eventId: c.dedupeKey, eventType: c.eventType },
         occurredAt: receivedAt,
+        ...(span ? { trace: span } : {}),
       })
       // A context of ids stays far below the claim-check threshold: always inline.
       logRows.push(rowJson(log, log.context ?? 'null'))
@@ -106,6 +114,8 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
         correlation_id: c.correlationId ?? null,
         message: body,
         routing_key: batchRoutingKey(c.source, body),
+        // Left out (null) with tracing off.
+        traceparent: c.trace?.traceparent,
       }
     })
     // Each row's JSON text as rowJson writes it, spliced into the parameter as JSON (not as a string to unescape).
@@ -114,7 +124,7 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
       with input as (
         select * from json_to_recordset(${jsonText(sql, text)}::json) as t(
           id uuid, source text, dedupe_key text, event_type text, format text, correlation_id text,
-          message json, routing_key text, log_row json)
+          message json, routing_key text, log_row json, traceparent text)
       ),
       new_keys as (
         insert into dedupe_keys (source, dedupe_key, event_id, received_at)
@@ -136,7 +146,8 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
             min(routing_key) as routing_key, ${webhookReceivedEnvelope.type}::text as type,
             json_build_object('messages', json_agg(
               json_build_object('id', id, 'correlationId', correlation_id, 'body', message) order by n)) as body,
-            null::jsonb as headers, null::text as correlation_id, null::text as ordering_key
+            null::jsonb as headers, null::text as correlation_id, null::text as ordering_key,
+            ${traceparents} as traceparent, null::text as tracestate
           from (
             select *, row_number() over w - 1 as n,
               coalesce(sum(octet_length(message::text)) over (w rows between unbounded preceding and 1 preceding), 0)
@@ -145,9 +156,10 @@ export function createBatchAcceptor(sql: Sql, eventLog: EventLogOptions) {
           ) as numbered
           group by source, n / ${RECEIVED_PER_BATCH}, bytes_before / ${RECEIVED_BATCH_BYTES}
           union all
-          ${rowsMessagesSql(sql, sql`(select log_row as row_json from fresh) as accepted`, {
+          ${rowsMessagesSql(sql, sql`(select log_row as row_json, traceparent from fresh) as accepted`, {
             service: eventLog.service,
             perMessage: ACCEPTED_PER_ENVELOPE,
+            traced,
           })}`,
       )})
       select event_id from new_keys`

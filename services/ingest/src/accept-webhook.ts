@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ProblemError, parseJsonText } from '@platform/http'
+import { currentCarrier } from '@platform/tracing'
 import type { AcceptItem, AcceptResult } from './accept-batch.js'
 import type { GroupCommitter } from './group-commit.js'
 import type { IngestMetrics } from './metrics.js'
@@ -41,6 +42,11 @@ const SIGNATURE_PROBLEM = {
 
 export const unknownSource = () => new ProblemError(ingestProblems.unknownSource, { detail: 'No such webhook source.' })
 
+function traceOfRequest(): { trace?: NonNullable<ReturnType<typeof currentCarrier>> } {
+  const trace = currentCarrier()
+  return trace ? { trace } : {}
+}
+
 /** Verifies, parses, checks and stores one delivery; resolves once it is committed (or found to be a replay). */
 export async function acceptWebhook(deps: AcceptWebhookDeps, delivery: WebhookDelivery): Promise<AcceptResult> {
   const { source, body: raw } = delivery
@@ -66,6 +72,8 @@ export async function acceptWebhook(deps: AcceptWebhookDeps, delivery: WebhookDe
       format: source.format,
       ...checked.value,
       correlationId: delivery.correlationId,
+      // Tracing on: the request's span (its messages continue it); nothing otherwise.
+      ...traceOfRequest(),
     })
   } catch (error) {
     // The error handler logs a 5xx with its cause (problem-handler.ts); the client only learns to retry.

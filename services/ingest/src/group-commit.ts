@@ -1,5 +1,16 @@
 import { DeadlineError, withDeadline } from '@platform/db'
 import { createProgressMonitor, type ProgressMonitor } from '@platform/metrics'
+import {
+  type Context,
+  context,
+  endSpan,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  startSpan,
+  tracingEnabled,
+  withSpan,
+} from '@platform/tracing'
 
 /**
  * Group commit (docs/adr/0008-ingest-group-commit.md): requests that arrive while a batch is being collected or
@@ -34,7 +45,39 @@ interface Pending<I, O> {
   item: I
   resolve(value: O): void
   reject(error: unknown): void
+  /** Tracing on: the submitter's context (its request's span) and when it submitted. */
+  trace?: { context: Context; at: number }
 }
+
+/**
+ * Tracing on: each request's wait for its batch is a span in its own trace ("group commit", from submit to the
+ * batch's outcome). The batch's one statement runs inside the first of them, the leader, and the others link to it:
+ * one write for many traces (OpenTelemetry's rule for batches), and never inside whichever request's context happened
+ * to start the batch.
+ */
+function batchSpans<I, O>(batch: Pending<I, O>[]): Span[] | undefined {
+  if (!tracingEnabled()) return undefined
+  let leader: Span | undefined
+  return batch.map((p) => {
+    const span = startSpan(
+      '@services/ingest',
+      'group commit',
+      {
+        kind: SpanKind.INTERNAL,
+        ...(p.trace ? { startTime: p.trace.at } : {}),
+        ...(leader ? { links: [{ context: leader.spanContext() }] } : {}),
+        attributes: { 'platform.group_commit.batch_size': batch.length },
+      },
+      p.trace?.context ?? ROOT_CONTEXT,
+    )
+    leader ??= span
+    return span
+  })
+}
+
+/** `work` inside the span, when there is one. */
+const within = <T>(span: Span | undefined, work: () => Promise<T>): Promise<T> =>
+  span ? withSpan(span, work, ROOT_CONTEXT) : work()
 
 export interface GroupCommitter<I, O> {
   submit(item: I): Promise<O>
@@ -96,25 +139,34 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
   async function commitBatch(batch: Pending<I, O>[]): Promise<void> {
     const started = performance.now()
     const seconds = () => (performance.now() - started) / 1000
+    const spans = batchSpans(batch)
+    const resolve = (i: number, p: Pending<I, O>, value: O) => {
+      spans?.[i]?.end()
+      p.resolve(value)
+    }
+    const reject = (i: number, p: Pending<I, O>, error: unknown) => {
+      if (spans?.[i]) endSpan(spans[i], error)
+      p.reject(error)
+    }
     try {
-      const results = await commit(batch.map((p) => p.item))
+      const results = await within(spans?.[0], () => commit(batch.map((p) => p.item)))
       batchSettled(batch, false, seconds())
-      for (const [i, p] of batch.entries()) p.resolve(results[i] as O)
+      for (const [i, p] of batch.entries()) resolve(i, p, results[i] as O)
     } catch (error) {
       batchSettled(batch, true, seconds(), !(error instanceof DeadlineError))
       // A batch past its deadline is not retried item by item: the database did not answer, and would not for each.
       if (batch.length === 1 || error instanceof DeadlineError) {
-        for (const p of batch) p.reject(error)
+        for (const [i, p] of batch.entries()) reject(i, p, error)
         return
       }
       // Isolate the failure: each item alone, so only the ones that fail on their own are rejected.
       await Promise.all(
-        batch.map(async (p) => {
+        batch.map(async (p, i) => {
           try {
-            const [result] = await commit([p.item])
-            p.resolve(result as O)
+            const [result] = await within(spans?.[i], () => commit([p.item]))
+            resolve(i, p, result as O)
           } catch (single) {
-            p.reject(single)
+            reject(i, p, single)
           }
         }),
       )
@@ -125,7 +177,11 @@ export function createGroupCommitter<I, O>(options: GroupCommitOptions<I, O>): G
     progress,
     submit(item) {
       return new Promise<O>((resolve, reject) => {
-        queue.push({ item, resolve, reject })
+        queue.push(
+          tracingEnabled()
+            ? { item, resolve, reject, trace: { context: context.active(), at: Date.now() } }
+            : { item, resolve, reject },
+        )
         pending()
         schedule()
       })

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Sql } from '@platform/db'
+import { clickhouseErrorCode } from './clickhouse-client.js'
 import { LogShipperError } from './errors.js'
 
 /**
@@ -13,7 +14,8 @@ import { LogShipperError } from './errors.js'
  *
  * ClickHouse has no transactional DDL: a migration that fails half-way is not rolled back. Statements are
  * therefore written to be re-runnable (IF NOT EXISTS, IF EXISTS) and a failed migration is simply run again
- * from its first statement at the next start. Two shippers starting at once take turns through a PostgreSQL
+ * from its first statement at the next start. 18.16 has no ADD COLUMN IF NOT EXISTS: an `ALTER TABLE ... ADD COLUMN`
+ * of one column that ClickHouse refuses because the column exists (ILLEGAL_COLUMN, "already exists") counts as done. Two shippers starting at once take turns through a PostgreSQL
  * advisory lock (ClickHouse has no locks).
  */
 export interface ClickHouseMigration {
@@ -86,6 +88,7 @@ export async function migrateClickHouse(options: MigrateClickHouseOptions): Prom
         try {
           await client.command({ query: statement })
         } catch (cause) {
+          if (columnExisted(statement, cause)) continue
           throw new LogShipperError(
             'LOGSHIP_MIGRATION_FAILED',
             `ClickHouse migration ${migration.id} failed: ${(cause as Error).message}`,
@@ -104,6 +107,18 @@ export async function migrateClickHouse(options: MigrateClickHouseOptions): Prom
     }
   })
   return applied
+}
+
+const ILLEGAL_COLUMN = 44
+const ADD_ONE_COLUMN = /^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s+[^,]+$/i
+
+/** A re-run ADD COLUMN of a column the previous, half-finished run added. */
+function columnExisted(statement: string, cause: unknown): boolean {
+  return (
+    ADD_ONE_COLUMN.test(statement) &&
+    clickhouseErrorCode(cause) === ILLEGAL_COLUMN &&
+    /already exists/i.test(String((cause as Error)?.message))
+  )
 }
 
 /** The shipper's own migrations, services/log-shipper/clickhouse/*.sql. */

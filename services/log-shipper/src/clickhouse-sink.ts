@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import type { ClickHouseClient } from '@clickhouse/client'
+import { ATTR, endSpan, insideSpan, type Span, SpanKind, startSpan } from '@platform/tracing'
 import { assertClickHouseIdentifier, clickhouseErrorCode, DATA_ERROR_CODES } from './clickhouse-client.js'
 import { LogShipperError } from './errors.js'
-import { EVENT_LOG_COLUMNS, type EventSink, type SinkBatch } from './sink.js'
+import { EVENT_LOG_INSERT_COLUMNS, type EventSink, type SinkBatch } from './sink.js'
 
 /**
  * The ClickHouse sink: one INSERT ... FORMAT JSONEachRow per batch over HTTP, naming its columns. Naming them
@@ -13,14 +14,17 @@ import { EVENT_LOG_COLUMNS, type EventSink, type SinkBatch } from './sink.js'
  * The body is the batch's JSONEachRow text as bytes (rows messages' rows as they came, other rows serialised once),
  * streamed with client.exec: client.insert would JSON.stringify every row object itself, and takes no pre-serialised
  * JSONEachRow. A plain synchronous insert: when it returns, the rows are stored and visible (no async_insert, which
- * 18.16 lacks).
+ * 18.16 lacks). The trace columns are named too: a row without them gets '', their zero value and their DEFAULT.
+ *
+ * Tracing on: each insert is a client span, inside the batch's leader span (packages/messaging bulk-consumer.ts).
  */
 export function createClickHouseSink(client: ClickHouseClient, options: { table?: string } = {}): EventSink {
   const table = assertClickHouseIdentifier(options.table ?? 'event_log')
-  const query = `INSERT INTO ${table} (${EVENT_LOG_COLUMNS.join(', ')}) FORMAT JSONEachRow`
+  const query = `INSERT INTO ${table} (${EVENT_LOG_INSERT_COLUMNS.join(', ')}) FORMAT JSONEachRow`
   return {
     async insert(batch: SinkBatch) {
       if (batch.count === 0) return
+      const span = insideSpan() ? insertSpan(table, batch.count) : undefined
       try {
         const { stream } = await client.exec({
           query,
@@ -31,7 +35,9 @@ export function createClickHouseSink(client: ClickHouseClient, options: { table?
         // An INSERT answers with an empty body; reading it to the end frees the socket for the next request.
         stream.resume()
         await finished(stream)
+        span?.end()
       } catch (cause) {
+        if (span) endSpan(span, cause)
         const code = clickhouseErrorCode(cause)
         const message = String((cause as Error)?.message ?? cause).trim()
         if (code !== undefined && DATA_ERROR_CODES.has(code)) {
@@ -45,4 +51,16 @@ export function createClickHouseSink(client: ClickHouseClient, options: { table?
       return result.success
     },
   }
+}
+
+function insertSpan(table: string, rows: number): Span {
+  return startSpan('@services/log-shipper', `INSERT ${table}`, {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      [ATTR.dbSystem]: 'clickhouse',
+      [ATTR.dbOperation]: 'INSERT',
+      'db.collection.name': table,
+      'db.operation.batch.size': rows,
+    },
+  })
 }

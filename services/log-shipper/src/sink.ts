@@ -1,6 +1,6 @@
 import type { EventLogRow } from '@platform/eventlog'
 
-export { EVENT_LOG_COLUMNS, type EventLogRow, toRow } from '@platform/eventlog'
+export { EVENT_LOG_COLUMNS, EVENT_LOG_INSERT_COLUMNS, type EventLogRow, toRow } from '@platform/eventlog'
 
 /**
  * A piece of a batch: rows as JSONEachRow text exactly as a rows message carried them (no parse on the way), or

@@ -27,7 +27,8 @@ export interface WebhookHandlerDeps {
 /**
  * Test hooks of the simulated (non-payment) processing, read from the event's payload (docs/webhooks.md):
  * `simulate.failAttempts: n` fails attempts 1..n with a retryable error; `simulate.failUntilReplayed: true` fails
- * permanently until an operator moved the message back from the DLQ.
+ * permanently until an operator moved the message back from the DLQ (after the failAttempts, when both are given:
+ * retried, then dead-lettered).
  */
 interface Simulation {
   failAttempts?: number
@@ -80,11 +81,12 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
     const delayMs = deps.processingDelayMs()
     await delay(delayMs)
     const simulate = simulationOf(event.payload)
-    if (simulate.failUntilReplayed && replaysOf(message) === 0) {
-      throw new PermanentError('simulated permanent failure (replay the message to let it pass)')
-    }
+    // Retryable failures first, so that both together take a message through a retry tier, then the DLQ.
     if (simulate.failAttempts !== undefined && message.attempt <= simulate.failAttempts) {
       throw new Error(`simulated failure of attempt ${message.attempt}`)
+    }
+    if (simulate.failUntilReplayed && replaysOf(message) === 0) {
+      throw new PermanentError('simulated permanent failure (replay the message to let it pass)')
     }
     const outcome = await inbox.process(message.messageId, async (tx) => {
       await tx`insert into processed_events (id, source, event_id, event_type, result)

@@ -1,12 +1,14 @@
 import { createTestClickHouseDatabase, type TestClickHouse } from '../../../../packages/eventlog/lib/testing.js'
-import { registryOf, type ServiceApp } from '../../../../packages/http/index.js'
+import { buildServiceApp, registryOf, type ServiceApp } from '../../../../packages/http/index.js'
 import { createServiceTestEnv, type ServiceTestEnv } from '../../../../packages/http/lib/testing.js'
 import { describeMetrics, exposedMetrics, type MetricDescription } from '../../../../packages/metrics/index.js'
+import { createServiceRuntime } from '../../../../packages/service/index.js'
 import { waitFor } from '../../../../packages/testing/index.js'
 import { buildApp as buildAnalytics } from '../../../../services/analytics/src/app.js'
 import { loadServiceConfig as analyticsConfig } from '../../../../services/analytics/src/config.js'
 import { buildApp as buildFeed } from '../../../../services/feed/src/app.js'
 import { loadServiceConfig as feedConfig } from '../../../../services/feed/src/config.js'
+import { startFeedWorker } from '../../../../services/feed/src/queues/feed-worker.js'
 import { buildApp as buildIngest } from '../../../../services/ingest/src/app.js'
 import { loadServiceConfig as ingestConfig } from '../../../../services/ingest/src/config.js'
 import { buildApp as buildLogShipper } from '../../../../services/log-shipper/src/app.js'
@@ -16,11 +18,11 @@ import { loadServiceConfig as processorConfig } from '../../../../services/proce
 import { seriesNamesOf } from '../../lib/promql.js'
 
 /**
- * The five services as their buildApp makes them, in this process, each in a schema, vhost and Redis prefix of its
- * own (the log-shipper also in a ClickHouse database of its own): what the observability tests read the services'
- * registries from, and what the alerting test points a real Prometheus at.
+ * The five services as their buildApp makes them, and the feed's worker as worker.ts starts it, in this process, each
+ * in a schema, vhost and Redis prefix of its own (the log-shipper also in a ClickHouse database of its own): what the
+ * observability tests read the services' registries from, and what the alerting test points a real Prometheus at.
  */
-export const SERVICES = ['ingest', 'feed', 'analytics', 'processor', 'log-shipper'] as const
+export const SERVICES = ['ingest', 'feed', 'feed-worker', 'analytics', 'processor', 'log-shipper'] as const
 export type ServiceName = (typeof SERVICES)[number]
 
 export interface PlatformApp {
@@ -39,11 +41,43 @@ const builders: Record<ServiceName, (env: Record<string, string>, clickhouse?: T
   {
     ingest: (env) => buildIngest(ingestConfig(env), { retentionJob: false }),
     feed: (env) => buildFeed(feedConfig(env)),
+    'feed-worker': (env) => buildFeedWorker(env),
     analytics: (env) => buildAnalytics(analyticsConfig(env)),
     processor: (env) => buildProcessor(processorConfig(env)),
     'log-shipper': (env, clickhouse) =>
       buildLogShipper({ ...logShipperConfig(env), CLICKHOUSE_DATABASE: clickhouse?.database ?? 'platform' }),
   }
+
+/** The feed worker as services/feed/src/worker.ts runs it: its consumers, and its probes' app (what Prometheus scrapes). */
+async function buildFeedWorker(env: Record<string, string>): Promise<ServiceApp> {
+  const config = feedConfig(env)
+  const runtime = await createServiceRuntime({
+    service: 'feed-worker',
+    config,
+    migrations: new URL('../../../../services/feed/migrations/', import.meta.url),
+    redis: true,
+  })
+  try {
+    const worker = await startFeedWorker({ runtime, config })
+    for (const consumer of worker.consumers) runtime.readiness[consumer.queue] = () => consumer.progress.check()
+    const app = await buildServiceApp({
+      service: 'feed-worker',
+      config,
+      logger: runtime.logger,
+      registry: runtime.registry,
+      readiness: runtime.readiness,
+      rateLimit: false,
+    })
+    app.addHook('onClose', async () => {
+      await worker.stop()
+      await runtime.close()
+    })
+    return app
+  } catch (error) {
+    await runtime.close()
+    throw error
+  }
+}
 
 /** One service, ready (its consumers and relay running), in environments of its own. */
 export async function startPlatformApp(

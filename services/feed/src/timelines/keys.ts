@@ -102,6 +102,30 @@ export function hotBucketKeys(now: Date | number = Date.now()): string[] {
 // -- hot feed: cache, ranking snapshots, recompute lock (GET /v1/feed/hot) ------------------------------------
 // Added by the reads work (branch wt-reads): the cached ranking, its snapshots for cursors, and the stampede
 // guard's lock. Keep them under HOT_TAG when a script touches them with the buckets above.
+// queries/hot-cache.ts says how they work together; docs/feed.md#hot-feed why the lifetimes are what they are.
+
+/**
+ * A computed ranking: a list `[header, item, item, ...]`, the header `{"computed_at", "size"}` JSON, each item the
+ * JSON of one HotItemView in rank order. A cursor names it by `id` (base-36 ms, a dash, 8 hex digits). TTL
+ * FEED_HOT_SNAPSHOT_TTL_S, renewed by every page read: it lives as long as someone scrolls it.
+ */
+export function hotSnapshotKey(id: string): string {
+  return `feed:${HOT_TAG}:snap:${id}`
+}
+
+/** The current snapshot's id (string). TTL FEED_HOT_SNAPSHOT_TTL_S from its computation: the version served stale. */
+export const HOT_POINTER_KEY = `feed:${HOT_TAG}:current`
+
+/** The current snapshot's id while it is fresh (string). TTL FEED_HOT_CACHE_TTL_S: gone means "recompute". */
+export const HOT_FRESH_KEY = `feed:${HOT_TAG}:fresh`
+
+/** The recompute lock: a random token of its holder (string). PX FEED_HOT_LOCK_LEASE_MS, SET NX; compare-and-delete. */
+export const HOT_LOCK_KEY = `feed:${HOT_TAG}:lock`
+
+/** The ZUNIONSTORE destination of one recompute, deleted in the same MULTI (a token per recompute). */
+export function hotScratchKey(token: string): string {
+  return `feed:${HOT_TAG}:scratch:${token}`
+}
 
 /** Shard tags in order, for an operator's or a test's per-shard loop (SCAN MATCH `feed:{s07}:*`). */
 export function shardKeyPattern(shard: number): string {

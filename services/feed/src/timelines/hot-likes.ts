@@ -1,0 +1,32 @@
+import { HOT_BUCKET_TTL_HOURS, HOT_WINDOW_HOURS, hotLikersKey, hotLikesKey, hourOf } from './keys.js'
+import { type Redis, withFeedScripts } from './scripts.js'
+
+/**
+ * The hot feed's hourly like buckets (keys.ts hotLikesKey, hotLikersKey), written by the worker's likes handler.
+ * One operation, reconcile: make a (post, liker) pair count exactly once, in the bucket of the hour its like was
+ * made, or in none when there is no like now. Both post.liked and post.unliked call it with the CURRENT state of the
+ * likes row (read under a lock, likes.ts), so it is idempotent and order-free: a repeat changes nothing, and an
+ * unlike handled before its like (retries reorder them) still ends with the right count.
+ */
+export function createHotLikes(client: Redis) {
+  const redis = withFeedScripts(client)
+  return {
+    /**
+     * `likedAt`: when the like standing now was made, or undefined when there is none. A like older than the window
+     * counts nowhere. Returns the net change of the post's score (-1, 0, 1; more only if buckets disagreed). One
+     * script call, over the window's 25 hours (the 24 the ranking reads and the one before, which a like made just
+     * before an hour boundary may still be counted in while the ranking moves on).
+     */
+    async reconcile(postId: string, likerId: string, likedAt: Date | undefined, now = new Date()): Promise<number> {
+      const current = hourOf(now)
+      const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+      // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
+      const target = likedAt === undefined ? -1 : hours.indexOf(Math.min(hourOf(likedAt), current))
+      const keys = hours.flatMap((h) => [hotLikesKey(h), hotLikersKey(h)])
+      const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+      return redis.feedLikeReconcile(keys.length, ...keys, postId, `${postId}:${likerId}`, target, ...expiries)
+    },
+  }
+}
+
+export type HotLikes = ReturnType<typeof createHotLikes>

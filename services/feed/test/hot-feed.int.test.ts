@@ -1,0 +1,219 @@
+import type { ServiceApp } from '@platform/http'
+import { expectProblem } from '@platform/http/testing'
+import { createLogger } from '@platform/logging'
+import { waitFor } from '@platform/testing'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { buildApp } from '../src/app.js'
+import { loadServiceConfig } from '../src/config.js'
+import type { HotPageView } from '../src/queries/feed-views.js'
+import {
+  HOT_FRESH_KEY,
+  HOT_LOCK_KEY,
+  HOT_POINTER_KEY,
+  HOT_WINDOW_HOURS,
+  hotLikesKey,
+  hotSnapshotKey,
+  hourOf,
+} from '../src/timelines/keys.js'
+import type { TestUser } from './commands-harness.js'
+import { type ReadsHarness, startReads } from './reads-harness.js'
+
+/**
+ * GET /v1/feed/hot against real PostgreSQL and Redis, with two app instances sharing them: the ranking (likes in the
+ * last 24 hours from the hourly buckets, ties by the newer post), pages of one snapshot while scores change, 410 for
+ * an expired snapshot, and the stampede guard (one recompute for 1,000 concurrent misses on two instances; the
+ * previous ranking served while another instance recomputes; a dead holder's lease; a bounded wait).
+ */
+let h: ReadsHarness
+let other: ServiceApp
+let author: TestUser
+const LEASE_MS = 10_000
+
+beforeAll(async () => {
+  h = await startReads({ RATE_LIMIT_MAX: '100000', FEED_HOT_LOCK_WAIT_MS: '1500', FEED_HOT_LOCK_LEASE_MS: '10000' })
+  other = await buildApp(loadServiceConfig(h.env.env), { logger: createLogger({ service: 'feed', level: 'silent' }) })
+  await other.ready()
+  author = await h.newUser('hotshot')
+})
+afterAll(async () => {
+  await other?.close()
+  await h?.close()
+})
+
+/** An empty hot feed: no ranking, no lock, no likes in the window. */
+beforeEach(async () => {
+  const hour = hourOf(Date.now())
+  const buckets = Array.from({ length: HOT_WINDOW_HOURS + 2 }, (_, i) => hotLikesKey(hour - i))
+  await h.redis.del(HOT_POINTER_KEY, HOT_FRESH_KEY, HOT_LOCK_KEY, ...buckets)
+})
+
+const hot = (app: ServiceApp, query = '') => app.inject({ method: 'GET', url: `/v1/feed/hot${query}` })
+const page = async (query = '', app = h.app) => {
+  const res = await hot(app, query)
+  expect(res.statusCode).toBe(200)
+  return res.json() as HotPageView
+}
+const snapshotOf = (cursor: string) => (JSON.parse(Buffer.from(cursor, 'base64url').toString()) as string[])[1]
+
+async function metric(app: ServiceApp, name: string, labels = ''): Promise<number> {
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels))
+  return line ? Number(line.split(' ').at(-1)) : 0
+}
+const recomputes = async () =>
+  (await metric(h.app, 'feed_hot_recomputes_total', 'result="ok"')) +
+  (await metric(other, 'feed_hot_recomputes_total', 'result="ok"'))
+
+/** Posts with these numbers of likes in the current hour, oldest post first. */
+async function posts(likes: number[]): Promise<string[]> {
+  const ids: string[] = []
+  for (const n of likes) {
+    const id = await h.post(author, `liked ${n}`)
+    if (n > 0) await h.likeInBucket(id, n)
+    ids.push(id)
+  }
+  return ids
+}
+
+describe('GET /v1/feed/hot: the ranking', () => {
+  it('ranks by likes in the last 24 hours, ties by the newer post, deleted posts left out', async () => {
+    const [a, b, c, d, e] = (await posts([3, 5, 3, 0, 1])) as string[]
+    const deleted = (await posts([9]))[0] as string
+    await h.deletePost(deleted)
+    // 25 hours back: out of the window. 24 hours back: counted by the share of its hour still inside.
+    const hour = hourOf(Date.now())
+    await h.redis.zincrby(hotLikesKey(hour - HOT_WINDOW_HOURS - 1), 100, e as string)
+    await h.redis.zincrby(hotLikesKey(hour - HOT_WINDOW_HOURS), 1, d as string)
+    const share = 1 - (Date.now() % 3_600_000) / 3_600_000
+
+    const res = await hot(h.app)
+    expect(res.headers['cache-control']).toBe('public, max-age=5')
+    const body = res.json() as HotPageView
+    expect(body.items.map((i) => i.post.id)).toEqual(share > 0.01 ? [b, c, a, e, d] : [b, c, a, e])
+    expect(body.items.map((i) => i.score).slice(0, 4)).toEqual([5, 3, 3, 1])
+    expect(body.items[0]).toEqual({
+      post: { id: b, text: 'liked 5', created_at: expect.any(String) },
+      author: { id: author.user.id, handle: author.user.handle, name: author.user.name, avatar_url: null },
+      like_count: 5,
+      score: 5,
+    })
+    expect(body.next_cursor).toBeNull()
+    expect(Date.parse(body.computed_at)).toBeGreaterThan(Date.now() - 60_000)
+  })
+
+  it('pages one snapshot while the scores change, and a new first page shows the new ranking', async () => {
+    const ids = await posts([1, 2, 3, 4, 5, 6, 7])
+    const first = await page('?limit=3')
+    expect(first.items.map((i) => i.post.id)).toEqual(ids.slice(4).reverse())
+    // The order turns round, and the cache expires: the stale ranking is served while the next is computed.
+    for (const [i, id] of ids.entries()) await h.likeInBucket(id, 20 - 2 * i)
+    await h.redis.del(HOT_FRESH_KEY)
+    expect(await page('?limit=3')).toEqual(first)
+    const renewed = await waitFor(async () => {
+      const p = await page('?limit=3')
+      return p.computed_at !== first.computed_at ? p : undefined
+    })
+    expect(renewed.items.map((i) => i.post.id)).toEqual(ids.slice(0, 3))
+
+    const second = await page(`?limit=3&cursor=${first.next_cursor}`)
+    const third = await page(`?limit=3&cursor=${second.next_cursor}`)
+    expect([...first.items, ...second.items, ...third.items].map((i) => i.post.id)).toEqual([...ids].reverse())
+    expect(second.computed_at).toBe(first.computed_at)
+    expect(third.next_cursor).toBeNull()
+  })
+
+  it('keeps a snapshot while it is read, and answers 410 hot-feed-snapshot-expired once it is gone', async () => {
+    await posts([1, 2, 3])
+    const first = await page('?limit=1')
+    const key = hotSnapshotKey(snapshotOf(first.next_cursor as string) as string)
+    await h.redis.pexpire(key, 5000)
+    await page(`?limit=1&cursor=${first.next_cursor}`)
+    // The read renewed its lifetime (FEED_HOT_SNAPSHOT_TTL_S, 600 s).
+    expect(await h.redis.pttl(key)).toBeGreaterThan(590_000)
+
+    await h.redis.del(key)
+    const res = await hot(h.app, `?limit=1&cursor=${first.next_cursor}`)
+    expectProblem(res, 410, {
+      type: 'https://event-platform.dev/problems/hot-feed-snapshot-expired',
+      title: 'Hot feed snapshot expired',
+      detail: expect.stringMatching(/first page/),
+    })
+  })
+
+  it('refuses cursors no page handed out with 400 invalid-cursor', async () => {
+    const raw = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const snapshot = 'mhx1a2b3-0011aabb'
+    for (const cursor of [
+      raw(['h', snapshot, 0]),
+      raw(['h', snapshot, -1]),
+      raw(['h', snapshot, 1.5]),
+      raw(['h', snapshot, 501]), // past FEED_HOT_SIZE
+      raw(['h', snapshot, '3']),
+      raw(['h', 'MHX1A2B3-0011AABB', 3]),
+      raw(['h', `${snapshot}:x`, 3]),
+      raw(['h', snapshot]),
+      raw(['p', '0190a5f2-6b1c-7d3e-8f40-123456789abc']), // the personal feed's cursor
+      'not a cursor',
+    ]) {
+      expectProblem(await hot(h.app, `?cursor=${encodeURIComponent(cursor)}`), 400, {
+        type: expect.stringMatching(/invalid-cursor$/),
+      })
+    }
+  })
+})
+
+describe('GET /v1/feed/hot: the stampede guard', () => {
+  it('recomputes once for 1,000 concurrent requests on an empty cache across two instances, all answered 200', async () => {
+    await posts([4, 2, 9, 1])
+    const before = await recomputes()
+    const waitsBefore =
+      (await metric(h.app, 'feed_hot_lock_waits_total')) + (await metric(other, 'feed_hot_lock_waits_total'))
+    const responses = await Promise.all(Array.from({ length: 1000 }, (_, i) => hot(i % 2 === 0 ? h.app : other)))
+    expect(responses.map((r) => r.statusCode)).toEqual(responses.map(() => 200))
+    expect(await recomputes()).toBe(before + 1)
+    // Every request got the one ranking.
+    expect(new Set(responses.map((r) => r.body)).size).toBe(1)
+    // The instance without the lock waited for the other's snapshot (the lock, not only the coalescing).
+    const waits =
+      (await metric(h.app, 'feed_hot_lock_waits_total')) + (await metric(other, 'feed_hot_lock_waits_total'))
+    expect(waits - waitsBefore).toBeGreaterThanOrEqual(1)
+  })
+
+  it('serves the previous ranking at once while another instance holds the lock, then the new one', async () => {
+    const [a] = await posts([1])
+    const old = await page()
+    expect(old.items.map((i) => i.post.id)).toEqual([a])
+    // Stale, and someone else is recomputing.
+    await h.redis.del(HOT_FRESH_KEY)
+    await h.redis.set(HOT_LOCK_KEY, 'another-instance', 'PX', LEASE_MS)
+    const before = await recomputes()
+    const [b] = await posts([5])
+    const stale = await page('', other)
+    expect(stale).toEqual(old)
+    expect(await recomputes()).toBe(before)
+    // The holder goes away without a snapshot: a waiter takes the lock and computes the new ranking.
+    await h.redis.del(HOT_LOCK_KEY)
+    const renewed = await waitFor(async () => {
+      const p = await page('', other)
+      return p.computed_at !== old.computed_at ? p : undefined
+    })
+    expect(renewed.items.map((i) => i.post.id)).toEqual([b, a])
+  })
+
+  it('takes the lock over from a holder whose lease ran out (it died), for a request with no ranking at all', async () => {
+    const [a] = await posts([2])
+    await h.redis.set(HOT_LOCK_KEY, 'a-dead-instance', 'PX', 300)
+    const waits = await metric(h.app, 'feed_hot_lock_waits_total')
+    const body = await page()
+    expect(body.items.map((i) => i.post.id)).toEqual([a])
+    expect(await metric(h.app, 'feed_hot_lock_waits_total')).toBe(waits + 1)
+  })
+
+  it('answers 503 with Retry-After when no ranking exists and the holder does not finish within the wait', async () => {
+    await h.redis.set(HOT_LOCK_KEY, 'a-hung-instance', 'PX', LEASE_MS)
+    const res = await hot(h.app)
+    expectProblem(res, 503)
+    expect(res.headers['retry-after']).toBe('1')
+    await h.redis.del(HOT_LOCK_KEY)
+  })
+})
