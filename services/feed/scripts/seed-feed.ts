@@ -4,12 +4,13 @@ import { createSql } from '@platform/db'
 import { createRedis } from '@platform/http'
 import { migrateService } from '@platform/service'
 import { loadServiceConfig } from '../src/config.js'
+import { createHotLikes } from '../src/timelines/hot-likes.js'
 import { createTimelineStore } from '../src/timelines/timeline-store.js'
 import type { GraphOptions } from './seed/graph.js'
 import { buildGraph } from './seed/graph.js'
 import { createProgress } from './seed/progress.js'
 import { readMarker, seedFeed, tablesExist } from './seed/seed-feed.js'
-import { warmTimelines } from './seed/warm.js'
+import { warmHotLikes, warmTimelines } from './seed/warm.js'
 
 /**
  * `npm run seed:feed` (part of `npm run seed`; docs/performance.md#seed): a million simulated users of the feed, their
@@ -101,6 +102,7 @@ try {
     const store = createTimelineStore(redis, { size: config.FEED_TIMELINE_SIZE, activeDays: config.FEED_ACTIVE_DAYS })
     progress.phase(`warming Redis: ${graph.active.length} active users' timelines`)
     await warmTimelines(graph, store, progress)
+    await warmHotLikes(graph, createHotLikes(redis), progress)
     await sql`update feed_seed set redis_warmed_at = now()`
   }
   progress.log('done')

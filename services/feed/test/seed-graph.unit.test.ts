@@ -69,7 +69,7 @@ describe('the seed graph', () => {
     expect(likedPairs.size).toBe(graph.likedPosts.length)
   })
 
-  it('makes time-ordered UUIDv7 post ids within the window, and feeds only of small accounts followed', () => {
+  it("makes time-ordered UUIDv7 post ids within the window, and feeds of one's own posts and the small accounts followed", () => {
     const ids = Array.from({ length: graph.postAuthor.length }, (_, k) => seedUuid(graph.postMs[k] as number, k, 2))
     expect(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id))).toBe(
       true,
@@ -90,7 +90,7 @@ describe('the seed graph', () => {
     expect(feed.length).toBeGreaterThan(0)
     for (const k of feed) {
       const author = graph.postAuthor[k] as number
-      expect(followed.has(author) && !graph.large[author]).toBe(true)
+      expect(author === u || (followed.has(author) && !graph.large[author])).toBe(true)
     }
     expect(rowCounts(graph).user_feed).toBe(sum(Array.from(graph.active, (a) => feedOf(graph, a).length)))
   })

@@ -4,6 +4,7 @@ import { promisify } from 'node:util'
 import { createRedis } from '@platform/http'
 import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hotLikesKey, hourOf } from '../src/timelines/keys.js'
 import type { Redis } from '../src/timelines/scripts.js'
 import { createTimelineStore } from '../src/timelines/timeline-store.js'
 
@@ -98,15 +99,18 @@ describe('npm run seed:feed', () => {
       select user_id, count(*)::int as n from user_feed group by user_id order by n desc`
     expect(active.length).toBe(USERS / 10)
     const user = active[0] as { user_id: string; n: number }
-    // exactly the posts of the accounts the user follows that are not large
+    // exactly the user's own posts and those of the accounts they follow that are not large (as the worker does)
     const expected = await one(sql<{ n: number }[]>`
-      select count(*)::int as n from follows f join posts p on p.author_id = f.followee_id
-      where f.follower_id = ${user.user_id} and f.followee_id not in (select author_id from large_authors)`)
+      select count(*)::int as n from posts p
+      where p.author_id = ${user.user_id}
+         or p.author_id in (select followee_id from follows where follower_id = ${user.user_id}
+                            and followee_id not in (select author_id from large_authors))`)
     expect(user.n).toBe(expected.n)
     const strays = await one(sql<{ n: number }[]>`
       select count(*)::int as n from user_feed uf
-      where not exists (select 1 from follows f where f.follower_id = uf.user_id and f.followee_id = uf.author_id)
-         or uf.author_id in (select author_id from large_authors)`)
+      where uf.author_id <> uf.user_id
+        and (not exists (select 1 from follows f where f.follower_id = uf.user_id and f.followee_id = uf.author_id)
+             or uf.author_id in (select author_id from large_authors))`)
     expect(strays.n).toBe(0)
 
     const store = createTimelineStore(redis, { size: 800, activeDays: 30 })
@@ -136,6 +140,21 @@ describe('npm run seed:feed', () => {
       { id: string }[]
     >`select id from posts where author_id = ${author} order by id desc limit 5`
     expect(lists.get(author)?.postIds).toEqual(newest.map((r) => r.id))
+  })
+
+  it("counts the last day's likes in the hot feed's hourly buckets, each in the hour it was made", async () => {
+    const hour = hourOf(Date.now())
+    let counted = 0
+    for (let h = hour - 24; h <= hour; h++) {
+      const scores = await redis.zrange(hotLikesKey(h), 0, -1, 'WITHSCORES')
+      for (let i = 1; i < scores.length; i += 2) counted += Number(scores[i])
+    }
+    const since = new Date((hour - 24) * 3_600_000)
+    const likes = await one(
+      env.schema.sql<{ n: number }[]>`select count(*)::int as n from likes where created_at >= ${since}`,
+    )
+    expect(likes.n).toBeGreaterThan(0)
+    expect(counted).toBe(likes.n)
   })
 
   it('writes nothing on a second run', async () => {

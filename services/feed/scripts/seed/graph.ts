@@ -271,17 +271,20 @@ export const postCountOf = (g: SeedGraph, u: number) =>
   (g.authorPostOffsets[u + 1] as number) - (g.authorPostOffsets[u] as number)
 
 /**
- * The personal feed of user u as the fan-out worker builds it: the posts of the small accounts u follows (large
- * ones are merged at read time), ascending. u's own posts are not in it.
+ * The personal feed of user u as the fan-out worker builds it: u's own posts (the worker writes the author's entry
+ * too) and the posts of the small accounts u follows (large ones are merged at read time), ascending.
  */
 export function feedOf(g: SeedGraph, u: number): number[] {
   const posts: number[] = []
-  for (let e = g.followOffsets[u] as number; e < (g.followOffsets[u + 1] as number); e++) {
-    const author = g.followees[e] as number
-    if (g.large[author]) continue
+  const add = (author: number) => {
     for (let i = g.authorPostOffsets[author] as number; i < (g.authorPostOffsets[author + 1] as number); i++) {
       posts.push(g.authorPosts[i] as number)
     }
+  }
+  add(u)
+  for (let e = g.followOffsets[u] as number; e < (g.followOffsets[u + 1] as number); e++) {
+    const author = g.followees[e] as number
+    if (!g.large[author]) add(author)
   }
   return posts.sort((a, b) => a - b)
 }
