@@ -57,8 +57,12 @@ export async function startFeed(schema: string, extraEnv: Record<string, string>
     REDIS_PREFIX: redisPrefix('bench_feed'),
     CLICKHOUSE_URL: urls.clickhouseUrl,
     FEED_JWT_KEYS: await newSigningKeys(),
+    // the per-client-address limit: every request of the run comes from 127.0.0.1
+    RATE_LIMIT_MAX: '10000000',
     // one budget per user: the write scenarios send hundreds of commands per second from a few thousand users
     FEED_COMMAND_RATE_LIMIT_MAX: '10000000',
+    // the worker's /metrics and health port: a free one, not npm start's 3006
+    FEED_WORKER_PORT: String(await freePort()),
     ...extraEnv,
   }
   const api = startTsProcess(`${FEED}src/server.ts`, env)
@@ -82,21 +86,26 @@ export async function startFeed(schema: string, extraEnv: Record<string, string>
     worker,
     vhost,
     env,
-    async sign(userIds) {
-      const tokens: string[] = []
-      // a few hundred ids per call: one process signs them all, the command line stays short
-      for (let i = 0; i < userIds.length; i += 500) {
-        const { stdout } = await run(
-          process.execPath,
-          ['--import', 'tsx', `${FEED}scripts/sign-token.ts`, ...userIds.slice(i, i + 500), '--ttl', '86400'],
-          { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
-        )
-        tokens.push(...stdout.trim().split('\n'))
-      }
-      return tokens
-    },
+    sign: (userIds) => signTokens(userIds, env),
     stop,
   }
+}
+
+/**
+ * Access tokens for `userIds`, in order, from scripts/sign-token.ts (`npm run feed:sign-token`) with `env`'s
+ * FEED_JWT_KEYS: a few hundred ids per process, so the command line stays short.
+ */
+export async function signTokens(userIds: string[], env: Record<string, string | undefined>): Promise<string[]> {
+  const tokens: string[] = []
+  for (let i = 0; i < userIds.length; i += 500) {
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', `${FEED}scripts/sign-token.ts`, ...userIds.slice(i, i + 500), '--ttl', '86400'],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+    )
+    tokens.push(...stdout.trim().split('\n'))
+  }
+  return tokens
 }
 
 /** Seeded users whose feeds are materialised (they have user_feed rows), in random order. */
