@@ -12,7 +12,8 @@ import { createRandom, exponentialCount, mix32, seedUuid, shuffledRange, zipfSam
  *  - Posts: per user an exponential count of mean postsPerUser (most post little, a few a lot), at times spread
  *    uniformly over the last `days` days, ids UUIDv7 of those times (what the commands make).
  *  - Likes: per user an exponential count of mean likesPerUser, each a post of someone the user follows, made
- *    between the post and now (so the last day's likes feed the hot feed).
+ *    hours after the post (exponential, mean LIKE_DELAY_MS): the last day's posts gather the last day's likes, as
+ *    a hot feed expects, and the likes of the last day are about a sixth of all.
  *  - Active users: the activeShare of users whose last post or like is the most recent; the read model (user_feed
  *    and the Redis timelines) is materialised for them only, as the fan-out worker keeps Redis for active users.
  *  - Large authors: more followers than largeAuthorFollowers (FANOUT_MAX_FOLLOWERS): never fanned out, their
@@ -65,6 +66,17 @@ export interface SeedGraph {
 }
 
 const DAY_MS = 86_400_000
+/** Mean time from a post to a like of it. */
+export const LIKE_DELAY_MS = 6 * 3_600_000
+
+/** When a like of a post made at `posted` is made: an exponential delay, drawn again if past `now`. */
+function likeTime(posted: number, now: number, random: () => number): number {
+  for (let i = 0; i < 4; i++) {
+    const at = posted - Math.log(1 - random()) * LIKE_DELAY_MS
+    if (at <= now) return Math.floor(at)
+  }
+  return Math.floor(posted + random() * (now - posted))
+}
 /** The `kind` of seedUuid: users and posts made in the same millisecond still get different ids. */
 export const ID_KIND = { user: 1, post: 2 } as const
 
@@ -202,8 +214,7 @@ export function buildGraph(options: GraphOptions, onPhase: (phase: string) => vo
     for (let i = 0; i < drawn; i++) {
       const k = mine[i] as number
       if (i > 0 && k === mine[i - 1]) continue
-      const posted = postMs[k] as number
-      const ms = Math.floor(posted + random() * (o.now - posted))
+      const ms = likeTime(postMs[k] as number, o.now, random)
       likedPosts[likes] = k
       likeMs[likes++] = ms
       postLikes[k] = (postLikes[k] as number) + 1

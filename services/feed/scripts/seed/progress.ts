@@ -68,6 +68,8 @@ export function createProgress(
     log(text) {
       endOpen()
       line(text, true)
+      // what follows a message (the first table after the graph's summary) is timed from here
+      tableStart = Date.now()
     },
   }
 }
