@@ -2,7 +2,7 @@
  * Demo data for a local run: signed webhooks sent to a running ingest, which stores them and hands them to the
  * processor, so the status API, the processor's orders and the event log in ClickHouse have something to show.
  *
- *   npm run seed [-- --count 200 --rate 50 --url http://127.0.0.1:3001 --sources infra/webhook-sources.json]
+ *   npm run seed:webhooks [-- --count 200 --rate 50 --url http://127.0.0.1:3001 --sources infra/webhook-sources.json]
  *   (env: SEED_COUNT, SEED_RATE, INGEST_URL, WEBHOOK_SOURCES_FILE; flags win)
  *
  * Every source of the sources file (the one ingest reads, default infra/webhook-sources.json) gets its share, signed
