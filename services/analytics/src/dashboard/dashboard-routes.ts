@@ -46,10 +46,11 @@ export async function registerDashboard(app: ServiceApp): Promise<void> {
     app.get(
       asset.path,
       {
+        // Documented, not hidden: every route of a service is in its OpenAPI document (describeServiceBasics).
         schema:
           asset.path === '/'
             ? { summary: 'The analytics dashboard (HTML)', tags: ['dashboard'] }
-            : { summary: `Dashboard asset ${asset.path}`, tags: ['dashboard'], hide: true },
+            : { summary: `Dashboard asset ${asset.path}`, tags: ['dashboard'] },
       },
       async (_request, reply) => {
         reply
