@@ -161,7 +161,7 @@ describe('log-shipper through PostgreSQL faults', () => {
   it('ships every event once through a restart of PostgreSQL', async () => {
     const traffic = load('faults.restart')
     await sleep(500)
-    await pg.restart(1500)
+    await pg.restart(3000) // long enough that a batch of the running traffic meets it, even on a loaded machine
     await sleep(3000)
     await traffic.stop()
     await everyEventShippedOnce(traffic)
