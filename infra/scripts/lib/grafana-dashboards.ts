@@ -341,6 +341,72 @@ const overview: RowSpec[] = [
   queuesRow('Queues and dead letters (RabbitMQ)'),
 ]
 
+const ACTIVITY = 'queue="analytics.activity"'
+const ANALYTICS_ROUTES = 'route=~"/v1/analytics/.+"'
+const analytics: RowSpec[] = [
+  {
+    title: 'Events and rollups',
+    panels: [
+      {
+        title: 'Events by way in and result',
+        description: 'AnalyticsIngestionFailing fires on any "failed" (or failed consumer batch) for 10 minutes.',
+        unit: 'ops',
+        targets: [{ expr: `sum by (way, result) (rate(analytics_events_total${RATE}))`, legend: '{{way}} {{result}}' }],
+      },
+      {
+        title: 'Rollup freshness (oldest held activity message)',
+        description: 'AnalyticsRollupStale fires above 120 s for 5 minutes: the rollups commit with the events.',
+        unit: 's',
+        targets: [{ expr: `max(batch_consumer_oldest_pending_seconds${sel(ACTIVITY)})`, legend: 'oldest' }],
+      },
+      {
+        title: 'Event to commit delay',
+        description: 'performedAt to commit; late events (an earlier day) make its tail.',
+        unit: 's',
+        targets: [
+          { expr: quantile(0.99, 'analytics_event_delay_seconds', ['way']), legend: 'p99 {{way}}' },
+          { expr: quantile(0.5, 'analytics_event_delay_seconds', ['way']), legend: 'p50 {{way}}' },
+        ],
+      },
+      {
+        title: 'Ingestion transaction p99',
+        unit: 's',
+        targets: [{ expr: quantile(0.99, 'analytics_batch_duration_seconds', ['way']), legend: '{{way}}' }],
+      },
+      {
+        title: 'Events per transaction p50',
+        unit: 'short',
+        targets: [{ expr: quantile(0.5, 'analytics_batch_events', ['way']), legend: '{{way}}' }],
+      },
+      {
+        title: 'Late events and partitions ahead',
+        description: "analytics_partitions_ahead below 1: next month's inserts will fail (a ticket).",
+        unit: 'short',
+        targets: [
+          { expr: `sum by (way) (rate(analytics_late_events_total${RATE}))`, legend: 'late/s {{way}}' },
+          { expr: 'min(analytics_partitions_ahead)', legend: 'partitions ahead' },
+        ],
+      },
+    ],
+  },
+  {
+    title: 'Answers',
+    panels: [
+      {
+        title: 'Answer p95 by route',
+        description: 'AnalyticsQueriesSlow fires above 50 ms for 15 minutes (with at least 0.1 answers/s).',
+        unit: 's',
+        targets: [
+          {
+            expr: quantile(0.95, 'http_request_duration_seconds', ['route'], [svc('analytics'), ANALYTICS_ROUTES]),
+            legend: '{{route}}',
+          },
+        ],
+      },
+    ],
+  },
+]
+
 export const DASHBOARD_SPECS: DashboardSpec[] = [
   {
     uid: 'platform-overview',
@@ -377,8 +443,9 @@ export const DASHBOARD_SPECS: DashboardSpec[] = [
   {
     uid: 'analytics',
     title: 'Analytics',
-    // TODO(analytics): rollup freshness once analytics computes rollups (issue 17 §2).
-    description: 'Analytics: HTTP, outbox and health so far; rollup freshness comes with its metric.',
-    rows: standard('analytics', [queuesRow('Queues (analytics.*)', ownQueues('analytics'))]),
+    description:
+      'Activity events in, rollup freshness, ingestion transactions and query latency (docs/analytics.md, ' +
+      'docs/runbooks/analytics.md).',
+    rows: standard('analytics', [...analytics, queuesRow('Queues (analytics.*)', ownQueues('analytics'))]),
   },
 ]
