@@ -12,6 +12,7 @@ import {
   dayFromToday,
   event,
   startAnalytics,
+  TOKEN,
 } from './harness.js'
 
 /**
@@ -79,6 +80,37 @@ describe('POST /v1/events', () => {
     delete (missing[7] as { userId?: string }).userId
     const res2 = await h.post(missing)
     expect(res2.json<{ errors: { pointer: string }[] }>().errors[0]?.pointer).toBe('/events/7/userId')
+    expect(await count('events')).toBe(before)
+  })
+
+  it.each([
+    // PostgreSQL refuses both in jsonb: a 400 before the statement, never a 503 "retry later".
+    [
+      'a lone surrogate escape in a property',
+      (e: string) => e.replace('"properties":{', '"properties":{"x":"\\ud800",'),
+      'invalid-characters',
+    ],
+    [
+      'an escaped NUL in the user id',
+      (e: string) => e.replace(/"userId":"/, '"userId":"a\\u0000'),
+      'invalid-characters',
+    ],
+    [
+      'properties nested 10,000 levels',
+      (e: string) => e.replace('"properties":{', `"properties":{"x":${'['.repeat(10_000)}${']'.repeat(10_000)},`),
+      'json-too-deep',
+    ],
+  ])('refuses a batch holding %s with 400, and stores none of it', async (_name, spoil, type) => {
+    const before = await count('events')
+    const batch = batchOf(20).map((e) => JSON.stringify({ ...e, properties: { a: 1 } }))
+    batch[13] = spoil(batch[13] as string)
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      payload: `{"events":[${batch.join(',')}]}`,
+    })
+    expectProblem(res, 400, { type: `https://event-platform.dev/problems/${type}` })
     expect(await count('events')).toBe(before)
   })
 

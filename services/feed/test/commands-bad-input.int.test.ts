@@ -124,9 +124,15 @@ describe('POST /v1/posts body', () => {
     ['an unknown member', { text: 'a', mood: 'happy' }, `${PROBLEM}invalid-body`],
     ['not an object', '"just text"', `${PROBLEM}invalid-body`],
     ['an escaped NUL', '{"text":"a\\u0000b"}', `${PROBLEM}invalid-characters`],
-  ])('answers 400 to %s', async (_name, payload, type) => {
+    // PostgreSQL refuses both in text and jsonb: a 400 here, never a 503 "retry later" from the INSERT.
+    ['a lone surrogate escape', '{"text":"a\\ud800b"}', `${PROBLEM}invalid-characters`],
+    ['a lone low surrogate in a key', '{"\\udc00":"a"}', `${PROBLEM}invalid-characters`],
+    ['JSON nested 10,000 levels', `{"text":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, `${PROBLEM}json-too-deep`],
+  ])('answers 400 to %s, and stores nothing', async (_name, payload, type) => {
+    const before = [await h.count('posts'), await h.count('idempotency_keys')]
     const res = await createPost(payload)
     expectProblem(res, 400, { type })
+    expect([await h.count('posts'), await h.count('idempotency_keys')]).toEqual(before)
   })
 
   it('says where a body breaks the schema', async () => {
