@@ -181,8 +181,10 @@ async function main() {
     }
     console.log(`  ${ratio('hot', 70)}`)
 
-    const author = await authorNear(sql, FANOUT_FOLLOWERS, LARGE_ABOVE)
-    if (!author) {
+    const author = FANOUT_POSTS > 0 ? await authorNear(sql, FANOUT_FOLLOWERS, LARGE_ABOVE) : undefined
+    if (FANOUT_POSTS <= 0) {
+      console.log('  fan-out: not measured (FANOUT_POSTS=0)')
+    } else if (!author) {
       console.log('  fan-out: no seeded author to post with')
     } else {
       const baseline = await bulkInsertBaseline(sql, author, 5)
@@ -190,7 +192,7 @@ async function main() {
         `  direct bulk insert baseline: ${fmt(baseline)} entries/s (INSERT ... SELECT of ${author.followers} followers' entries into user_feed, rolled back, 5 rounds)`,
       )
       if (!feed.worker) {
-        console.log('  fan-out: not measured: the fan-out worker (services/feed/src/worker.ts) is not built yet')
+        console.log('  fan-out: not measured: the fan-out worker did not start')
       } else {
         const [token] = await feed.sign([author.id])
         const f = await measureFanout(sql, feed.url, token as string, author, FANOUT_POSTS)

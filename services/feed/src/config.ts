@@ -87,6 +87,8 @@ export const ConfigSchema = Type.Object({
   FEED_HOT_LOCK_LEASE_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
   /** How long a request finding no ranking at all waits for another instance's recompute before a 503. */
   FEED_HOT_LOCK_WAIT_MS: Type.Integer({ default: 3000, minimum: 100, maximum: 60_000 }),
+  /** How long an instance reuses a hot-feed page it read (0: never); a new ranking shows this much later. */
+  FEED_HOT_PAGE_MEMO_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 10_000 }),
 })
 
 export type Config = Static<typeof ConfigSchema> & {

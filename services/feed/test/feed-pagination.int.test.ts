@@ -23,7 +23,8 @@ let h: ReadsHarness
 let authors: TestUser[]
 
 beforeAll(async () => {
-  h = await startReads({ FEED_TIMELINE_SIZE: '6', RATE_LIMIT_MAX: '100000' })
+  // The hot feed's page memo off: each run resets Redis under the instance and must see its own ranking at once.
+  h = await startReads({ FEED_TIMELINE_SIZE: '6', RATE_LIMIT_MAX: '100000', FEED_HOT_PAGE_MEMO_MS: '0' })
   authors = [await h.newUser('small1'), await h.newUser('small2')]
 })
 afterAll(async () => {

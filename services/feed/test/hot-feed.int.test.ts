@@ -22,7 +22,8 @@ import { type ReadsHarness, startReads } from './reads-harness.js'
  * GET /v1/feed/hot against real PostgreSQL and Redis, with two app instances sharing them: the ranking (likes in the
  * last 24 hours from the hourly buckets, ties by the newer post), pages of one snapshot while scores change, 410 for
  * an expired snapshot, and the stampede guard (one recompute for 1,000 concurrent misses on two instances; the
- * previous ranking served while another instance recomputes; a dead holder's lease; a bounded wait).
+ * previous ranking served while another instance recomputes; a dead holder's lease; a bounded wait), and the
+ * in-process page memo (FEED_HOT_PAGE_MEMO_MS).
  */
 let h: ReadsHarness
 let other: ServiceApp
@@ -30,7 +31,14 @@ let author: TestUser
 const LEASE_MS = 10_000
 
 beforeAll(async () => {
-  h = await startReads({ RATE_LIMIT_MAX: '100000', FEED_HOT_LOCK_WAIT_MS: '1500', FEED_HOT_LOCK_LEASE_MS: '10000' })
+  // The page memo off: these tests change Redis under the instances and read the effect at once
+  // (the memo's own test, below, builds an instance with it on).
+  h = await startReads({
+    RATE_LIMIT_MAX: '100000',
+    FEED_HOT_LOCK_WAIT_MS: '1500',
+    FEED_HOT_LOCK_LEASE_MS: '10000',
+    FEED_HOT_PAGE_MEMO_MS: '0',
+  })
   other = await buildApp(loadServiceConfig(h.env.env), { logger: createLogger({ service: 'feed', level: 'silent' }) })
   await other.ready()
   author = await h.newUser('hotshot')
@@ -215,5 +223,60 @@ describe('GET /v1/feed/hot: the stampede guard', () => {
     expectProblem(res, 503)
     expect(res.headers['retry-after']).toBe('1')
     await h.redis.del(HOT_LOCK_KEY)
+  })
+})
+
+describe('GET /v1/feed/hot: the page memo (FEED_HOT_PAGE_MEMO_MS)', () => {
+  const MEMO_MS = 3000
+  let memoized: ServiceApp
+  beforeAll(async () => {
+    const config = loadServiceConfig({ ...h.env.env, FEED_HOT_PAGE_MEMO_MS: String(MEMO_MS) })
+    memoized = await buildApp(config, { logger: createLogger({ service: 'feed', level: 'silent' }) })
+    await memoized.ready()
+  })
+  afterAll(async () => {
+    await memoized?.close()
+  })
+
+  it('answers a page it read again from memory until the memo expires, then the new ranking', async () => {
+    const [a, b] = (await posts([1, 2])) as string[]
+    const firstAt = Date.now()
+    const first = await page('?limit=2', memoized)
+    expect(first.items.map((i) => i.post.id)).toEqual([b, a])
+    // A new ranking, current in Redis: the memo-less instance sees it at once, the memoized one not yet.
+    await h.likeInBucket(a as string, 10)
+    await h.redis.del(HOT_FRESH_KEY)
+    await h.app.inject({ method: 'GET', url: '/v1/feed/hot' })
+    const renewed = await waitFor(async () => {
+      const p = await page('?limit=2')
+      return p.computed_at !== first.computed_at ? p : undefined
+    })
+    expect(renewed.items.map((i) => i.post.id)).toEqual([a, b])
+    // Well within the memo's time since the first read (a few Redis and SQL round trips): still the first answer.
+    expect(Date.now() - firstAt).toBeLessThan(MEMO_MS)
+    expect(await page('?limit=2', memoized)).toEqual(first)
+    // Another limit is another page: read from Redis.
+    expect((await page('?limit=1', memoized)).computed_at).toBe(renewed.computed_at)
+
+    const later = await waitFor(async () => {
+      const p = await page('?limit=2', memoized)
+      return p.computed_at === renewed.computed_at ? p : undefined
+    })
+    expect(later).toEqual(renewed)
+  })
+
+  it('shares one answer among concurrent requests; an expired snapshot is still a 410, a bad cursor a 400', async () => {
+    await posts([3, 4, 5])
+    const pages = await Promise.all(Array.from({ length: 200 }, () => page('?limit=1', memoized)))
+    expect(new Set(pages.map((p) => JSON.stringify(p))).size).toBe(1)
+
+    const cursor = pages[0]?.next_cursor as string
+    await h.redis.del(hotSnapshotKey(snapshotOf(cursor) as string))
+    expectProblem(await hot(memoized, `?limit=1&cursor=${cursor}`), 410, {
+      type: 'https://event-platform.dev/problems/hot-feed-snapshot-expired',
+    })
+    expectProblem(await hot(memoized, '?limit=1&cursor=bm90LWEtY3Vyc29y'), 400, {
+      type: 'https://event-platform.dev/problems/invalid-cursor',
+    })
   })
 })

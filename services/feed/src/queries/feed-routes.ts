@@ -11,6 +11,7 @@ import { FeedPageView, FeedQuery, HotPageView, HotQuery } from './feed-views.js'
 import { createHotCache } from './hot-cache.js'
 import { createHotFeed } from './hot-feed.js'
 import { createHotRanking } from './hot-ranking.js'
+import { createPageMemo } from './page-memo.js'
 import { createPersonalFeed, type PersonalFeed } from './personal-feed.js'
 
 export type FeedReadsConfig = Pick<
@@ -22,6 +23,7 @@ export type FeedReadsConfig = Pick<
   | 'FEED_HOT_SIZE'
   | 'FEED_HOT_LOCK_LEASE_MS'
   | 'FEED_HOT_LOCK_WAIT_MS'
+  | 'FEED_HOT_PAGE_MEMO_MS'
 >
 
 export interface FeedReadsOptions {
@@ -70,7 +72,13 @@ export async function registerFeedReads(
     metrics,
     logger: runtime.logger,
   })
-  const hot = createHotFeed({ cache, size: config.FEED_HOT_SIZE })
+  const memo = createPageMemo({
+    ttlMs: config.FEED_HOT_PAGE_MEMO_MS,
+    // The pages a ranking can have at one limit (its size / 1) is the most one scroll can ask for; a few rankings.
+    maxEntries: 2000,
+    onHit: () => metrics.cacheRequests.inc({ cache: 'hot', result: 'hit' }),
+  })
+  const hot = createHotFeed({ cache, size: config.FEED_HOT_SIZE, memo })
   // Rebuilds run after their answer; they finish before the connections close.
   app.addHook('onClose', () => personal.settled())
 
