@@ -20,10 +20,11 @@
  * Each service runs as `node --import tsx services/<name>/src/server.ts`: one process (tsx's CLI would add a parent
  * that SIGKILLs its child when the child does not acknowledge a signal within 30 ms).
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { serviceNodeArgs } from './lib/node-args.js'
 import { type SupervisorSettings, settingsFromEnv, supervise } from './lib/supervisor.js'
 
 interface Service {
@@ -74,18 +75,6 @@ const READY_TIMEOUT_MS = Number(process.env.RUN_ALL_READY_TIMEOUT_MS || 90_000)
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const tsxLoader = import.meta.resolve('tsx')
-
-/**
- * Node flags a service asks for in its package.json (`"platform": { "nodeArgs": [...] }`), e.g. ingest's larger
- * young generation (docs/adr/0008-ingest-group-commit.md). docker-compose.yml repeats them in its commands.
- */
-function nodeArgsOf(name: string): string[] {
-  if (!existsSync(join(root, 'services', name, 'package.json'))) return []
-  const manifest = JSON.parse(readFileSync(join(root, 'services', name, 'package.json'), 'utf8')) as {
-    platform?: { nodeArgs?: string[] }
-  }
-  return manifest.platform?.nodeArgs ?? []
-}
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR
 const paint = (code: number, text: string) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text)
@@ -150,7 +139,7 @@ const { PORT: _port, DB_SCHEMA: _schema, ...baseEnv } = process.env
 const child = (name: string, service: Service, file: string, extraEnv: Record<string, string> = {}) => ({
   name,
   command: process.execPath,
-  args: [...nodeArgsOf(service.name), '--import', tsxLoader, file],
+  args: [...serviceNodeArgs(service.name), '--import', tsxLoader, file],
   cwd: root,
   env: {
     ...baseEnv,

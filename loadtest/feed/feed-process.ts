@@ -18,6 +18,7 @@ import {
   testUrls,
   waitFor,
 } from '@platform/testing'
+import { serviceNodeArgs } from '../../infra/scripts/lib/node-args.js'
 import { freePort } from '../ingest/load.js'
 
 const run = promisify(execFile)
@@ -65,7 +66,8 @@ export async function startFeed(schema: string, extraEnv: Record<string, string>
     FEED_WORKER_PORT: String(await freePort()),
     ...extraEnv,
   }
-  const api = startTsProcess(`${FEED}src/server.ts`, env)
+  // With the Node flags it is deployed with (services/feed/package.json platform.nodeArgs), as npm start runs it.
+  const api = startTsProcess(`${FEED}src/server.ts`, env, serviceNodeArgs('feed'))
   const workerFile = `${FEED}src/worker.ts`
   const worker = existsSync(workerFile) ? startTsProcess(workerFile, env) : undefined
   const url = `http://127.0.0.1:${port}`

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +18,7 @@ import {
   type TestSchema,
   waitFor,
 } from '@platform/testing'
+import { serviceNodeArgs } from '../../infra/scripts/lib/node-args.js'
 
 export const SECRET = 'whsec_bench_0123456789abcdef'
 const WRK_SCRIPT = fileURLToPath(new URL('../lib/wrk-requests.lua', import.meta.url))
@@ -117,10 +118,7 @@ export function wrkLoad(label: string, url: string, file: string, connections: n
 }
 
 /** The Node flags ingest is deployed with: services/ingest/package.json `platform.nodeArgs`, as run-all reads them. */
-export function ingestNodeArgs(root = REPOSITORY): string[] {
-  const manifest = join(root, 'services', 'ingest', 'package.json')
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { platform?: { nodeArgs?: string[] } }).platform?.nodeArgs ?? []
-}
+export const ingestNodeArgs = (root = REPOSITORY): string[] => serviceNodeArgs('ingest', root)
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import type { ServiceApp } from '@platform/http'
 import { expectProblem } from '@platform/http/testing'
 import { type CryptoKey, decodeProtectedHeader, exportSPKI, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { TokenResponse } from '../src/auth/sessions.js'
 import { generateSigningJwk } from '../src/auth/signing-keys.js'
 import { type FeedAuthHarness, jwkSet, startFeedAuth } from './auth-harness.js'
@@ -118,6 +118,35 @@ describe('bearer authentication', () => {
     expect(basic.headers['www-authenticate']).toContain('error="invalid_token"')
     await expectInvalidToken('not-a-jwt')
     await expectInvalidToken(`${valid.access_token.slice(0, -4)}AAAA`)
+  })
+})
+
+describe('tokens verified before (access-tokens.ts keeps them by their text)', () => {
+  it('refuses a token it accepted before once it has expired', async () => {
+    const token = await forge({ claims: { exp: now() + 60 } })
+    expect((await get(h.app, `Bearer ${token}`)).statusCode).toBe(200)
+    expect((await get(h.app, `Bearer ${token}`)).statusCode).toBe(200)
+    // Two minutes on (only Date moves): past exp and the clock tolerance.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 120_000 })
+    try {
+      await expectInvalidToken(token)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('still refuses a token of a session revoked after the token was accepted', async () => {
+    const user = await h.createUser()
+    const session = await h.sessions.start({ userId: user.id, provider: 'dev' })
+    expect((await get(h.app, `Bearer ${session.access_token}`)).statusCode).toBe(200)
+    const out = await h.app.inject({
+      method: 'POST',
+      url: '/v1/auth/logout',
+      headers: { authorization: `Bearer ${session.access_token}` },
+      payload: { refresh_token: session.refresh_token },
+    })
+    expect(out.statusCode).toBeLessThan(300)
+    await expectInvalidToken(session.access_token)
   })
 })
 

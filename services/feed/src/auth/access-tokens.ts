@@ -64,8 +64,18 @@ function reasonOf(error: unknown): string {
   return 'malformed'
 }
 
+/**
+ * Tokens verified by this process, by their exact text, at most this many (the oldest goes first; ~6 MB). A token
+ * seen again is not verified again: its signature and claims are the same bytes, so the answer is the same, except
+ * for time, and its expiry is checked on every use. A client sends its token on every request for 15 minutes, and
+ * the signature check (EdDSA) was a sixth of the personal feed's CPU (docs/performance.md#feed). Refusals are not
+ * kept. Revocation is not the signature's business: `authenticate` asks revoked-sessions on every request.
+ */
+const VERIFIED_TOKENS = 10_000
+
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const { keys, issuer, audience, ttlSeconds } = options
+  const verified = new Map<string, AccessClaims>()
   const jwks: JSONWebKeySet = { keys: [...keys.byKid.values()].map((k) => k.publicJwk) }
   const keyFor = (header: JWTHeaderParameters) => {
     const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid)
@@ -90,32 +100,45 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     },
 
     async verify(token) {
-      try {
-        const { payload } = await jwtVerify(token, keyFor, {
-          algorithms: [keys.algorithm],
-          issuer,
-          audience,
-          typ: ACCESS_TOKEN_TYPE,
-          clockTolerance: CLOCK_TOLERANCE_S,
-          requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
-        })
-        if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') {
-          throw new InvalidTokenError('claims of the wrong type')
-        }
-        // jose checks iat only against a maximum age; a token issued in the future is not yet valid either.
-        if ((payload.iat as number) > Date.now() / 1000 + CLOCK_TOLERANCE_S)
-          throw new InvalidTokenError('iat in the future')
-        return {
-          userId: payload.sub,
-          sessionId: payload.sid,
-          jti: payload.jti,
-          expiresAt: new Date((payload.exp as number) * 1000),
-        }
-      } catch (error) {
-        throw error instanceof InvalidTokenError ? error : new InvalidTokenError(reasonOf(error))
+      const known = verified.get(token)
+      if (known) {
+        if (known.expiresAt.getTime() + CLOCK_TOLERANCE_S * 1000 > Date.now()) return known
+        verified.delete(token)
+        throw new InvalidTokenError('expired')
       }
+      const claims = await verifyToken(token)
+      verified.set(token, claims)
+      if (verified.size > VERIFIED_TOKENS) verified.delete(verified.keys().next().value as string)
+      return claims
     },
 
     jwks: () => jwks,
+  }
+
+  async function verifyToken(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(token, keyFor, {
+        algorithms: [keys.algorithm],
+        issuer,
+        audience,
+        typ: ACCESS_TOKEN_TYPE,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+      })
+      if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') {
+        throw new InvalidTokenError('claims of the wrong type')
+      }
+      // jose checks iat only against a maximum age; a token issued in the future is not yet valid either.
+      if ((payload.iat as number) > Date.now() / 1000 + CLOCK_TOLERANCE_S)
+        throw new InvalidTokenError('iat in the future')
+      return Object.freeze({
+        userId: payload.sub,
+        sessionId: payload.sid,
+        jti: payload.jti,
+        expiresAt: new Date((payload.exp as number) * 1000),
+      })
+    } catch (error) {
+      throw error instanceof InvalidTokenError ? error : new InvalidTokenError(reasonOf(error))
+    }
   }
 }
