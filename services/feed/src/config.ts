@@ -68,6 +68,10 @@ export const ConfigSchema = Type.Object({
   FEED_TIMELINE_SIZE: Type.Integer({ default: 800, minimum: 1, maximum: 10_000 }),
   /** A user who has not read their feed for this many days gets no Redis writes; their next read rebuilds it. */
   FEED_ACTIVE_DAYS: Type.Integer({ default: 30, minimum: 1 }),
+  /** How far back the personal feed reaches: older user_feed entries are deleted, and no page shows older posts. */
+  FEED_RETENTION_DAYS: Type.Integer({ default: 90, minimum: 1, maximum: 3650 }),
+  /** How often the worker deletes the user_feed entries past FEED_RETENTION_DAYS (and old fan-out jobs). */
+  FEED_RETENTION_PRUNE_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
   /** A follow copies this many of the followee's newest posts into the follower's feed. */
   FEED_BACKFILL_POSTS: Type.Integer({ default: 50, minimum: 0, maximum: 800 }),
   /** Retry tiers of the worker's queues (comma-separated ms; the last repeats) and attempts before the DLQ. */

@@ -180,7 +180,7 @@ describe('GET /v1/feed: Redis down', () => {
         readTimeline: () => Promise.reject(new Error('Command timed out')),
         openTimeline: () => Promise.reject(new Error('no rebuild without Redis')),
       },
-      repository: createFeedRepository(h.sql),
+      repository: createFeedRepository(h.sql, { retentionDays: 90 }),
       metrics: createFeedMetrics(createRegistry()),
       logger: createLogger({ service: 'feed-test', level: 'silent' }),
     })

@@ -72,7 +72,7 @@ export async function startReads(overrides: Record<string, string> = {}): Promis
       const metrics = createFeedMetrics(registry)
       const feed = createPersonalFeed({
         timelines,
-        repository: createFeedRepository(sql),
+        repository: createFeedRepository(sql, { retentionDays: 90 }),
         metrics,
         logger: createLogger({ service: 'feed-test', level: 'silent' }),
       })

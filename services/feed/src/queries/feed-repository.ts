@@ -53,7 +53,13 @@ const postWithAuthor = (r: Omit<Row, 'liked_by_me' | 'filled'>): PostWithAuthor 
   like_count: r.like_count,
 })
 
-export function createFeedRepository(sql: Sql) {
+export interface FeedRepositoryOptions {
+  /** FEED_RETENTION_DAYS: no page shows a post older than this, whether Redis or user_feed found it. */
+  retentionDays: number
+}
+
+export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
+  const sinceOf = () => new Date(Date.now() - options.retentionDays * 86_400_000)
   return {
     /**
      * A page of `userId`'s personal feed: the newest limit + 1 visible posts below `before` out of three sources,
@@ -74,21 +80,24 @@ export function createFeedRepository(sql: Sql) {
       const before = q.before ?? MAX_UUID
       const floor = q.timelineIds.at(-1) ?? before
       const take = q.limit + 1
+      // The retention floor (docs/feed.md#retention): user_feed is pruned below it, and Redis may still hold older ids.
+      const since = sinceOf()
       const rows = await tx<Row[]>`
         with timeline as (
           select t.id from unnest(${q.timelineIds as string[]}::uuid[]) as t (id)
         ), fill as (
           select uf.post_id as id
           from user_feed uf join posts p on p.id = uf.post_id and p.deleted_at is null
-          where uf.user_id = ${q.userId} and uf.post_id < ${floor}
-            and (select count(*) from timeline t join posts v on v.id = t.id and v.deleted_at is null) < ${take}
+          where uf.user_id = ${q.userId} and uf.post_id < ${floor} and uf.created_at >= ${since}
+            and (select count(*) from timeline t
+                 join posts v on v.id = t.id and v.deleted_at is null and v.created_at >= ${since}) < ${take}
           order by uf.post_id desc
           limit ${take}
         ), pulled as (
           select x.id
           from large_follows lf cross join lateral (
             select p.id from posts p
-            where p.author_id = lf.author_id and p.id < ${before} and p.deleted_at is null
+            where p.author_id = lf.author_id and p.id < ${before} and p.deleted_at is null and p.created_at >= ${since}
             order by p.id desc
             limit ${take}
           ) x
@@ -99,7 +108,7 @@ export function createFeedRepository(sql: Sql) {
           union all select id, false from pulled
         ), page as (
           select p.id, p.text, p.created_at, p.like_count, p.author_id, bool_or(c.filled) as filled
-          from candidates c join posts p on p.id = c.id and p.deleted_at is null
+          from candidates c join posts p on p.id = c.id and p.deleted_at is null and p.created_at >= ${since}
           group by p.id
           order by p.id desc
           limit ${take}

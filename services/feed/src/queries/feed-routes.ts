@@ -24,6 +24,7 @@ export type FeedReadsConfig = Pick<
   | 'FEED_HOT_LOCK_LEASE_MS'
   | 'FEED_HOT_LOCK_WAIT_MS'
   | 'FEED_HOT_PAGE_MEMO_MS'
+  | 'FEED_RETENTION_DAYS'
 >
 
 export interface FeedReadsOptions {
@@ -55,7 +56,7 @@ export async function registerFeedReads(
 ): Promise<{ personal: PersonalFeed }> {
   const { runtime, config } = options
   const metrics = createFeedMetrics(runtime.registry)
-  const repository = createFeedRepository(runtime.sql)
+  const repository = createFeedRepository(runtime.sql, { retentionDays: config.FEED_RETENTION_DAYS })
   const timelines = createTimelineStore(runtime.redis, {
     size: config.FEED_TIMELINE_SIZE,
     activeDays: config.FEED_ACTIVE_DAYS,

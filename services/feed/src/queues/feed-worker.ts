@@ -9,18 +9,15 @@ import {
 } from '@platform/contracts'
 import { type ConsumerDef, declareExchanges, defineConsumer, startConsumer } from '@platform/messaging'
 import type { ServiceRuntime } from '@platform/service'
-import { pruneFanoutJobs } from '../projections/prune-fanout-jobs.js'
 import { createHotLikes } from '../timelines/hot-likes.js'
 import { createTimelineStore } from '../timelines/timeline-store.js'
 import { createFanoutBatchProcessor } from './processors/fanout-batch.js'
 import { createFollowsProcessor } from './processors/follows.js'
 import { createLikesProcessor } from './processors/likes.js'
 import { createPostCreatedProcessor } from './processors/post-created.js'
+import { createReadModelRetention } from './read-model-retention.js'
 import type { WorkerConfig, WorkerDeps } from './worker-deps.js'
 import { workerMetrics } from './worker-metrics.js'
-
-/** How long a finished fan-out job is kept (a redelivery or DLQ replay of its post.created finds it). */
-export const FANOUT_JOB_RETENTION_DAYS = 7
 
 export interface FeedWorkerOptions {
   runtime: ServiceRuntime<true>
@@ -82,26 +79,20 @@ export async function startFeedWorker(options: FeedWorkerOptions) {
   await Promise.all(consumers.map((c) => c.ready()))
   const queues = [fanoutDef, feedFanoutBatchConsumer, feedFollowsConsumer, feedLikesConsumer].map((d) => d.queue)
 
-  // Finished jobs older than a week go, a thousand at a time, every hour (on every worker: deletes do not clash).
-  let pruning: Promise<unknown> | undefined
-  const prune = setInterval(() => {
-    pruning ??= (async () => {
-      while ((await pruneFanoutJobs(sql, FANOUT_JOB_RETENTION_DAYS, 1000)) === 1000) {}
-    })()
-      .catch((err) => logger.warn({ err }, 'pruning finished fan-out jobs failed; next hour again'))
-      .finally(() => {
-        pruning = undefined
-      })
-  }, 3_600_000)
-  prune.unref()
+  const retention = createReadModelRetention({
+    sql,
+    logger,
+    retentionDays: config.FEED_RETENTION_DAYS,
+    intervalMs: config.FEED_RETENTION_PRUNE_INTERVAL_MS,
+  })
+  retention.start()
 
   return {
     /** Each consumer with its queue: readiness names them (worker.ts). */
     consumers: consumers.map((consumer, i) => ({ queue: queues[i] as string, progress: consumer.progress })),
     async stop() {
-      clearInterval(prune)
       await Promise.all(consumers.map((c) => c.stop()))
-      await pruning
+      await retention.stop()
     },
   }
 }

@@ -15,6 +15,8 @@ export type WorkerConfig = Pick<
   | 'FEED_BACKFILL_POSTS'
   | 'FEED_WORKER_RETRY_DELAYS_MS'
   | 'FEED_WORKER_MAX_ATTEMPTS'
+  | 'FEED_RETENTION_DAYS'
+  | 'FEED_RETENTION_PRUNE_INTERVAL_MS'
 >
 
 /** What every processor (one file each in processors/) is given. */
