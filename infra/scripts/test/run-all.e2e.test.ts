@@ -161,11 +161,28 @@ async function deliver(): Promise<string> {
   }
 }
 
+/** `<service> <status>`, or `<service> <error code>` when it did not answer. */
+async function probe(target: string, service: string): Promise<string> {
+  try {
+    const res = await fetch(target, { signal: AbortSignal.timeout(5000) })
+    await res.arrayBuffer()
+    return `${service} ${res.status}`
+  } catch (error) {
+    return `${service} ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`
+  }
+}
+
 describe('npm start supervisor (run-all)', () => {
-  it('restarts a SIGKILLed log-shipper alone while ingest keeps accepting webhooks', async () => {
+  it('restarts a SIGKILLed log-shipper alone while ingest keeps accepting webhooks and the others answer', async () => {
     // ~100 webhooks/s, from before the kill until after the log-shipper is back (or 30 s passed).
     const results: Promise<string>[] = []
     const sender = setInterval(() => results.push(deliver()), 10)
+    // And the other services, every 50 ms each: none of them stops answering either.
+    const others = SERVICES.filter((s) => s !== 'ingest' && s !== 'log-shipper')
+    const probes: Promise<string>[] = []
+    const prober = setInterval(() => {
+      for (const service of others) probes.push(probe(`${url(service)}/health/live`, service))
+    }, 50)
     const pid = childPid('log-shipper')
     let back: boolean
     try {
@@ -179,11 +196,15 @@ describe('npm start supervisor (run-all)', () => {
       await sleep(1000)
     } finally {
       clearInterval(sender)
+      clearInterval(prober)
     }
     const statuses = await Promise.all(results)
     expect(statuses.length).toBeGreaterThan(200)
     const failed = statuses.filter((s) => !/^2\d\d$/.test(s))
     expect({ failed: failed.length, first: failed.slice(0, 5) }).toEqual({ failed: 0, first: [] })
+    const answers = await Promise.all(probes)
+    expect(answers.length).toBeGreaterThan(others.length * 40)
+    expect(answers.filter((a) => !a.endsWith(' 200'))).toEqual([])
 
     // The log-shipper came back as a new process, and the supervisor said so.
     expect(back).toBe(true)

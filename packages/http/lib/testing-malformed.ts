@@ -184,13 +184,14 @@ export function describeMalformedRequests<C>(options: MalformedRequestsOptions<C
       const headers = Array.from(
         'GET /health/live HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
       )
-      const slowHeaders = Array.from({ length: 50 }, () =>
+      // The attack of issue 16 §2: 200 sockets sending headers byte by byte, 50 sending a body byte by byte.
+      const slowHeaders = Array.from({ length: 200 }, () =>
         rawExchange(port, headers, { intervalMs: 50, timeoutMs: 8000 }),
       )
       const bodyStart =
         'POST /no/such/route HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n'
       const body = [bodyStart, ...Array.from('['.repeat(999))]
-      const slowBodies = Array.from({ length: 20 }, () => rawExchange(port, body, { intervalMs: 50, timeoutMs: 8000 }))
+      const slowBodies = Array.from({ length: 50 }, () => rawExchange(port, body, { intervalMs: 50, timeoutMs: 8000 }))
 
       // Meanwhile a normal request is answered at once.
       const started = Date.now()
