@@ -199,11 +199,11 @@ const logShipper: RowSpec[] = [
         title: 'Delivered, acked, dead-lettered',
         unit: 'ops',
         targets: [
-          { expr: `sum (rate(batch_consumer_received_total${sel(shipper)}${RATE}))`, legend: 'delivered' },
-          { expr: `sum (rate(batch_consumer_acked_total${sel(shipper)}${RATE}))`, legend: 'acked' },
-          { expr: `sum (rate(batch_consumer_dead_lettered_total${sel(shipper)}${RATE}))`, legend: 'dead-lettered' },
+          { expr: `sum (rate(bulk_consumer_received_total${sel(shipper)}${RATE}))`, legend: 'delivered' },
+          { expr: `sum (rate(bulk_consumer_acked_total${sel(shipper)}${RATE}))`, legend: 'acked' },
+          { expr: `sum (rate(bulk_consumer_dead_lettered_total${sel(shipper)}${RATE}))`, legend: 'dead-lettered' },
           {
-            expr: `sum (rate(batch_consumer_batch_failures_total${sel(shipper)}${RATE}))`,
+            expr: `sum (rate(bulk_consumer_batch_failures_total${sel(shipper)}${RATE}))`,
             legend: 'failed batch attempts',
           },
         ],
@@ -213,8 +213,8 @@ const logShipper: RowSpec[] = [
         description: 'Pending stuck at the prefetch (20,000): batches do not land.',
         unit: 'short',
         targets: [
-          { expr: `sum (batch_consumer_pending${sel(shipper)})`, legend: 'delivered, not acked' },
-          { expr: `max (batch_consumer_queue_depth${sel(shipper)})`, legend: 'ready in the queue' },
+          { expr: `sum (bulk_consumer_pending${sel(shipper)})`, legend: 'delivered, not acked' },
+          { expr: `max (bulk_consumer_queue_depth${sel(shipper)})`, legend: 'ready in the queue' },
         ],
       },
       {
@@ -222,7 +222,7 @@ const logShipper: RowSpec[] = [
         description: 'LogShipperLagHigh fires above 5 minutes.',
         unit: 's',
         targets: [
-          { expr: `max by (instance) (batch_consumer_oldest_pending_seconds${sel(shipper)})`, legend: '{{instance}}' },
+          { expr: `max by (instance) (bulk_consumer_oldest_pending_seconds${sel(shipper)})`, legend: '{{instance}}' },
         ],
       },
     ],
@@ -322,7 +322,7 @@ const overview: RowSpec[] = [
       {
         title: 'Oldest unshipped event-log event',
         unit: 's',
-        targets: [{ expr: 'max by (service) (batch_consumer_oldest_pending_seconds)', legend: '{{service}}' }],
+        targets: [{ expr: 'max by (service) (bulk_consumer_oldest_pending_seconds)', legend: '{{service}}' }],
       },
       {
         title: 'Feed fan-out lag p99 (feed-worker)',
@@ -357,7 +357,7 @@ const analytics: RowSpec[] = [
         title: 'Rollup freshness (oldest held activity message)',
         description: 'AnalyticsRollupStale fires above 120 s for 5 minutes: the rollups commit with the events.',
         unit: 's',
-        targets: [{ expr: `max(batch_consumer_oldest_pending_seconds${sel(ACTIVITY)})`, legend: 'oldest' }],
+        targets: [{ expr: `max(bulk_consumer_oldest_pending_seconds${sel(ACTIVITY)})`, legend: 'oldest' }],
       },
       {
         title: 'Event to commit delay',

@@ -20,8 +20,8 @@ import { contextsOf, deliveryTrace, startProcessSpan } from './tracing.js'
 /**
  * The bulk consumer: a consumer for sinks that want many messages per write (the log-shipper's ClickHouse inserts),
  * many deliveries in, one write out. The opposite of an envelope (defineEnvelope, definitions.ts: many messages in
- * ONE delivery, split by startConsumer). Its metrics keep the names they had as the "batch consumer"
- * (batch_consumer_*): dashboards and alerts read them (docs/eventlog.md). Unlike
+ * ONE delivery, split by startConsumer). Its metrics are bulk_consumer_* (docs/operations.md#metrics); dashboards
+ * and alerts read them (docs/eventlog.md). Unlike
  * startConsumer it does not settle each message when its handler returns: it collects deliveries into a batch,
  * hands the whole batch to the handler, and acks the batch's messages only after the handler resolved, so a
  * crash or a failed write leaves every message of the batch unacked and the broker delivers them again.
@@ -190,15 +190,15 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     stop,
   }
 
-  // Named batch_consumer_* from before the rename to bulk consumer; kept, since dashboards and alerts use them.
+  // bulk_consumer_*: a bulk consumer's, not startConsumer's consumer_* (one message per handler call).
   const metrics = options.registry && {
-    received: counter(options.registry, 'batch_consumer_received_total', 'Messages delivered', ['queue']),
-    acked: counter(options.registry, 'batch_consumer_acked_total', 'Messages acked after their batch', ['queue']),
-    dead: counter(options.registry, 'batch_consumer_dead_lettered_total', 'Messages dead-lettered', ['queue']),
-    failures: counter(options.registry, 'batch_consumer_batch_failures_total', 'Failed batch attempts', ['queue']),
+    received: counter(options.registry, 'bulk_consumer_received_total', 'Messages delivered', ['queue']),
+    acked: counter(options.registry, 'bulk_consumer_acked_total', 'Messages acked after their batch', ['queue']),
+    dead: counter(options.registry, 'bulk_consumer_dead_lettered_total', 'Messages dead-lettered', ['queue']),
+    failures: counter(options.registry, 'bulk_consumer_batch_failures_total', 'Failed batch attempts', ['queue']),
     depth: gauge(
       options.registry,
-      'batch_consumer_queue_depth',
+      'bulk_consumer_queue_depth',
       'Messages ready in the queue',
       ['queue'],
       async function () {
@@ -208,7 +208,7 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     ),
     pending: gauge(
       options.registry,
-      'batch_consumer_pending',
+      'bulk_consumer_pending',
       'Messages delivered, not yet acked',
       ['queue'],
       function () {
@@ -217,7 +217,7 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     ),
     oldest: gauge(
       options.registry,
-      'batch_consumer_oldest_pending_seconds',
+      'bulk_consumer_oldest_pending_seconds',
       'Age of the oldest message delivered and not yet acked (0 when none)',
       ['queue'],
       function () {

@@ -1,5 +1,5 @@
 /**
- * The batch consumer (packages/messaging/lib/bulk-consumer.ts) against a real RabbitMQ: flush triggers, acks only
+ * The bulk consumer (packages/messaging/lib/bulk-consumer.ts) against a real RabbitMQ: flush triggers, acks only
  * after the handler resolved, dead-lettering with the messaging package's headers, and a channel lost mid-batch.
  */
 import { createLogger } from '@platform/logging'
@@ -72,7 +72,7 @@ function consume(
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => ({ n: i }))
 
-describe('batch consumer', () => {
+describe('bulk consumer', () => {
   it('flushes at N rows, and the remainder when the oldest has waited T ms', async () => {
     await declare('rows')
     await send('rows', range(25))

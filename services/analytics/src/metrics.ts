@@ -2,7 +2,7 @@ import type { Sql } from '@platform/db'
 import { counter, gauge, histogram, type Registry } from '@platform/metrics'
 
 /**
- * Analytics' own metrics (docs/operations.md#metrics, docs/analytics.md#alerts); the bulk consumer (batch_consumer_*),
+ * Analytics' own metrics (docs/operations.md#metrics, docs/analytics.md#alerts); the bulk consumer (bulk_consumer_*),
  * the outbox relay and the HTTP layer add theirs. `way` says how events came in: `http` (POST /v1/events) or
  * `consumer` (the activity exchange).
  */

@@ -3,7 +3,7 @@ import { counter, gauge, histogram, type Registry } from '@platform/metrics'
 
 /**
  * The shipper's own metrics. Deliveries, acks, dead letters, queue depth and the age of the oldest unacked
- * message come from the batch consumer (batch_consumer_*{queue="log-shipper.eventlog"}); docs/eventlog.md says
+ * message come from the bulk consumer (bulk_consumer_*{queue="log-shipper.eventlog"}); docs/eventlog.md says
  * what to alert on.
  */
 /** The `outcome` of log_shipper_insert_duration_seconds. */

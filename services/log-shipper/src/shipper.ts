@@ -91,7 +91,7 @@ function deadMessages(rejected: { item: Item; error: unknown }[]) {
  *   2. insert, bisecting around rows the sink rejects (insertIsolating): over messages' parts first, then over the
  *      rows of a rows message that is rejected alone;
  *   3. record rejected rows in failed_events, delete the payloads of the rows that landed;
- *   4. hand the rejected messages back as dead (the batch consumer publishes them to the DLQ, then acks all).
+ *   4. hand the rejected messages back as dead (the bulk consumer publishes them to the DLQ, then acks all).
  * A crash anywhere before the acks redelivers the batch; rows written twice are deduplicated by the reads
  * (ReplacingMergeTree + FINAL, docs/adr/0006-clickhouse-dedup-and-portability.md).
  * Rows messages are neither parsed nor validated on this path: their bytes go to ClickHouse as they came

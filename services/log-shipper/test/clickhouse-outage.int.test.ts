@@ -89,7 +89,7 @@ describe('ClickHouse unavailable', () => {
     expect(
       await metricValue(registry, 'log_shipper_insert_duration_seconds', { outcome: 'unavailable' }),
     ).toBeGreaterThan(0)
-    expect(await metricValue(registry, 'batch_consumer_dead_lettered_total')).toBe(0)
+    expect(await metricValue(registry, 'bulk_consumer_dead_lettered_total')).toBe(0)
 
     // After: the backlog drains, every event exactly once.
     await waitFor(async () => (await h.counts('outage.load')).rows === ids.length, {

@@ -92,7 +92,7 @@ describe('log-shipper through PostgreSQL faults', () => {
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
     return text
       .split('\n')
-      .filter((l) => l.startsWith('batch_consumer_batch_failures_total{'))
+      .filter((l) => l.startsWith('bulk_consumer_batch_failures_total{'))
       .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
   }
 
