@@ -6,9 +6,9 @@ import { encodePersonalCursor } from '../src/queries/feed-cursors.js'
 import { createFeedMetrics } from '../src/queries/feed-metrics.js'
 import { createFeedRepository } from '../src/queries/feed-repository.js'
 import type { FeedPageView } from '../src/queries/feed-views.js'
-import { createPersonalFeed, type PersonalFeed } from '../src/queries/personal-feed.js'
+import { createPersonalFeed } from '../src/queries/personal-feed.js'
 import type { TestUser } from './commands-harness.js'
-import { type ReadsHarness, startReads } from './reads-harness.js'
+import { type ParsedFeed, parsed, type ReadsHarness, startReads } from './reads-harness.js'
 
 /**
  * GET /v1/feed against real PostgreSQL and Redis: the same pages from Redis and from the read model, a cursor past
@@ -48,7 +48,7 @@ afterAll(async () => {
 const visible = () => posted.filter((id) => id !== deleted)
 
 /** Every page from the first, `before` run before each page (to evict, say). */
-async function scroll(feed: PersonalFeed, limit: number, before: () => Promise<void> = async () => {}) {
+async function scroll(feed: ParsedFeed, limit: number, before: () => Promise<void> = async () => {}) {
   const pages: FeedPageView[] = []
   let cursor: string | undefined
   do {
@@ -184,7 +184,7 @@ describe('GET /v1/feed: Redis down', () => {
       metrics: createFeedMetrics(createRegistry()),
       logger: createLogger({ service: 'feed-test', level: 'silent' }),
     })
-    expect(await scroll(broken, 5)).toEqual(expected)
+    expect(await scroll(parsed(broken), 5)).toEqual(expected)
     await broken.settled()
   })
 })
@@ -202,6 +202,19 @@ describe('GET /v1/feed: the route', () => {
       headers: reader.auth,
     })
     expect((next.json() as FeedPageView).items.map((i) => i.post.id)).toEqual(visible().slice(5, 10))
+
+    // Each item says what GET /v1/posts/:id says of the post (PostgreSQL writes the page's JSON, JS the post's).
+    for (const item of page.items) {
+      const post = (
+        await h.app.inject({ method: 'GET', url: `/v1/posts/${item.post.id}`, headers: reader.auth })
+      ).json()
+      expect(item).toEqual({
+        post: { id: post.id, text: post.text, created_at: post.created_at },
+        author: post.author,
+        like_count: post.like_count,
+        liked_by_me: post.liked_by_me,
+      })
+    }
   })
 
   it('needs an access token', async () => {

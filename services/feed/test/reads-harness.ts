@@ -6,7 +6,8 @@ import { v7 as uuidv7 } from 'uuid'
 import { type Config, loadServiceConfig } from '../src/config.js'
 import { createFeedMetrics, type FeedMetrics } from '../src/queries/feed-metrics.js'
 import { createFeedRepository } from '../src/queries/feed-repository.js'
-import { createPersonalFeed, type PersonalFeed } from '../src/queries/personal-feed.js'
+import type { FeedPageView } from '../src/queries/feed-views.js'
+import { createPersonalFeed, type PageRequest, type PersonalFeed } from '../src/queries/personal-feed.js'
 import { hotLikesKey, hourOf } from '../src/timelines/keys.js'
 import type { Redis } from '../src/timelines/scripts.js'
 import { createTimelineStore, type TimelineStore } from '../src/timelines/timeline-store.js'
@@ -23,7 +24,7 @@ export interface ReadsHarness extends FeedHarness {
   sql: Sql
   timelines: TimelineStore
   /** A personal feed whose SQL goes through `queries` (counted), with its own metrics. */
-  personalFeed(): { feed: PersonalFeed; metrics: FeedMetrics; registry: Registry }
+  personalFeed(): { feed: ParsedFeed; metrics: FeedMetrics; registry: Registry }
   /** SQL statements run through the counted client since the last reset. */
   queries: { count: number; reset(): void }
   /** A post by `author` at `at` (default: one ms after the previous post of this harness), id UUIDv7 of that time. */
@@ -35,6 +36,19 @@ export interface ReadsHarness extends FeedHarness {
   /** `n` likes of `postId` in the current hour's bucket (what the worker's likes consumer adds). */
   likeInBucket(postId: string, n: number): Promise<void>
   deletePost(postId: string): Promise<void>
+}
+
+/** A personal feed whose pages are parsed: page() answers the route's JSON text, tests read its members. */
+export interface ParsedFeed {
+  page(userId: string, request: PageRequest): Promise<FeedPageView>
+  settled(): Promise<void>
+}
+
+export function parsed(feed: PersonalFeed): ParsedFeed {
+  return {
+    page: async (userId, request) => JSON.parse(await feed.page(userId, request)) as FeedPageView,
+    settled: () => feed.settled(),
+  }
 }
 
 export async function startReads(overrides: Record<string, string> = {}): Promise<ReadsHarness> {
@@ -76,7 +90,7 @@ export async function startReads(overrides: Record<string, string> = {}): Promis
         metrics,
         logger: createLogger({ service: 'feed-test', level: 'silent' }),
       })
-      return { feed, metrics, registry }
+      return { feed: parsed(feed), metrics, registry }
     },
     async post(author, text = 'a post', at) {
       clock = Math.max(clock + 1, at?.getTime() ?? 0)

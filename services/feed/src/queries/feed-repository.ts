@@ -26,9 +26,13 @@ export interface PersonalPageQuery {
   timelineIds: readonly string[]
 }
 
-export interface FeedRow extends FeedItemView {
+/** A row of a personal-feed page: the item as the API answers it (FeedItemView), as JSON text made by PostgreSQL. */
+export interface FeedRow {
+  id: string
   /** Whether the read model (user_feed) had to supply the row: Redis did not hold enough of the page. */
   filled: boolean
+  /** FeedItemView's JSON. */
+  item: string
 }
 
 interface Row {
@@ -82,7 +86,7 @@ export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
       const take = q.limit + 1
       // The retention floor (docs/feed.md#retention): user_feed is pruned below it, and Redis may still hold older ids.
       const since = sinceOf()
-      const rows = await tx<Row[]>`
+      const rows = await tx<FeedRow[]>`
         with timeline as (
           select t.id from unnest(${q.timelineIds as string[]}::uuid[]) as t (id)
         ), fill as (
@@ -113,12 +117,17 @@ export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
           order by p.id desc
           limit ${take}
         )
-        select page.id, page.text, page.created_at, page.like_count::int, page.author_id, page.filled,
-          u.handle, u.name, u.avatar_url,
-          exists (select 1 from likes l where l.user_id = ${q.userId} and l.post_id = page.id) as liked_by_me
+        select page.id, page.filled, json_build_object(
+            -- created_at as Date.toISOString writes it: the API's one format for times (ISO 8601, UTC, ms)
+            'post', json_build_object('id', page.id, 'text', page.text,
+              'created_at', to_char(page.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+            'author', json_build_object('id', u.id, 'handle', u.handle, 'name', u.name, 'avatar_url', u.avatar_url),
+            'like_count', page.like_count::int,
+            'liked_by_me', exists (select 1 from likes l where l.user_id = ${q.userId} and l.post_id = page.id)
+          )::text as item
         from page join users u on u.id = page.author_id
         order by page.id desc`
-      return rows.map((r) => ({ ...postWithAuthor(r), liked_by_me: r.liked_by_me, filled: r.filled }))
+      return rows
     },
 
     /** Visible posts with their authors and like counts, in the order of `ids` (the hot feed's ranking). */

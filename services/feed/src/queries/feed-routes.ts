@@ -98,8 +98,10 @@ export async function registerFeedReads(
         },
       },
       async (request, reply) => {
-        reply.header('cache-control', 'private, no-cache')
-        return personal.page(authOf(request).userId, request.query)
+        const body = await personal.page(authOf(request).userId, request.query)
+        // JSON text already (personal-feed.ts): sent as it is, as the hot feed's; the schema documents it.
+        reply.header('cache-control', 'private, no-cache').type('application/json; charset=utf-8')
+        return reply.send(body as unknown as FeedPageView)
       },
     )
   })

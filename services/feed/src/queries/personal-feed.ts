@@ -3,7 +3,6 @@ import type { TimelineStore } from '../timelines/timeline-store.js'
 import { decodePersonalCursor, encodePersonalCursor } from './feed-cursors.js'
 import type { FeedMetrics } from './feed-metrics.js'
 import type { FeedRepository } from './feed-repository.js'
-import type { FeedPageView } from './feed-views.js'
 
 /**
  * GET /v1/feed (docs/feed.md#personal-feed): the caller's feed, newest first, by keyset on the post id.
@@ -79,7 +78,8 @@ export function createPersonalFeed(deps: PersonalFeedDeps) {
   }
 
   return {
-    async page(userId: string, request: PageRequest): Promise<FeedPageView> {
+    /** The page as the route answers it: FeedPageView's JSON (the items' made by PostgreSQL). */
+    async page(userId: string, request: PageRequest): Promise<string> {
       // The cursor is checked before anything is read: a bad one is a 400, never a query.
       const before = request.cursor === undefined ? undefined : decodePersonalCursor(request.cursor)
       const { limit } = request
@@ -91,9 +91,10 @@ export function createPersonalFeed(deps: PersonalFeedDeps) {
       const hit = timeline.state === 'complete' && !rows.some((r) => r.filled)
       metrics.cacheRequests.inc({ cache: 'timeline', result: hit ? 'hit' : 'miss' })
 
-      const items = rows.slice(0, limit).map(({ filled: _, ...item }) => item)
+      const items = rows.slice(0, limit)
       const last = items.at(-1)
-      return { items, next_cursor: rows.length > limit && last ? encodePersonalCursor(last.post.id) : null }
+      const next = rows.length > limit && last ? encodePersonalCursor(last.id) : null
+      return `{"items":[${items.map((r) => r.item).join(',')}],"next_cursor":${JSON.stringify(next)}}`
     },
 
     /** Resolves once the rebuilds under way have finished (app close, tests). */
