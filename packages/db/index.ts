@@ -1,3 +1,4 @@
+export { repeatWhileFull } from './lib/batches.js'
 export {
   assertIdentifier,
   type CreateSqlOptions,

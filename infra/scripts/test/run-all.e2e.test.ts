@@ -177,12 +177,12 @@ describe('npm start supervisor (run-all)', () => {
     // ~100 webhooks/s, from before the kill until after the log-shipper is back (or 30 s passed).
     const results: Promise<string>[] = []
     const sender = setInterval(() => results.push(deliver()), 10)
-    // And the other services, every 50 ms each: none of them stops answering either.
+    // And the other services, every 100 ms each: none of them stops answering either.
     const others = SERVICES.filter((s) => s !== 'ingest' && s !== 'log-shipper')
     const probes: Promise<string>[] = []
     const prober = setInterval(() => {
       for (const service of others) probes.push(probe(`${url(service)}/health/live`, service))
-    }, 50)
+    }, 100)
     const pid = childPid('log-shipper')
     let back: boolean
     try {
@@ -193,7 +193,8 @@ describe('npm start supervisor (run-all)', () => {
         timeoutMs: 30_000,
         intervalMs: 200,
       }).catch(() => false)
-      await sleep(1000)
+      // Traffic on after the restart too (on a loaded machine the sender's ticks come late: 200 take longer).
+      await sleep(2000)
     } finally {
       clearInterval(sender)
       clearInterval(prober)
@@ -203,7 +204,7 @@ describe('npm start supervisor (run-all)', () => {
     const failed = statuses.filter((s) => !/^2\d\d$/.test(s))
     expect({ failed: failed.length, first: failed.slice(0, 5) }).toEqual({ failed: 0, first: [] })
     const answers = await Promise.all(probes)
-    expect(answers.length).toBeGreaterThan(others.length * 40)
+    expect(answers.length).toBeGreaterThan(others.length * 20)
     expect(answers.filter((a) => !a.endsWith(' 200'))).toEqual([])
 
     // The log-shipper came back as a new process, and the supervisor said so.

@@ -1,4 +1,4 @@
-import type { Sql } from '@platform/db'
+import { repeatWhileFull, type Sql } from '@platform/db'
 import { createInbox } from '@platform/inbox'
 import type { Logger } from '@platform/logging'
 import { createPeriodicJob, type PeriodicJob } from '@platform/service'
@@ -79,15 +79,13 @@ export function createRetention(options: RetentionOptions) {
     return dropped
   }
 
-  async function pruneKeys(cutoff: Date): Promise<number> {
-    let total = 0
-    for (;;) {
+  function pruneKeys(cutoff: Date): Promise<number> {
+    return repeatWhileFull(async () => {
       const result = await sql`
         delete from dedupe_keys where ctid in (
           select ctid from dedupe_keys where received_at < ${cutoff} limit ${batchSize})`
-      total += result.count
-      if (result.count < batchSize) return total
-    }
+      return result.count
+    }, batchSize)
   }
 
   async function runOnce(now = new Date()): Promise<RetentionReport> {

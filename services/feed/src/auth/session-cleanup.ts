@@ -1,4 +1,4 @@
-import type { Sql } from '@platform/db'
+import { repeatWhileFull, type Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import { createPeriodicJob } from '@platform/service'
 
@@ -30,14 +30,8 @@ export function createSessionCleanup(options: SessionCleanupOptions) {
   const { sql, logger } = options
   const now = options.now ?? (() => new Date())
   const batch = options.batchSize ?? 1000
-  async function drain(statement: () => Promise<{ count: number }>): Promise<number> {
-    let total = 0
-    for (;;) {
-      const { count } = await statement()
-      total += count
-      if (count < batch) return total
-    }
-  }
+  const drain = (statement: () => Promise<{ count: number }>) =>
+    repeatWhileFull(async () => (await statement()).count, batch)
 
   async function runOnce(): Promise<CleanupReport> {
     const at = now()

@@ -1,4 +1,4 @@
-import type { Sql } from '@platform/db'
+import { repeatWhileFull, type Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import { createPeriodicJob, type PeriodicJob } from '@platform/service'
 
@@ -34,14 +34,12 @@ export function createIdempotencyPruner(options: IdempotencyPrunerOptions) {
       const [lock] = await conn<{ locked: boolean }[]>`select pg_try_advisory_lock(hashtext(${lockName})) as locked`
       if (!lock?.locked) return { ran: false, deleted: 0 }
       try {
-        let deleted = 0
-        for (;;) {
+        const deleted = await repeatWhileFull(async () => {
           const result = await conn`
             delete from idempotency_keys where ctid in (
               select ctid from idempotency_keys where expires_at <= now() limit ${batchSize})`
-          deleted += result.count
-          if (result.count < batchSize) break
-        }
+          return result.count
+        }, batchSize)
         if (deleted > 0) logger.info({ deleted }, 'expired idempotency keys pruned')
         return { ran: true, deleted }
       } finally {

@@ -1,4 +1,4 @@
-import type { Sql } from '@platform/db'
+import { repeatWhileFull, type Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import { createPeriodicJob } from '@platform/service'
 import { pruneFanoutJobs } from '../projections/prune-fanout-jobs.js'
@@ -36,14 +36,7 @@ export function createReadModelRetention(options: ReadModelRetentionOptions) {
   const now = options.now ?? (() => new Date())
   let partitions: string[] | undefined
 
-  async function drain(statement: () => Promise<number>): Promise<number> {
-    let total = 0
-    for (;;) {
-      const count = await statement()
-      total += count
-      if (count < batch) return total
-    }
-  }
+  const drain = (statement: () => Promise<number>) => repeatWhileFull(statement, batch)
 
   async function runOnce(): Promise<RetentionReport> {
     const before = new Date(now().getTime() - options.retentionDays * 86_400_000)
