@@ -55,6 +55,18 @@ interface Row extends RunStats {
   cache?: string
 }
 
+/**
+ * VACUUM (ANALYZE) of every table of the schema, before each scenario: the runs before it (and earlier benchmarks
+ * on a reused BENCH_SCHEMA) leave dead rows, above all in the outbox, which the API's relay polls. Where autovacuum
+ * is off (this repository's CI machines set `autovacuum = off`) they would pile up run after run and each scenario
+ * would measure a more bloated database than the one before.
+ */
+async function vacuumSchema(sql: ReturnType<typeof createSql>): Promise<void> {
+  const tables = await sql<{ name: string }[]>`
+    select tablename as name from pg_tables where schemaname = current_schema() order by tablename`
+  for (const { name } of tables) await sql.unsafe(`vacuum (analyze) "${name}"`)
+}
+
 /** The schema the seed goes into: BENCH_SCHEMA (kept), or a new one (dropped at the end). */
 async function prepareSchema(): Promise<{ schema: string; keep: boolean }> {
   if (env.BENCH_SCHEMA) return { schema: env.BENCH_SCHEMA, keep: true }
@@ -133,6 +145,7 @@ async function main() {
     const rows: Row[] = []
     for (const name of SCENARIOS) {
       if (!built.get(name)) continue
+      await vacuumSchema(sql)
       const next = scenario(name, data)
       await closedLoad({ label: 'warm-up', url: feed.url, connections: 16, seconds: 3, next })
       const measured = async (target: 'bare' | 'feed', load: () => Promise<RunStats>) => {
