@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createSql } from '@platform/db'
 import { startTsProcess, testUrls } from '@platform/testing'
-import { authorNear, bulkInsertBaseline, measureFanout } from './fanout.js'
+import { authorNear, bulkInsertBaseline, measureFanout, measureFanoutBurst } from './fanout.js'
 import { activeUsers, type BenchFeed, recentPosts, startFeed } from './feed-process.js'
 import { closedLoad, type LoadRequest, openLoad, type RunStats } from './load-models.js'
 import { backlog, hitRatio, scrape } from './observe.js'
@@ -213,6 +213,12 @@ async function main() {
           `  fan-out of an author with ${author.followers} followers, ${FANOUT_POSTS} posts: p50 ${f.p50.toFixed(2)} s, p99 ${f.p99.toFixed(2)} s, max ${f.max.toFixed(2)} s` +
             `${f.incomplete ? `, ${f.incomplete} not complete within 30 s` : ''} (target p99 < 2 s: ${f.p99 < 2 && !f.incomplete ? 'met' : 'NOT met'}); ` +
             `worker ${fmt(f.entriesPerSecond)} entries/s = ${((f.entriesPerSecond / baseline) * 100).toFixed(0)}% of the bulk insert`,
+        )
+        // The same posts at once: how the window grows when large fan-outs arrive together (no target; docs/feed.md).
+        const b = await measureFanoutBurst(sql, feed.url, token as string, author, FANOUT_POSTS)
+        console.log(
+          `  fan-out burst, ${FANOUT_POSTS} posts at once: p50 ${b.p50.toFixed(2)} s, p99 ${b.p99.toFixed(2)} s from the first 201` +
+            `${b.incomplete ? `, ${b.incomplete} not complete within 60 s` : ''}; worker ${fmt(b.entriesPerSecond)} entries/s`,
         )
       }
     }

@@ -36,6 +36,47 @@ export interface FanoutResult {
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 
+/** One post by the author through the API; resolves with its id once answered 201. */
+async function post(url: string, token: string, text: string): Promise<string> {
+  const res = await fetch(`${url}/v1/posts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+    body: JSON.stringify({ text }),
+  })
+  if (res.status !== 201) throw new Error(`POST /v1/posts answered ${res.status}: ${await res.text()}`)
+  return ((await res.json()) as { id: string }).id
+}
+
+/** Seconds from `since` until user_feed holds `postId` for every follower and the author; undefined on timeout. */
+async function fannedOut(sql: Sql, postId: string, author: Author, since: number, timeoutMs: number) {
+  try {
+    await waitFor(
+      async () => {
+        const [row] = await sql<{ n: number }[]>`select count(*)::int as n from user_feed where post_id = ${postId}`
+        // every follower's entry and the author's own
+        return (row?.n ?? 0) >= author.followers + 1
+      },
+      { timeoutMs, intervalMs: 10, message: `post ${postId} in ${author.followers} feeds` },
+    )
+    return (performance.now() - since) / 1000
+  } catch {
+    return undefined
+  }
+}
+
+function summary(seconds: (number | undefined)[], author: Author, timeoutMs: number, elapsed?: number): FanoutResult {
+  const times = seconds.map((s) => s ?? timeoutMs / 1000)
+  const sorted = [...times].sort((a, b) => a - b)
+  return {
+    seconds: times,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    max: sorted[sorted.length - 1] ?? 0,
+    entriesPerSecond: (author.followers * times.length) / (elapsed ?? times.reduce((a, b) => a + b, 0)),
+    incomplete: seconds.filter((s) => s === undefined).length,
+  }
+}
+
 /**
  * `posts` posts by `author`, one after the other: each timed from its 201 to the moment user_feed holds it for
  * every follower and the author (polled every 10 ms, at most `timeoutMs`).
@@ -48,46 +89,30 @@ export async function measureFanout(
   posts: number,
   timeoutMs = 30_000,
 ): Promise<FanoutResult> {
-  const seconds: number[] = []
-  let incomplete = 0
+  const seconds: (number | undefined)[] = []
   for (let i = 0; i < posts; i++) {
-    const res = await fetch(`${url}/v1/posts`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        'idempotency-key': randomUUID(),
-      },
-      body: JSON.stringify({ text: `fan-out probe ${i + 1}` }),
-    })
-    if (res.status !== 201) throw new Error(`POST /v1/posts answered ${res.status}: ${await res.text()}`)
-    const accepted = performance.now()
-    const { id } = (await res.json()) as { id: string }
-    try {
-      await waitFor(
-        async () => {
-          const [row] = await sql<{ n: number }[]>`select count(*)::int as n from user_feed where post_id = ${id}`
-          // every follower's entry and the author's own
-          return (row?.n ?? 0) >= author.followers + 1
-        },
-        { timeoutMs, intervalMs: 10, message: `post ${id} in ${author.followers} feeds` },
-      )
-      seconds.push((performance.now() - accepted) / 1000)
-    } catch {
-      incomplete++
-      seconds.push(timeoutMs / 1000)
-    }
+    const id = await post(url, token, `fan-out probe ${i + 1}`)
+    seconds.push(await fannedOut(sql, id, author, performance.now(), timeoutMs))
   }
-  const sorted = [...seconds].sort((a, b) => a - b)
-  const total = seconds.reduce((a, b) => a + b, 0)
-  return {
-    seconds,
-    p50: quantile(sorted, 0.5),
-    p99: quantile(sorted, 0.99),
-    max: sorted[sorted.length - 1] ?? 0,
-    entriesPerSecond: (author.followers * posts) / total,
-    incomplete,
-  }
+  return summary(seconds, author, timeoutMs)
+}
+
+/**
+ * `posts` posts by `author` sent at once (a burst of large fan-outs): each timed from the first 201 to the moment
+ * user_feed holds it for everyone, so the p99 is how long the last followers wait while the worker drains them all.
+ */
+export async function measureFanoutBurst(
+  sql: Sql,
+  url: string,
+  token: string,
+  author: Author,
+  posts: number,
+  timeoutMs = 60_000,
+): Promise<FanoutResult> {
+  const ids = await Promise.all(Array.from({ length: posts }, (_, i) => post(url, token, `fan-out burst ${i + 1}`)))
+  const started = performance.now()
+  const seconds = await Promise.all(ids.map((id) => fannedOut(sql, id, author, started, timeoutMs)))
+  return summary(seconds, author, timeoutMs, Math.max(...seconds.map((s) => s ?? timeoutMs / 1000)))
 }
 
 /** The baseline: `rounds` direct bulk inserts of the author's followers' entries for a made-up post, each rolled back. */
