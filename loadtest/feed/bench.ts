@@ -64,7 +64,7 @@ interface Row extends RunStats {
 async function vacuumSchema(sql: ReturnType<typeof createSql>): Promise<void> {
   const tables = await sql<{ name: string }[]>`
     select tablename as name from pg_tables where schemaname = current_schema() order by tablename`
-  for (const { name } of tables) await sql.unsafe(`vacuum (analyze) "${name}"`)
+  for (const { name } of tables) await sql`vacuum (analyze) ${sql(name)}`
 }
 
 /** The schema the seed goes into: BENCH_SCHEMA (kept), or a new one (dropped at the end). */

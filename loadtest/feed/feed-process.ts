@@ -69,7 +69,7 @@ export async function startFeed(schema: string, extraEnv: Record<string, string>
   // With the Node flags it is deployed with (services/feed/package.json platform.nodeArgs), as npm start runs it.
   const api = startTsProcess(`${FEED}src/server.ts`, env, serviceNodeArgs('feed'))
   const workerFile = `${FEED}src/worker.ts`
-  const worker = existsSync(workerFile) ? startTsProcess(workerFile, env) : undefined
+  const worker = existsSync(workerFile) ? startTsProcess(workerFile, env, serviceNodeArgs('feed')) : undefined
   const url = `http://127.0.0.1:${port}`
   const stop = async () => {
     await Promise.all([api.kill('SIGTERM'), worker?.kill('SIGTERM')])

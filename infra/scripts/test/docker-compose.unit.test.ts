@@ -141,7 +141,9 @@ describe('docker-compose.yml', () => {
   it('runs the feed worker from the compiled services/feed/src/worker.ts, its health check on its own port', () => {
     const worker = compose.services['feed-worker']
     expect(existsSync(file('services/feed/src/worker.ts'))).toBe(true)
-    expect(worker?.command).toEqual(['node', 'services/feed/dist/worker.js'])
+    // with the feed's Node flags (package.json platform.nodeArgs), as run-all gives its worker
+    const feedArgs = (json('services/feed/package.json').platform?.nodeArgs ?? []) as string[]
+    expect(worker?.command).toEqual(['node', ...feedArgs, 'services/feed/dist/worker.js'])
     expect(worker?.environment?.FEED_WORKER_PORT).toBe('3006')
     expect(worker?.healthcheck?.test?.join(' ')).toContain("process.env.FEED_WORKER_PORT + '/health/ready'")
   })

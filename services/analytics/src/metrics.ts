@@ -7,8 +7,11 @@ import { counter, gauge, histogram, type Registry } from '@platform/metrics'
  * `consumer` (the activity exchange).
  */
 export function analyticsMetrics(registry: Registry, sql: Sql) {
+  const events = counter(registry, 'analytics_events_total', 'Events handled, by way in and result', ['way', 'result'])
+  // At 0 from the start, so a process's first failed POST shows as an increase() (AnalyticsIngestionFailing).
+  events.inc({ way: 'http', result: 'failed' }, 0)
   return {
-    events: counter(registry, 'analytics_events_total', 'Events handled, by way in and result', ['way', 'result']),
+    events,
     lateEvents: counter(
       registry,
       'analytics_late_events_total',

@@ -20,11 +20,12 @@ function counted(answer = (n: number) => `page ${n}`) {
 describe('createPageMemo', () => {
   it('loads once for concurrent requests and for requests within the TTL, counting them as hits', async () => {
     let hits = 0
-    const memo = createPageMemo({ ttlMs: 200, maxEntries: 10, onHit: () => hits++ })
+    const memo = createPageMemo({ ttlMs: 200, maxEntries: 10 })
     const source = counted()
-    const answers = await Promise.all(Array.from({ length: 50 }, () => memo.get('a', source.load)))
+    const hit = () => hits++
+    const answers = await Promise.all(Array.from({ length: 50 }, () => memo.get('a', source.load, hit)))
     expect(new Set(answers)).toEqual(new Set(['page 1']))
-    expect(await memo.get('a', source.load)).toBe('page 1')
+    expect(await memo.get('a', source.load, hit)).toBe('page 1')
     expect({ calls: source.calls, hits }).toEqual({ calls: 1, hits: 50 })
   })
 
@@ -51,6 +52,16 @@ describe('createPageMemo', () => {
     await memo.get('c', source.load)
     expect(await memo.get('b', source.load)).toBe('page 2')
     expect(await memo.get('a', source.load)).toBe('page 4')
+  })
+
+  it('drops expired pages as soon as another is added, whatever room is left', async () => {
+    const memo = createPageMemo({ ttlMs: 20, maxEntries: 100 })
+    const source = counted()
+    for (const key of ['a', 'b', 'c']) await memo.get(key, source.load)
+    expect(memo.size).toBe(3)
+    await sleep(30)
+    await memo.get('d', source.load)
+    expect(memo.size).toBe(1)
   })
 
   it('is off at a TTL of 0: every request loads', async () => {

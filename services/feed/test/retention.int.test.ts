@@ -1,5 +1,6 @@
 import { createLogger } from '@platform/logging'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { backfillFeed } from '../src/projections/backfill-feed.js'
 import { createReadModelRetention } from '../src/queues/read-model-retention.js'
 import type { TestUser } from './commands-harness.js'
 import { type ReadsHarness, startReads } from './reads-harness.js'
@@ -57,6 +58,17 @@ describe('the read model retention job', () => {
     await feed.settled()
   })
 
+  it("copies no post older than the retention into a new follower's feed (a follow's backfill)", async () => {
+    const follower = await h.newUser('late_follower')
+    const { entries, inserted } = await backfillFeed(h.sql, follower.user.id, author.user.id, {
+      count: 10,
+      since: new Date(Date.now() - 90 * DAY_MS),
+    })
+    expect(entries.map((e) => e.postId)).toEqual([...recent].reverse())
+    expect(inserted).toBe(2)
+    expect(await entriesOf(old)).toBe(6)
+  })
+
   it('deletes the entries past the retention in batches and keeps the others, and old finished jobs', async () => {
     await h.sql`
       insert into fanout_jobs (post_id, author_id, started_at, finished_at) values
@@ -73,7 +85,8 @@ describe('the read model retention job', () => {
     })
     expect(await retention.runOnce()).toEqual({ feedEntries: 6, fanoutJobs: 1 })
     expect(await entriesOf(old)).toBe(0)
-    expect(await entriesOf(recent)).toBe(6)
+    // the three readers' and the late follower's (the backfill test above)
+    expect(await entriesOf(recent)).toBe(8)
     const jobs = await h.sql<{ post_id: string }[]>`select post_id from fanout_jobs`
     expect(jobs.map((j) => j.post_id)).toEqual([recent[1]])
 

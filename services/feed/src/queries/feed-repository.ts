@@ -1,4 +1,5 @@
 import type { Queryable, Sql } from '@platform/db'
+import { postIdFloor } from '../posts/post-ids.js'
 import type { TimelineEntry } from '../timelines/timeline-store.js'
 import type { FeedItemView } from './feed-views.js'
 
@@ -35,7 +36,8 @@ export interface FeedRow {
   item: string
 }
 
-interface Row {
+/** A hydrated post's row (hydrate, for the hot feed's ranking). */
+interface PostRow {
   id: string
   text: string
   created_at: Date
@@ -44,14 +46,12 @@ interface Row {
   handle: string
   name: string
   avatar_url: string | null
-  liked_by_me: boolean
-  filled: boolean
 }
 
 /** A post as both feeds show it; the personal feed adds `liked_by_me`. */
 export type PostWithAuthor = Omit<FeedItemView, 'liked_by_me'>
 
-const postWithAuthor = (r: Omit<Row, 'liked_by_me' | 'filled'>): PostWithAuthor => ({
+const postWithAuthor = (r: PostRow): PostWithAuthor => ({
   post: { id: r.id, text: r.text, created_at: r.created_at.toISOString() },
   author: { id: r.author_id, handle: r.handle, name: r.name, avatar_url: r.avatar_url },
   like_count: r.like_count,
@@ -63,7 +63,7 @@ export interface FeedRepositoryOptions {
 }
 
 export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
-  const sinceOf = () => new Date(Date.now() - options.retentionDays * 86_400_000)
+  const sinceOf = () => postIdFloor(new Date(Date.now() - options.retentionDays * 86_400_000))
   return {
     /**
      * A page of `userId`'s personal feed: the newest limit + 1 visible posts below `before` out of three sources,
@@ -84,7 +84,8 @@ export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
       const before = q.before ?? MAX_UUID
       const floor = q.timelineIds.at(-1) ?? before
       const take = q.limit + 1
-      // The retention floor (docs/feed.md#retention): user_feed is pruned below it, and Redis may still hold older ids.
+      // The retention floor (docs/feed.md#retention), as a post id (post-ids.ts), so every range below stops at it:
+      // user_feed is pruned below it, and Redis may still hold older ids.
       const since = sinceOf()
       const rows = await tx<FeedRow[]>`
         with timeline as (
@@ -92,16 +93,16 @@ export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
         ), fill as (
           select uf.post_id as id
           from user_feed uf join posts p on p.id = uf.post_id and p.deleted_at is null
-          where uf.user_id = ${q.userId} and uf.post_id < ${floor} and uf.created_at >= ${since}
+          where uf.user_id = ${q.userId} and uf.post_id < ${floor} and uf.post_id >= ${since}
             and (select count(*) from timeline t
-                 join posts v on v.id = t.id and v.deleted_at is null and v.created_at >= ${since}) < ${take}
+                 join posts v on v.id = t.id and v.deleted_at is null and v.id >= ${since}) < ${take}
           order by uf.post_id desc
           limit ${take}
         ), pulled as (
           select x.id
           from large_follows lf cross join lateral (
             select p.id from posts p
-            where p.author_id = lf.author_id and p.id < ${before} and p.deleted_at is null and p.created_at >= ${since}
+            where p.author_id = lf.author_id and p.id < ${before} and p.id >= ${since} and p.deleted_at is null
             order by p.id desc
             limit ${take}
           ) x
@@ -112,7 +113,7 @@ export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
           union all select id, false from pulled
         ), page as (
           select p.id, p.text, p.created_at, p.like_count, p.author_id, bool_or(c.filled) as filled
-          from candidates c join posts p on p.id = c.id and p.deleted_at is null and p.created_at >= ${since}
+          from candidates c join posts p on p.id = c.id and p.deleted_at is null and p.id >= ${since}
           group by p.id
           order by p.id desc
           limit ${take}
@@ -133,7 +134,7 @@ export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
     /** Visible posts with their authors and like counts, in the order of `ids` (the hot feed's ranking). */
     async hydrate(ids: readonly string[], tx: Queryable = sql): Promise<PostWithAuthor[]> {
       if (ids.length === 0) return []
-      const rows = await tx<Omit<Row, 'liked_by_me' | 'filled'>[]>`
+      const rows = await tx<PostRow[]>`
         select p.id, p.text, p.created_at, p.like_count::int, p.author_id, u.handle, u.name, u.avatar_url
         from unnest(${ids as string[]}::uuid[]) with ordinality as r (id, rank)
           join posts p on p.id = r.id and p.deleted_at is null

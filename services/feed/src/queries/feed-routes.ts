@@ -73,13 +73,14 @@ export async function registerFeedReads(
     metrics,
     logger: runtime.logger,
   })
-  const memo = createPageMemo({
-    ttlMs: config.FEED_HOT_PAGE_MEMO_MS,
-    // The pages a ranking can have at one limit (its size / 1) is the most one scroll can ask for; a few rankings.
-    maxEntries: 2000,
-    onHit: () => metrics.cacheRequests.inc({ cache: 'hot', result: 'hit' }),
+  // 256 pages: what a second of readers scrolls through, and at most ~25 MB of 100-item pages a client can fill.
+  const memo = createPageMemo({ ttlMs: config.FEED_HOT_PAGE_MEMO_MS, maxEntries: 256 })
+  const hot = createHotFeed({
+    cache,
+    size: config.FEED_HOT_SIZE,
+    memo,
+    onFirstPageHit: () => metrics.cacheRequests.inc({ cache: 'hot', result: 'hit' }),
   })
-  const hot = createHotFeed({ cache, size: config.FEED_HOT_SIZE, memo })
   // Rebuilds run after their answer; they finish before the connections close.
   app.addHook('onClose', () => personal.settled())
 

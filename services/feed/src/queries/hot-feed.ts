@@ -21,7 +21,15 @@ export const hotFeedSnapshotExpired = () =>
     detail: 'This ranking of the hot feed has expired; load the hot feed again from its first page (no cursor).',
   })
 
-export function createHotFeed(options: { cache: HotCache; size: number; memo: PageMemo }) {
+export interface HotFeedOptions {
+  cache: HotCache
+  size: number
+  memo: PageMemo
+  /** A first page answered from the memo: the cache's hit metric counts first pages only, as hot-cache.ts does. */
+  onFirstPageHit?: () => void
+}
+
+export function createHotFeed(options: HotFeedOptions) {
   const { cache, size, memo } = options
 
   async function render(snapshotId: string | undefined, offset: number, limit: number): Promise<string> {
@@ -40,8 +48,10 @@ export function createHotFeed(options: { cache: HotCache; size: number; memo: Pa
       // The cursor is checked first (a bad one is a 400); the page is then the memo's (page-memo.ts).
       const key = request.cursor === undefined ? undefined : decodeHotCursor(request.cursor, size)
       const offset = key?.offset ?? 0
-      return memo.get(`${key?.snapshotId ?? ''}:${offset}:${request.limit}`, () =>
-        render(key?.snapshotId, offset, request.limit),
+      return memo.get(
+        `${key?.snapshotId ?? ''}:${offset}:${request.limit}`,
+        () => render(key?.snapshotId, offset, request.limit),
+        key ? undefined : options.onFirstPageHit,
       )
     },
   }

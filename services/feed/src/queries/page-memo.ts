@@ -13,9 +13,11 @@
 export interface PageMemoOptions {
   /** How long an answer is reused; 0 turns the memo off (every request reads Redis). */
   ttlMs: number
+  /**
+   * At most this many pages held. Cursors are the clients' (offsets and limits of the public hot feed), so this
+   * bounds the memory one client can fill: maxEntries × the largest page (100 items).
+   */
   maxEntries: number
-  /** Counts a request answered from the memo (the cache's hit metric). */
-  onHit?: () => void
 }
 
 interface Entry {
@@ -28,25 +30,37 @@ export function createPageMemo(options: PageMemoOptions) {
   const entries = new Map<string, Entry>()
 
   return {
-    /** The answer held for `key`, or `load`'s, which is then held for `ttlMs` (unless it fails). */
-    get(key: string, load: () => Promise<string>): Promise<string> {
+    /**
+     * The answer held for `key`, or `load`'s, which is then held for `ttlMs` (unless it fails). `onHit` is called
+     * when the answer came from the memo (the caller's hit metric).
+     */
+    get(key: string, load: () => Promise<string>, onHit?: () => void): Promise<string> {
       if (ttlMs <= 0) return load()
       const now = Date.now()
       const held = entries.get(key)
       if (held && held.expires > now) {
-        options.onHit?.()
+        onHit?.()
         return held.value
       }
       if (held) entries.delete(key)
+      // Map iteration is insertion order, and every entry lives ttlMs: the first ones are the oldest. Expired ones
+      // go as soon as anything is added, the oldest live ones when the memo is full.
+      for (const [oldKey, old] of entries) {
+        if (old.expires > now && entries.size < maxEntries) break
+        entries.delete(oldKey)
+      }
       const value = load()
       const entry = { expires: now + ttlMs, value }
       entries.set(key, entry)
       value.catch(() => {
         if (entries.get(key) === entry) entries.delete(key)
       })
-      // Map iteration is insertion order: the first key is the oldest.
-      if (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
       return value
+    },
+
+    /** Pages held now (tests, metrics). */
+    get size() {
+      return entries.size
     },
   }
 }

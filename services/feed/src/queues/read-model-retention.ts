@@ -51,14 +51,9 @@ export function createReadModelRetention(options: ReadModelRetentionOptions) {
     return { feedEntries, fanoutJobs }
   }
 
-  // The first pass waits an interval: a worker that restarts in a loop does not scan the partitions each time.
-  const job = createPeriodicJob({
-    name: 'read model retention',
-    run: runOnce,
-    intervalMs: options.intervalMs,
-    logger,
-    runAtStart: false,
-  })
+  // A pass at start too: a worker restarted more often than the interval would otherwise never prune. With the
+  // BRIN index a pass that finds nothing reads a few index pages per partition.
+  const job = createPeriodicJob({ name: 'read model retention', run: runOnce, intervalMs: options.intervalMs, logger })
   return { runOnce, start: () => job.start(), stop: () => job.stop() }
 }
 

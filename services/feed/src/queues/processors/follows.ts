@@ -18,12 +18,12 @@ import { timed } from '../worker-metrics.js'
  * order in which retries deliver them does not matter, and running either twice changes nothing.
  *
  *   followed:   a large account: a large_follows row (reads merge its posts). Otherwise the followee's newest
- *               FEED_BACKFILL_POSTS posts into user_feed (one statement), then into the follower's timeline if it
+ *               FEED_BACKFILL_POSTS posts of the last FEED_RETENTION_DAYS into user_feed (one statement), then into the follower's timeline if it
  *               is live.
  *   unfollowed: the followee's entries leave user_feed and the timeline; the large_follows row goes.
  */
 export function createFollowsProcessor(deps: WorkerDeps) {
-  const { sql, store, metrics, config } = deps
+  const { sql, store, metrics, config, now } = deps
 
   async function followed(event: UserFollowedV1): Promise<void> {
     await withAuthorLock(sql, event.followeeId, 'exclusive', async (db) => {
@@ -34,12 +34,11 @@ export function createFollowsProcessor(deps: WorkerDeps) {
         await insertLargeFollow(db, event.followerId, event.followeeId)
         return
       }
-      const { entries, inserted } = await backfillFeed(
-        db,
-        event.followerId,
-        event.followeeId,
-        config.FEED_BACKFILL_POSTS,
-      )
+      const { entries, inserted } = await backfillFeed(db, event.followerId, event.followeeId, {
+        count: config.FEED_BACKFILL_POSTS,
+        // Nothing older than the retention (docs/feed.md#retention): no page would show it, the next prune deletes it.
+        since: new Date(now().getTime() - config.FEED_RETENTION_DAYS * 86_400_000),
+      })
       const timelines = await store.addToTimelines([event.followerId], entries)
       metrics.entries.inc({ store: 'postgres', source: 'backfill' }, inserted)
       metrics.entries.inc({ store: 'redis', source: 'backfill' }, timelines * entries.length)
