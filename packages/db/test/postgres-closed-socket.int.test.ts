@@ -22,7 +22,12 @@ describe('postgres.js with a socket that closed under it (patched)', () => {
     // Run outside its transaction or left pending would both be wrong: they must fail.
     expect(outcomes['tx: query after close']).toBe('CONNECTION_CLOSED')
     expect(outcomes['tx: parameterised query after close']).toBe('CONNECTION_CLOSED')
-    for (let n = 1; n <= 5; n++) expect(['ok', 'CONNECTION_CLOSED']).toContain(outcomes[`pipelined ${n}`])
+    // In flight when the proxy cut the connection: answered before it, or failed with the connection. Which error
+    // depends on how the socket learnt of the cut (a clean close: CONNECTION_CLOSED; a reset on a busy machine:
+    // ECONNRESET, seen once in CI); either way the query settled and nothing crashed.
+    for (let n = 1; n <= 5; n++) {
+      expect(['ok', 'CONNECTION_CLOSED', 'ECONNRESET']).toContain(outcomes[`pipelined ${n}`])
+    }
     expect(outcomes.after).toBe('ok')
   }, 30_000)
 })
