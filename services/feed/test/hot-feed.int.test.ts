@@ -266,18 +266,20 @@ describe('GET /v1/feed/hot: the page memo (FEED_HOT_PAGE_MEMO_MS)', () => {
   })
 
   it('shares one answer among concurrent requests; an expired snapshot is still a 410, a bad cursor a 400', async () => {
-    await posts([3, 4, 5])
+    // Four ranked posts: a first page of three has a next page.
+    await posts([3, 4, 5, 6])
     // An empty cache (beforeEach): without the memo each of the 200 would be a miss waiting for the ranking.
     const missesBefore = await metric(memoized, 'feed_cache_requests_total', 'cache="hot",result="miss"')
     const hitsBefore = await metric(memoized, 'feed_cache_requests_total', 'cache="hot",result="hit"')
-    const pages = await Promise.all(Array.from({ length: 200 }, () => page('?limit=1', memoized)))
+    // limit=3: a page the test before did not leave in the memo (it read limits 1 and 2 within its 3 s).
+    const pages = await Promise.all(Array.from({ length: 200 }, () => page('?limit=3', memoized)))
     expect(new Set(pages.map((p) => JSON.stringify(p))).size).toBe(1)
     expect(await metric(memoized, 'feed_cache_requests_total', 'cache="hot",result="miss"')).toBe(missesBefore + 1)
     expect(await metric(memoized, 'feed_cache_requests_total', 'cache="hot",result="hit"')).toBe(hitsBefore + 199)
 
     const cursor = pages[0]?.next_cursor as string
     await h.redis.del(hotSnapshotKey(snapshotOf(cursor) as string))
-    expectProblem(await hot(memoized, `?limit=1&cursor=${cursor}`), 410, {
+    expectProblem(await hot(memoized, `?limit=3&cursor=${cursor}`), 410, {
       type: 'https://event-platform.dev/problems/hot-feed-snapshot-expired',
     })
     expectProblem(await hot(memoized, '?limit=1&cursor=bm90LWEtY3Vyc29y'), 400, {

@@ -158,12 +158,25 @@ describe('tracing across ingest, outbox, RabbitMQ, processor and log-shipper', (
     )
     expect(rows.every((r) => r.trace_id === traceId && /^[0-9a-f]{16}$/.test(r.span_id))).toBe(true)
 
+    // Each process (and the relay threads) exports its spans in batches of its own, so they arrive in any order:
+    // wait for the log-shipper's spans under both publishes of the event log, and with them their parents.
     const spans = await waitFor(
       () => {
         const got = receiver.trace(traceId)
-        return got.some((s) => s.service === 'log-shipper' && s.kind === SPAN_KIND.consumer) ? got : undefined
+        const ids = byId(got)
+        const shippedUnder = (service: string) =>
+          got.some((s) => {
+            const parent = ids.get(s.parentSpanId)
+            return (
+              s.service === 'log-shipper' &&
+              s.kind === SPAN_KIND.consumer &&
+              parent?.service === service &&
+              parent.name === 'publish eventlog'
+            )
+          })
+        return shippedUnder('processor') && shippedUnder('ingest') ? got : undefined
       },
-      { timeoutMs: 30_000, message: 'the log-shipper span in the trace' },
+      { timeoutMs: 30_000, message: "the log-shipper's spans of both event logs in the trace" },
     )
     const spansById = byId(spans)
     const parentOf = (s: ReceivedSpan) => spansById.get(s.parentSpanId)
