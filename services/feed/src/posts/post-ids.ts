@@ -9,3 +9,11 @@ export function postIdFloor(at: Date): string {
   const hex = Math.max(0, Math.floor(at.getTime())).toString(16).padStart(12, '0')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`
 }
+
+/**
+ * The oldest moment the feeds still show (FEED_RETENTION_DAYS, docs/feed.md#retention): the worker deletes
+ * user_feed entries before it, a follow's backfill copies none, and no page shows an older post.
+ */
+export function retentionStart(retentionDays: number, now: Date = new Date()): Date {
+  return new Date(now.getTime() - retentionDays * 86_400_000)
+}

@@ -1,5 +1,5 @@
 import type { Queryable, Sql } from '@platform/db'
-import { postIdFloor } from '../posts/post-ids.js'
+import { postIdFloor, retentionStart } from '../posts/post-ids.js'
 import type { TimelineEntry } from '../timelines/timeline-store.js'
 import type { FeedItemView } from './feed-views.js'
 
@@ -63,7 +63,7 @@ export interface FeedRepositoryOptions {
 }
 
 export function createFeedRepository(sql: Sql, options: FeedRepositoryOptions) {
-  const sinceOf = () => postIdFloor(new Date(Date.now() - options.retentionDays * 86_400_000))
+  const sinceOf = () => postIdFloor(retentionStart(options.retentionDays))
   return {
     /**
      * A page of `userId`'s personal feed: the newest limit + 1 visible posts below `before` out of three sources,

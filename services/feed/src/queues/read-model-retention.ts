@@ -1,6 +1,7 @@
 import { repeatWhileFull, type Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
 import { createPeriodicJob } from '@platform/service'
+import { retentionStart } from '../posts/post-ids.js'
 import { pruneFanoutJobs } from '../projections/prune-fanout-jobs.js'
 import { pruneFeedEntries, readFeedPartitions } from '../projections/prune-feed-entries.js'
 
@@ -39,7 +40,7 @@ export function createReadModelRetention(options: ReadModelRetentionOptions) {
   const drain = (statement: () => Promise<number>) => repeatWhileFull(statement, batch)
 
   async function runOnce(): Promise<RetentionReport> {
-    const before = new Date(now().getTime() - options.retentionDays * 86_400_000)
+    const before = retentionStart(options.retentionDays, now())
     partitions ??= await readFeedPartitions(sql)
     let feedEntries = 0
     for (const partition of partitions)

@@ -1,6 +1,7 @@
 import type { FollowEventV1, UserFollowedV1, UserUnfollowedV1 } from '@platform/contracts'
 import { userFollowed, userUnfollowed } from '@platform/contracts'
 import { type IncomingMessage, PermanentError } from '@platform/messaging'
+import { retentionStart } from '../../posts/post-ids.js'
 import { withAuthorLock } from '../../projections/author-lock.js'
 import { backfillFeed } from '../../projections/backfill-feed.js'
 import { deleteAuthorEntries } from '../../projections/delete-author-entries.js'
@@ -18,7 +19,8 @@ import { timed } from '../worker-metrics.js'
  * order in which retries deliver them does not matter, and running either twice changes nothing.
  *
  *   followed:   a large account: a large_follows row (reads merge its posts). Otherwise the followee's newest
- *               FEED_BACKFILL_POSTS posts of the last FEED_RETENTION_DAYS into user_feed (one statement), then into the follower's timeline if it
+ *               FEED_BACKFILL_POSTS posts of the last FEED_RETENTION_DAYS into user_feed (one statement), then
+ *               into the follower's timeline if it
  *               is live.
  *   unfollowed: the followee's entries leave user_feed and the timeline; the large_follows row goes.
  */
@@ -37,7 +39,7 @@ export function createFollowsProcessor(deps: WorkerDeps) {
       const { entries, inserted } = await backfillFeed(db, event.followerId, event.followeeId, {
         count: config.FEED_BACKFILL_POSTS,
         // Nothing older than the retention (docs/feed.md#retention): no page would show it, the next prune deletes it.
-        since: new Date(now().getTime() - config.FEED_RETENTION_DAYS * 86_400_000),
+        since: retentionStart(config.FEED_RETENTION_DAYS, now()),
       })
       const timelines = await store.addToTimelines([event.followerId], entries)
       metrics.entries.inc({ store: 'postgres', source: 'backfill' }, inserted)
