@@ -16,7 +16,7 @@ import { type Broker, brokerIsConnected, connectBroker, createPublisher, type Pu
 import { createRegistry, type Registry } from '@platform/metrics'
 import { createOutboxRelay, createThreadedOutboxRelay, type OutboxRelay, outboxMigrations } from '@platform/outbox'
 import { startTracing, type TracingOptions, tracesEndpoint } from '@platform/tracing'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 
 /**
  * What every service process holds besides its routes: logger, metrics registry, PostgreSQL pool (migrated),
@@ -82,6 +82,8 @@ export async function createServiceRuntime<R extends boolean = false>(
   const tracingOptions = tracingOptionsOf(service, config)
   const tracing = await startTracing({
     ...tracingOptions,
+    // Its commands' spans: the one client library of the services the platform's packages do not wrap themselves.
+    ...(options.redis ? { ioredis: Redis } : {}),
     warn: (message) => logger.warn({ otel: message }, 'tracing: the OpenTelemetry SDK reported a problem'),
   })
   if (tracing.enabled) {

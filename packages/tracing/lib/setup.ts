@@ -12,8 +12,9 @@ import { setTracingEnabled } from './state.js'
  *
  * No loader hooks (--import, require-in-the-middle): the services are ES modules, and the spans are made by the
  * platform's own packages at their boundaries (HTTP server, PostgreSQL queries, outbox relay, AMQP publish and
- * consume, the ClickHouse write). The one official instrumentation used, undici's (fetch), works through Node's
- * diagnostics_channel and needs no hook either. docs/operations.md, "Tracing".
+ * consume, the ClickHouse write). Two official instrumentations add client spans: undici's (fetch), which works
+ * through Node's diagnostics_channel, and ioredis' (every Redis command), applied to the loaded ioredis module
+ * (loaded-modules.ts says how). docs/operations.md, "Tracing".
  */
 export interface TracingOptions {
   /** service.name of every span. */
@@ -26,6 +27,11 @@ export interface TracingOptions {
   environment?: string
   /** Client spans for fetch() (undici); default true. */
   fetch?: boolean
+  /**
+   * The ioredis module this process uses (its `Redis` class): each command made inside a span gets a client span of
+   * its own (@opentelemetry/instrumentation-ioredis). Absent: Redis is not traced (a process without Redis).
+   */
+  ioredis?: object
   /**
    * The hosts fetch() sends `traceparent`/`tracestate` to (TRACE_PROPAGATE_HOSTS): "host" (any port), "host:port",
    * or ".domain" (its subdomains). Default none: an identity provider or a customer's endpoint learns nothing of
@@ -129,6 +135,21 @@ async function start(options: TracingOptions): Promise<Tracing> {
       requestHook: (span, request) => propagator.noteRequest(span, request.origin),
     })
   }
+  let ioredis: (() => void) | undefined
+  if (options.ioredis) {
+    const [{ IORedisInstrumentation }, { instrumentLoadedModule }] = await Promise.all([
+      import('@opentelemetry/instrumentation-ioredis'),
+      import('./loaded-modules.js'),
+    ])
+    const instrumentation = new IORedisInstrumentation({
+      enabled: false, // no require hook: patched below, on the module already loaded
+      // Only inside a request's or a message's trace: the readiness pings and timers make no traces of their own.
+      requireParentSpan: true,
+      // The command's name only: its keys hold user and session ids, its values posts and tokens.
+      dbStatementSerializer: (name) => name,
+    })
+    ioredis = instrumentLoadedModule(instrumentation, options.ioredis, provider)
+  }
   setTracingEnabled(true, options.trustIncomingContext ?? false)
   return {
     enabled: true,
@@ -136,6 +157,7 @@ async function start(options: TracingOptions): Promise<Tracing> {
     async shutdown() {
       setTracingEnabled(false)
       undici?.disable()
+      ioredis?.()
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
         provider.shutdown().catch(() => {}),
