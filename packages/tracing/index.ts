@@ -22,6 +22,7 @@ export {
   endSpan,
   failSpan,
   insideSpan,
+  serverContext,
   startSpan,
   tracingEnabled,
   trustIncomingContext,

@@ -18,7 +18,7 @@ import { problemTypes } from './problem-types.js'
 import { type RateLimitConfig, registerRateLimit } from './rate-limit.js'
 import { ContextLogController, childLoggerFactory, genReqId, registerRequestContext } from './request-context.js'
 import { frameworkErrors, MAX_PARAM_LENGTH, registerRequestGuards } from './request-guards.js'
-import { registerServerSpans } from './tracing.js'
+import { registerFastifySpans, registerServerSpans } from './tracing.js'
 
 /** The Fastify instance every service builds on: TypeBox schemas type request and reply. */
 export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>
@@ -126,5 +126,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Servi
   const health = { checks: options.readiness ?? {}, timeoutMs: options.readinessTimeoutMs ?? 1000 }
   registerHealthRoutes(base, health)
   registerReadinessMetric(options.registry, health)
+  // Last: it wraps the hooks and routes added after it (the service's), not the platform's of every request.
+  await registerFastifySpans(base)
   return app
 }

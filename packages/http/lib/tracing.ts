@@ -8,6 +8,7 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  serverContext,
   startSpan,
   trace,
   tracingEnabled,
@@ -67,13 +68,36 @@ export function startServerSpan(req: IncomingMessage): Span | undefined {
     },
     parent,
   )
-  serverSpans.set(req, { span, context: trace.setSpan(parent, span) })
+  serverSpans.set(req, { span, context: serverContext(parent, span) })
   return span
 }
 
 /** The context to run the request's work in: its server span's. */
 export function serverSpanContext(req: IncomingMessage): Context | undefined {
   return serverSpans.get(req)?.context
+}
+
+/**
+ * The official Fastify instrumentation (@fastify/otel, a plugin: no loader hook) under the server span: a `request`
+ * span (internal: the server span above is the request's server span, serverContext), and under it a span for each
+ * hook a service's routes add (`onRequest - authenticate`, idempotency keys) and for the route's handler (`handler -
+ * <its name, or its plugin's>`), so a trace shows where a request's time went. Registered last in buildServiceApp,
+ * so the platform's own hooks of every request (guards, rate limit, closing check) get none: a dozen spans per
+ * request that say nothing. Probes and scrapes get none either. Only when tracing is on.
+ *
+ * The request span records the error a request ended with, a 4xx's too (the library's choice); the server span's
+ * status is the one that says the service failed (5xx only).
+ */
+export async function registerFastifySpans(app: FastifyInstance): Promise<void> {
+  if (!tracingEnabled()) return
+  const { FastifyOtelInstrumentation } = await import('@fastify/otel')
+  quiet ??= new Set<string>([...HEALTH_PATHS, METRICS_PATH])
+  const probes = quiet
+  const instrumentation = new FastifyOtelInstrumentation({
+    ignorePaths: (route) => probes.has(route.url),
+  })
+  instrumentation.setTracerProvider(trace.getTracerProvider())
+  await app.register(instrumentation.plugin())
 }
 
 /** Names, annotates and ends the server spans; registers nothing when tracing is off. */

@@ -24,6 +24,15 @@ beforeAll(async () => {
     trustIncomingContext: true,
   })
   ;({ app, log } = await buildTestApp())
+  app.get(
+    '/guarded',
+    {
+      preHandler: async function checkCaller() {},
+    },
+    async function guardedHandler() {
+      return { ok: true }
+    },
+  )
   app.get('/boom', async () => {
     throw new Error('kaput')
   })
@@ -35,11 +44,13 @@ afterAll(async () => {
   await receiver?.close()
 })
 
+/** The trace's spans, the server span first (the Fastify instrumentation's spans after it). */
 async function exported(traceId: string) {
   await tracing.flush()
   return waitFor(() => {
     const got = receiver.trace(traceId)
-    return got.length > 0 ? got : undefined
+    const server = got.filter((s) => s.scope === '@platform/http')
+    return server.length > 0 ? [...server, ...got.filter((s) => s.scope !== '@platform/http')] : undefined
   })
 }
 
@@ -71,6 +82,22 @@ describe('server spans', () => {
     // Fastify's own line of the request, written inside the span, carries its ids.
     const completed = log.lines.find((l) => l.msg === 'request completed' && l.correlationId === traceId)
     expect(completed).toMatchObject({ trace_id: traceId, span_id: span?.spanId })
+  })
+
+  it("has the Fastify instrumentation's spans under the server span: the request, its preHandler hooks, the handler", async () => {
+    const res = await app.inject({ method: 'GET', url: '/guarded' })
+    expect(res.statusCode).toBe(200)
+    const [server, ...rest] = await waitFor(async () => {
+      const spans = await exported(String(res.headers['x-correlation-id']))
+      return spans.length >= 4 ? spans : undefined
+    })
+    const request = rest.find((s) => s.name === 'request')
+    expect(request).toMatchObject({ scope: '@fastify/otel', kind: SPAN_KIND.internal, parentSpanId: server?.spanId })
+    expect(request?.attributes).toMatchObject({ 'http.route': '/guarded' })
+    const children = rest.filter((s) => s.parentSpanId === request?.spanId).map((s) => s.name)
+    expect(children.sort()).toEqual(['handler - guardedHandler', 'preHandler - checkCaller'])
+    // The platform's own hooks of every request (guards, rate limit, closing check) make no spans.
+    expect(rest).toHaveLength(3)
   })
 
   it("starts a trace of its own without a traceparent, and keeps a caller's correlation id", async () => {

@@ -9,6 +9,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api'
+import { RPCType, setRPCMetadata } from '@opentelemetry/core'
 
 /**
  * Whether this process (or worker thread) exports traces. Every instrumented place asks this first and does nothing
@@ -68,6 +69,15 @@ export function withSpan<T>(span: Span, fn: () => T, base: Context = context.act
 /** The context whose active span is `span` (a parent to hand to startSpan). */
 export function contextWith(span: Span, base: Context = ROOT_CONTEXT): Context {
   return trace.setSpan(base, span)
+}
+
+/**
+ * The context of an HTTP server span: the span, marked as the request's HTTP server span (OpenTelemetry's RPC
+ * metadata, as the official http instrumentation marks it), so that the Fastify instrumentation's request span
+ * under it is an internal span, not a second server span for the same request (@fastify/otel reads the mark).
+ */
+export function serverContext(parent: Context, span: Span): Context {
+  return setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span })
 }
 
 /** Ends the span, as failed when there is an error (its message as the status, the exception as an event). */

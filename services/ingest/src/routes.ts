@@ -126,7 +126,7 @@ export async function registerWebhookRoutes(app: ServiceApp, options: WebhookRou
     metrics.ackLatency.observe({ source }, reply.elapsedTime / 1000)
   }
 
-  await app.register(async (scope: ServiceApp) => {
+  await app.register(async function webhookRoutes(scope: ServiceApp) {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser(
       'application/json',

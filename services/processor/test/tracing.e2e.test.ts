@@ -189,8 +189,16 @@ describe('tracing across ingest, outbox, RabbitMQ, processor and log-shipper', (
     expect(server.parentSpanId).toBe('')
     expect(server.attributes['http.response.status_code']).toBe(200)
     expect(server.attributes['platform.correlation_id']).toBe(traceId)
+    // Under it the Fastify instrumentation's request span, and under that the route's handler: the work's parent.
+    const handler = one(
+      spans,
+      (s) => s.service === 'ingest' && s.scope === '@fastify/otel' && s.name === 'handler - webhookRoutes',
+      "ingest's route handler span",
+    )
+    expect(parentOf(handler)).toMatchObject({ name: 'request', kind: SPAN_KIND.internal, parentSpanId: server.spanId })
+    expect(spans.filter((s) => s.service === 'ingest' && s.name.length > 80).map((s) => s.name)).toEqual([])
     // The group commit the request waited for, and the statement it ran, inside the request's trace.
-    const commit = one(spans, (s) => s.name === 'group commit' && s.parentSpanId === server.spanId, 'group commit')
+    const commit = one(spans, (s) => s.name === 'group commit' && s.parentSpanId === handler.spanId, 'group commit')
     expect(spans.some((s) => s.attributes['db.system.name'] === 'postgresql' && parentOf(s) === commit)).toBe(true)
 
     // ingest's relay (a worker thread) publishes the webhook, continuing the request.
@@ -199,7 +207,7 @@ describe('tracing across ingest, outbox, RabbitMQ, processor and log-shipper', (
       (s) => s.service === 'ingest' && s.name === 'publish webhooks' && s.kind === SPAN_KIND.producer,
       "ingest relay's publish",
     )
-    expect(parentOf(ingestPublish)).toBe(server)
+    expect(parentOf(ingestPublish)).toBe(handler)
     // The processor handles it under that publish; its queries and its relay's publishes under its span.
     const processed = one(
       spans,
@@ -232,8 +240,9 @@ describe('tracing across ingest, outbox, RabbitMQ, processor and log-shipper', (
       'the ClickHouse insert',
     )
     expect(insert.kind).toBe(SPAN_KIND.client)
-    // ingest's own record (webhook.accepted) reached the log-shipper in this trace too, and its row names the server span.
-    expect(rows.find((r) => r.event_type === 'webhook.accepted')?.span_id).toBe(server.spanId)
+    // ingest's own record (webhook.accepted) reached the log-shipper in this trace too, and its row names the span it
+    // was recorded in, the handler's.
+    expect(rows.find((r) => r.event_type === 'webhook.accepted')?.span_id).toBe(handler.spanId)
     expect(
       spans.some(
         (s) =>

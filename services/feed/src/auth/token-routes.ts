@@ -92,7 +92,7 @@ export async function registerTokenRoutes(app: ServiceApp, options: TokenRoutesO
   const { sessions, authenticate } = options
   const rateLimit = authRateLimit(options.config)
 
-  await app.register(async (scope: ServiceApp) => {
+  await app.register(async function tokenRoutes(scope: ServiceApp) {
     scope.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
       try {
         done(null, parseForm(body as string))

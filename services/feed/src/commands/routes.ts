@@ -108,7 +108,7 @@ export async function registerCommandRoutes(app: ServiceApp, options: CommandRou
     return res.code(outcome.status).send(outcome.body)
   }
 
-  await app.register(async (scope: ServiceApp) => {
+  await app.register(async function commandRoutes(scope: ServiceApp) {
     scope.setValidatorCompiler(strictValidatorCompiler)
     scope.addHook('onRequest', options.authenticate)
     scope.addHook('onRequest', userRateLimit(options.rateCounter, options.rateLimit))

@@ -84,7 +84,7 @@ export async function registerFeedReads(
   // Rebuilds run after their answer; they finish before the connections close.
   app.addHook('onClose', () => personal.settled())
 
-  await app.register(async (scope: ServiceApp) => {
+  await app.register(async function feedRoutes(scope: ServiceApp) {
     scope.addHook('onRequest', options.authenticate)
     scope.get(
       '/v1/feed',

@@ -24,7 +24,7 @@ const PRIVATE = 'private, no-cache'
  * is a 400 from the params schema, a NUL in it a 400 from the platform's request guards, both before any SQL.
  */
 export async function registerQueryRoutes(app: ServiceApp, options: QueryRoutesOptions): Promise<void> {
-  await app.register(async (scope: ServiceApp) => {
+  await app.register(async function queryRoutes(scope: ServiceApp) {
     scope.addHook('onRequest', options.authenticate)
     scope.addHook('onSend', async (_request, reply, payload) => {
       if (reply.statusCode < 400) reply.header('cache-control', PRIVATE)
