@@ -39,6 +39,9 @@ function traceQuery(query: TracedQuery): void {
     kind: SpanKind.CLIENT,
     attributes: { [ATTR.dbSystem]: 'postgresql' },
   })
+  // A trace the sampler did not record (OTEL_TRACES_SAMPLER_ARG < 1): nothing to name, time or export, and a
+  // query span has no children that would need its context.
+  if (!span.isRecording()) return
   const { resolve, reject } = query
   query.resolve = (result) => {
     finish(span, query, result)
