@@ -20,6 +20,8 @@ export interface TimelineWriter {
 /** What warmHotLikes needs of timelines/hot-likes.ts. */
 export interface HotLikesWriter {
   reconcile(postId: string, likerId: string, likedAt: Date | undefined, now?: Date): Promise<number>
+  /** The buckets are whole: the worker need not rebuild them from likes (queues/hot-likes-rebuild.ts). */
+  markComplete(): Promise<void>
 }
 
 /** Calls in flight at once: enough to keep Redis busy over one connection (ioredis pipelines what is queued). */
@@ -84,6 +86,7 @@ export async function warmHotLikes(graph: SeedGraph, hot: HotLikesWriter, progre
     }
   }
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+  await hot.markComplete()
   progress.done('redis hot-feed likes', written)
   return written
 }

@@ -11,6 +11,7 @@ import { type ConsumerDef, declareExchanges, defineConsumer, startConsumer } fro
 import type { ServiceRuntime } from '@platform/service'
 import { createHotLikes } from '../timelines/hot-likes.js'
 import { createTimelineStore } from '../timelines/timeline-store.js'
+import { createHotLikesRebuild } from './hot-likes-rebuild.js'
 import { createFanoutBatchProcessor } from './processors/fanout-batch.js'
 import { createFollowsProcessor } from './processors/follows.js'
 import { createLikesProcessor } from './processors/likes.js'
@@ -34,7 +35,7 @@ function withRetry<D extends ConsumerDef>(def: D, config: WorkerConfig): D {
 /**
  * The feed worker's consumers (docs/feed.md#fan-out-worker), on the runtime's connections: the fan-out's two
  * stages, follows and likes. Each queue has the platform's retry tiers and DLQ; its readiness is the consumer's
- * progress. The runtime's outbox relay publishes the follower batches stage 1 enqueues. Returns what stops them.
+ * progress. Beside them two periodic jobs: the read model's retention and the hot buckets' rebuild. The runtime's outbox relay publishes the follower batches stage 1 enqueues. Returns what stops them.
  */
 export async function startFeedWorker(options: FeedWorkerOptions) {
   const { runtime, config } = options
@@ -86,13 +87,20 @@ export async function startFeedWorker(options: FeedWorkerOptions) {
     intervalMs: config.FEED_RETENTION_PRUNE_INTERVAL_MS,
   })
   retention.start()
+  const hotRebuild = createHotLikesRebuild({
+    sql,
+    hotLikes: deps.hotLikes,
+    logger,
+    intervalMs: config.FEED_HOT_REBUILD_CHECK_MS,
+  })
+  hotRebuild.start()
 
   return {
     /** Each consumer with its queue: readiness names them (worker.ts). */
     consumers: consumers.map((consumer, i) => ({ queue: queues[i] as string, progress: consumer.progress })),
     async stop() {
       await Promise.all(consumers.map((c) => c.stop()))
-      await retention.stop()
+      await Promise.all([retention.stop(), hotRebuild.stop()])
     },
   }
 }

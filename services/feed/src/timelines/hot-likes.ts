@@ -1,15 +1,42 @@
-import { HOT_BUCKET_TTL_HOURS, HOT_WINDOW_HOURS, hotLikersKey, hotLikesKey, hourOf } from './keys.js'
-import { type Redis, withFeedScripts } from './scripts.js'
+import {
+  HOT_BUCKET_TTL_HOURS,
+  HOT_WINDOW_HOURS,
+  hotBucketsCompleteKey,
+  hotLikersKey,
+  hotLikesKey,
+  hourOf,
+} from './keys.js'
+import { execPipeline, feedPipeline, type Redis, withFeedScripts } from './scripts.js'
+
+/** A like as the likes row has it: who liked which post, and when. */
+export interface StandingLike {
+  postId: string
+  likerId: string
+  likedAt: Date
+}
 
 /**
- * The hot feed's hourly like buckets (keys.ts hotLikesKey, hotLikersKey), written by the worker's likes handler.
- * One operation, reconcile: make a (post, liker) pair count exactly once, in the bucket of the hour its like was
- * made, or in none when there is no like now. Both post.liked and post.unliked call it with the CURRENT state of the
- * likes row (read under a lock, likes.ts), so it is idempotent and order-free: a repeat changes nothing, and an
- * unlike handled before its like (retries reorder them) still ends with the right count.
+ * The hot feed's hourly like buckets (keys.ts hotLikesKey, hotLikersKey), written by the worker's likes handler and
+ * rebuilt by its hot-likes rebuild. One operation, reconcile: make a (post, liker) pair count exactly once, in the
+ * bucket of the hour its like was made, or in none when there is no like now. Both post.liked and post.unliked call
+ * it with the CURRENT state of the likes row (read under a lock, likes.ts), so it is idempotent and order-free: a
+ * repeat changes nothing, and an unlike handled before its like (retries reorder them) still ends with the right
+ * count.
  */
 export function createHotLikes(client: Redis) {
   const redis = withFeedScripts(client)
+
+  /** The script's keys and arguments for one pair (see feedLikeReconcile in scripts.ts). */
+  function reconcileArgs(postId: string, likerId: string, likedAt: Date | undefined, now: Date) {
+    const current = hourOf(now)
+    const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+    // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
+    const target = likedAt === undefined ? -1 : hours.indexOf(Math.min(hourOf(likedAt), current))
+    const keys = hours.flatMap((h) => [hotLikesKey(h), hotLikersKey(h)])
+    const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+    return [keys.length, ...keys, postId, `${postId}:${likerId}`, target, ...expiries] as const
+  }
+
   return {
     /**
      * `likedAt`: when the like standing now was made, or undefined when there is none. A like older than the window
@@ -18,13 +45,26 @@ export function createHotLikes(client: Redis) {
      * before an hour boundary may still be counted in while the ranking moves on).
      */
     async reconcile(postId: string, likerId: string, likedAt: Date | undefined, now = new Date()): Promise<number> {
-      const current = hourOf(now)
-      const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
-      // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
-      const target = likedAt === undefined ? -1 : hours.indexOf(Math.min(hourOf(likedAt), current))
-      const keys = hours.flatMap((h) => [hotLikesKey(h), hotLikersKey(h)])
-      const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
-      return redis.feedLikeReconcile(keys.length, ...keys, postId, `${postId}:${likerId}`, target, ...expiries)
+      return redis.feedLikeReconcile(...reconcileArgs(postId, likerId, likedAt, now))
+    },
+
+    /** reconcile for each of `likes`, in one pipeline (the rebuild's pages). Returns the net change in all. */
+    async reconcileMany(likes: readonly StandingLike[], now = new Date()): Promise<number> {
+      if (likes.length === 0) return 0
+      const pipeline = feedPipeline(redis)
+      for (const like of likes)
+        pipeline.feedLikeReconcile(...reconcileArgs(like.postId, like.likerId, like.likedAt, now))
+      const replies = await execPipeline(pipeline)
+      return replies.reduce<number>((sum, delta) => sum + Number(delta), 0)
+    },
+
+    /** Whether the buckets are known to hold every like of the window (keys.ts hotBucketsCompleteKey). */
+    async isComplete(): Promise<boolean> {
+      return (await redis.exists(hotBucketsCompleteKey())) === 1
+    },
+
+    async markComplete(): Promise<void> {
+      await redis.set(hotBucketsCompleteKey(), '1')
     },
   }
 }

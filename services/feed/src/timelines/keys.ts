@@ -93,6 +93,16 @@ export function hotLikersKey(hour: number): string {
   return `feed:${HOT_TAG}:likers:${hour}`
 }
 
+/**
+ * Present (string "1", no TTL) once the buckets hold every like of the window: set by the worker's rebuild from
+ * `likes` (queues/hot-likes-rebuild.ts). A new or emptied Redis (a flush, a restart without persistence, a failover
+ * to an empty replica) has lost it with the buckets, and that is how the worker knows to rebuild them. Deleting it
+ * by hand asks for a rebuild (docs/runbooks/feed.md).
+ */
+export function hotBucketsCompleteKey(): string {
+  return `feed:${HOT_TAG}:buckets-complete`
+}
+
 /** The buckets of the window at `now`, newest first: the ZUNIONSTORE keys of the ranking. */
 export function hotBucketKeys(now: Date | number = Date.now()): string[] {
   const current = hourOf(now)

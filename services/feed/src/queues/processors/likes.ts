@@ -1,6 +1,7 @@
 import type { LikeEventV1 } from '@platform/contracts'
 import { postLiked, postUnliked } from '@platform/contracts'
 import { type IncomingMessage, PermanentError } from '@platform/messaging'
+import { lockLikePair } from '../../projections/hot-likes-lock.js'
 import { selectLike } from '../../projections/select-like.js'
 import type { WorkerDeps } from '../worker-deps.js'
 import { timed } from '../worker-metrics.js'
@@ -8,8 +9,8 @@ import { timed } from '../worker-metrics.js'
 /**
  * post.liked and post.unliked (one queue): the hot feed's hourly like buckets (keys.ts, hot-likes.ts). Both read
  * the likes row as it is now and reconcile the buckets with it, inside a transaction that holds the (post, liker)
- * pair's advisory lock until Redis has answered: the read and the write of one pair are never interleaved with
- * another handler's of the same pair. Idempotent and order-free (hot-likes.ts). The post's like_count is the
+ * pair's advisory lock (and the buckets' lock shared, against a rebuild) until Redis has answered: the read and the
+ * write of one pair are never interleaved with another handler's of the same pair (projections/hot-likes-lock.ts). Idempotent and order-free (hot-likes.ts). The post's like_count is the
  * command's (posts.like_count, in the like's own transaction): nothing to project for it.
  */
 export function createLikesProcessor(deps: WorkerDeps) {
@@ -21,7 +22,7 @@ export function createLikesProcessor(deps: WorkerDeps) {
     const { postId, likerId } = message.body
     await timed(metrics, kind, () =>
       sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(hashtextextended(${`feed-like:${postId}:${likerId}`}, 0))`
+        await lockLikePair(tx, postId, likerId)
         const likedAt = await selectLike(tx, likerId, postId)
         await hotLikes.reconcile(postId, likerId, likedAt, deps.now())
       }),
