@@ -73,7 +73,7 @@ export const ConfigSchema = Type.Object({
   /** How often the worker deletes the user_feed entries past FEED_RETENTION_DAYS (and old fan-out jobs). */
   FEED_RETENTION_PRUNE_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
   /** How often the worker checks that Redis still holds the hot feed's like buckets, and rebuilds them from likes. */
-  FEED_HOT_REBUILD_CHECK_MS: Type.Integer({ default: 10_000, minimum: 100 }),
+  FEED_HOT_REBUILD_INTERVAL_MS: Type.Integer({ default: 10_000, minimum: 100 }),
   /** A follow copies this many of the followee's newest posts into the follower's feed. */
   FEED_BACKFILL_POSTS: Type.Integer({ default: 50, minimum: 0, maximum: 800 }),
   /** Retry tiers of the worker's queues (comma-separated ms; the last repeats) and attempts before the DLQ. */

@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHotLikesRebuild } from '../src/queues/hot-likes-rebuild.js'
 import { createHotLikes, type HotLikes } from '../src/timelines/hot-likes.js'
 import {
+  HOT_BUCKETS_COMPLETE_KEY,
+  HOT_REBUILD_TOKEN_KEY,
   HOT_WINDOW_HOURS,
   hotBucketKeys,
-  hotBucketsCompleteKey,
   hotLikersKey,
   hotLikesKey,
   hourOf,
@@ -15,9 +16,10 @@ import { eventually, startWorkerHarness, type WorkerHarness } from './worker-har
 
 /**
  * The hot feed's like buckets rebuilt from `likes` after Redis lost them (queues/hot-likes-rebuild.ts), through the
- * real API, broker, worker, PostgreSQL and Redis: the worker notices the lost marker and restores every like of
- * the window exactly once, and a rebuild holds the likes handlers back, so an unlike handled during it is not
- * undone by the rebuild's older read.
+ * real API, broker, worker, PostgreSQL and Redis: the worker notices the lost marker and restores every like of the
+ * window exactly once; during a rebuild the likes handlers step aside (and the worker's other consumers go on), and
+ * an unlike handled then is not undone by the rebuild's older read; one rebuild at a time; no marker over buckets a
+ * failed rebuild or an emptied Redis left incomplete.
  */
 let h: WorkerHarness
 let redis: NonNullable<WorkerHarness['workerRuntime']>['redis']
@@ -25,8 +27,8 @@ let hotLikes: HotLikes
 const silent = createLogger({ service: 'feed-test', level: 'silent' })
 
 beforeAll(async () => {
-  // The worker checks every 200 ms here (10 s by default).
-  h = await startWorkerHarness({ FEED_HOT_REBUILD_CHECK_MS: '200' })
+  // The worker checks every 200 ms here (10 s by default); a likes handler retried during a rebuild has 30 attempts.
+  h = await startWorkerHarness({ FEED_HOT_REBUILD_INTERVAL_MS: '200', FEED_WORKER_MAX_ATTEMPTS: '30' })
   if (!h.workerRuntime) throw new Error('the worker runs in this process')
   redis = h.workerRuntime.redis
   hotLikes = createHotLikes(redis)
@@ -47,7 +49,7 @@ async function loseBuckets(options: { keepMarker?: boolean } = {}): Promise<void
   const hour = hourOf(new Date())
   const hours = Array.from({ length: HOT_WINDOW_HOURS + 2 }, (_, i) => hour - i)
   const keys = hours.flatMap((hr) => [hotLikesKey(hr), hotLikersKey(hr)])
-  await redis.del(...keys, ...(options.keepMarker ? [] : [hotBucketsCompleteKey()]))
+  await redis.del(...keys, ...(options.keepMarker ? [] : [HOT_BUCKETS_COMPLETE_KEY]))
 }
 
 async function like(fan: TestUser, postId: string, method: 'PUT' | 'DELETE' = 'PUT'): Promise<void> {
@@ -55,8 +57,42 @@ async function like(fan: TestUser, postId: string, method: 'PUT' | 'DELETE' = 'P
   expect(res.statusCode).toBe(200)
 }
 
+/**
+ * A rebuild of its own that takes the buckets for lost whatever the marker says (so the worker's check, which sees
+ * the marker, leaves it alone) and stops before each page's Redis writes until `release()`; `onPage` may fail it.
+ */
+function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => void } = {}) {
+  let reached!: () => void
+  let release!: () => void
+  const atGate = new Promise<void>((resolve) => {
+    reached = resolve
+  })
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let pages = 0
+  const gated: HotLikes = {
+    ...hotLikes,
+    isComplete: async () => false,
+    async restoreMany(likes, now) {
+      reached()
+      await gate
+      options.onPage?.(++pages)
+      return hotLikes.restoreMany(likes, now)
+    },
+  }
+  const rebuild = createHotLikesRebuild({
+    sql: h.env.schema.sql,
+    hotLikes: gated,
+    logger: silent,
+    intervalMs: 60_000,
+    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+  })
+  return { rebuild, atGate, release }
+}
+
 describe('the hot buckets rebuild', () => {
-  it('restores every like of the window once after Redis lost them, and none older', async () => {
+  it('restores every like of the window once after Redis lost them', async () => {
     const author = await h.newUser('rebuilt')
     const [a, b] = [await h.post(author), await h.post(author)]
     const fans = [await h.newUser('rfan0'), await h.newUser('rfan1'), await h.newUser('rfan2')]
@@ -76,64 +112,89 @@ describe('the hot buckets rebuild', () => {
     await eventually(() => hotLikes.isComplete(), 'the worker rebuilds the buckets')
     expect([await score(a), await score(b)]).toEqual([3, 1])
 
-    // Whole again: a second run does nothing, and a rebuild over whole buckets would count nothing twice.
-    const rebuild = createHotLikesRebuild({ sql: h.env.schema.sql, hotLikes, logger: silent, intervalMs: 60_000 })
-    expect(await rebuild.runOnce()).toBeUndefined()
-    await redis.del(hotBucketsCompleteKey())
-    const again = await rebuild.runOnce()
-    expect(again).toMatchObject({ restored: 0 })
-    expect(again?.likes).toBeGreaterThanOrEqual(4)
+    // Over whole buckets a rebuild counts nothing twice.
+    const again = gatedRebuild()
+    again.release()
+    const report = await again.rebuild.runOnce()
+    expect(report).toMatchObject({ restored: 0, complete: true })
+    expect(report?.likes).toBeGreaterThanOrEqual(4)
     expect([await score(a), await score(b)]).toEqual([3, 1])
   })
 
-  it('holds the likes handlers back while it runs: an unlike meanwhile ends uncounted', async () => {
+  it('steps the likes handlers aside and lets the other consumers go on; an unlike meanwhile ends uncounted', async () => {
     const author = await h.newUser('gated')
     const postId = await h.post(author)
     const fans = [await h.newUser('gfan0'), await h.newUser('gfan1')]
     for (const fan of fans) await like(fan, postId)
     await eventually(async () => (await score(postId)) === 2, 'two likes in the buckets')
+    const reader = await h.newUser('greader')
+    await h.follow(reader, author.user.id)
 
-    // A rebuild that stops after its read of likes, before its Redis writes, until the test lets it go on. It
-    // takes the buckets for lost while the marker stays, so the worker's own check leaves this run alone.
-    let reached!: () => void
-    let release!: () => void
-    const atGate = new Promise<void>((resolve) => {
-      reached = resolve
-    })
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const gated: HotLikes = {
-      ...hotLikes,
-      isComplete: async () => false,
-      async reconcileMany(likes, now) {
-        reached()
-        await gate
-        return hotLikes.reconcileMany(likes, now)
-      },
-    }
-    // pages of 1,000: the whole window (this file's few likes) is read before the gate
-    const rebuild = createHotLikesRebuild({
-      sql: h.env.schema.sql,
-      hotLikes: gated,
-      logger: silent,
-      intervalMs: 60_000,
-    })
+    const { rebuild, atGate, release } = gatedRebuild()
     await loseBuckets({ keepMarker: true })
     const running = rebuild.runOnce()
     await atGate
-    // The rebuild has read both likes. Now fan 0 unlikes: the command commits, its handler must wait for the lock.
+    // The rebuild has read both likes. Fan 0 unlikes; a dozen more likes arrive (more than the worker's pool of 10
+    // connections, which handlers waiting for the rebuild would hold); and the author posts.
     await like(fans[0] as TestUser, postId, 'DELETE')
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    expect(await score(postId)).toBe(0)
+    const others = await Promise.all(Array.from({ length: 12 }, (_, i) => h.newUser(`gmore${i}`)))
+    const morePost = await h.post(author)
+    for (const other of others) await like(other, morePost)
+    const fresh = await h.post(author)
+    // The fan-out is not held up by the rebuild.
+    await eventually(async () => (await h.feedOf(reader.user.id)).includes(fresh), 'the fan-out during the rebuild')
     release()
-    // It restores what it read: every like of the window (this post's two and the first test's), all lost.
+    // It restores what it read: every like of the window (this post's two, the first test's), all lost.
     const report = await running
     expect(report?.likes).toBeGreaterThanOrEqual(2)
     expect(report?.restored).toBe(report?.likes)
-    // Then the handler reconciles against the likes table as it is now: one like left.
+    // Then the handlers, retried, reconcile against the likes table as it is now.
     await eventually(async () => (await score(postId)) === 1, 'the unlike counted after the rebuild')
+    await eventually(async () => (await score(morePost)) === 12, 'the likes made during the rebuild')
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(await score(postId)).toBe(1)
+  })
+
+  it('runs in one worker at a time', async () => {
+    const first = gatedRebuild()
+    const second = gatedRebuild()
+    const running = first.rebuild.runOnce()
+    await first.atGate
+    // The second finds the rebuild's lock held and skips its turn, without reading or writing.
+    expect(await second.rebuild.runOnce()).toBeUndefined()
+    first.release()
+    expect(await running).toMatchObject({ complete: true })
+  })
+
+  it('sets no marker over buckets that a failed rebuild or an emptied Redis left incomplete', async () => {
+    const author = await h.newUser('partial')
+    const posts = [await h.post(author), await h.post(author), await h.post(author)]
+    const fan = await h.newUser('pfan')
+    for (const postId of posts) await like(fan, postId)
+    await eventually(async () => (await score(posts[2] as string)) === 1, 'the likes in the buckets')
+
+    // Redis emptied during the rebuild: its token went with the buckets, so it sets no marker.
+    const emptied = gatedRebuild()
+    const running = emptied.rebuild.runOnce()
+    await emptied.atGate
+    await redis.del(HOT_REBUILD_TOKEN_KEY)
+    emptied.release()
+    expect(await running).toMatchObject({ complete: false })
+
+    // A rebuild that dies after its first page of one like leaves the marker unset: the worker rebuilds again. The
+    // buckets are lost once it holds the rebuild's lock (so the worker's check waits for it) and has read the likes.
+    const failing = gatedRebuild({
+      pageSize: 1,
+      onPage: (page) => {
+        if (page === 2) throw new Error('the worker died here')
+      },
+    })
+    const failed = failing.rebuild.runOnce()
+    await failing.atGate
+    await loseBuckets()
+    failing.release()
+    await expect(failed).rejects.toThrow('the worker died here')
+    await eventually(() => hotLikes.isComplete(), 'the worker rebuilds after the failed one')
+    expect(await Promise.all(posts.map(score))).toEqual([1, 1, 1])
   })
 })

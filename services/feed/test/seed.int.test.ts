@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { createRedis } from '@platform/http'
 import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hotBucketsCompleteKey, hotLikesKey, hourOf } from '../src/timelines/keys.js'
+import { HOT_BUCKETS_COMPLETE_KEY, hotLikesKey, hourOf } from '../src/timelines/keys.js'
 import type { Redis } from '../src/timelines/scripts.js'
 import { createTimelineStore } from '../src/timelines/timeline-store.js'
 
@@ -156,7 +156,7 @@ describe('npm run seed:feed', () => {
     expect(likes.n).toBeGreaterThan(0)
     expect(counted).toBe(likes.n)
     // and says they are whole, so a worker started after the seed does not rebuild them from likes again
-    expect(await redis.exists(hotBucketsCompleteKey())).toBe(1)
+    expect(await redis.exists(HOT_BUCKETS_COMPLETE_KEY)).toBe(1)
   })
 
   it('writes nothing on a second run', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { feedOf, postIdOf, type SeedGraph } from './graph.js'
 import type { Progress } from './progress.js'
 
@@ -20,8 +21,9 @@ export interface TimelineWriter {
 /** What warmHotLikes needs of timelines/hot-likes.ts. */
 export interface HotLikesWriter {
   reconcile(postId: string, likerId: string, likedAt: Date | undefined, now?: Date): Promise<number>
-  /** The buckets are whole: the worker need not rebuild them from likes (queues/hot-likes-rebuild.ts). */
-  markComplete(): Promise<void>
+  /** A rebuild of the buckets begins, and ends whole: no worker rebuilds them again (queues/hot-likes-rebuild.ts). */
+  beginRebuild(token: string): Promise<void>
+  markComplete(token: string): Promise<boolean>
 }
 
 /** Calls in flight at once: enough to keep Redis busy over one connection (ioredis pipelines what is queued). */
@@ -66,6 +68,8 @@ export async function warmTimelines(
 /** Every like of the last 25 hours (the buckets the ranking reads) counted in the bucket of its hour. */
 export async function warmHotLikes(graph: SeedGraph, hot: HotLikesWriter, progress: Progress): Promise<number> {
   const g = graph
+  const token = randomUUID()
+  await hot.beginRebuild(token)
   const now = new Date()
   const since = now.getTime() - 25 * 3_600_000
   const recent: [number, number][] = []
@@ -86,7 +90,7 @@ export async function warmHotLikes(graph: SeedGraph, hot: HotLikesWriter, progre
     }
   }
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
-  await hot.markComplete()
+  await hot.markComplete(token)
   progress.done('redis hot-feed likes', written)
   return written
 }

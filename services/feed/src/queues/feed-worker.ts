@@ -35,7 +35,8 @@ function withRetry<D extends ConsumerDef>(def: D, config: WorkerConfig): D {
 /**
  * The feed worker's consumers (docs/feed.md#fan-out-worker), on the runtime's connections: the fan-out's two
  * stages, follows and likes. Each queue has the platform's retry tiers and DLQ; its readiness is the consumer's
- * progress. Beside them two periodic jobs: the read model's retention and the hot buckets' rebuild. The runtime's outbox relay publishes the follower batches stage 1 enqueues. Returns what stops them.
+ * progress. Beside them two periodic jobs: the read model's retention and the hot buckets' rebuild. The runtime's
+ * outbox relay publishes the follower batches stage 1 enqueues. Returns what stops them.
  */
 export async function startFeedWorker(options: FeedWorkerOptions) {
   const { runtime, config } = options
@@ -91,7 +92,8 @@ export async function startFeedWorker(options: FeedWorkerOptions) {
     sql,
     hotLikes: deps.hotLikes,
     logger,
-    intervalMs: config.FEED_HOT_REBUILD_CHECK_MS,
+    intervalMs: config.FEED_HOT_REBUILD_INTERVAL_MS,
+    rebuilds: deps.metrics.hotRebuilds,
   })
   hotRebuild.start()
 

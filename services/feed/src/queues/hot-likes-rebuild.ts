@@ -1,17 +1,21 @@
+import { randomUUID } from 'node:crypto'
 import type { Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
+import type { Counter } from '@platform/metrics'
 import { createPeriodicJob } from '@platform/service'
-import { lockAllLikes } from '../projections/hot-likes-lock.js'
+import { lockHotBuckets, tryWithRebuildLock } from '../projections/hot-likes-lock.js'
 import { forEachWindowLike } from '../projections/select-window-likes.js'
 import type { HotLikes } from '../timelines/hot-likes.js'
-import { HOT_BUCKET_TTL_HOURS } from '../timelines/keys.js'
+import { HOT_WINDOW_HOURS, hourOf } from '../timelines/keys.js'
 
 export interface HotLikesRebuildOptions {
   sql: Sql
   hotLikes: HotLikes
   logger: Logger
-  /** How often the worker looks for lost buckets (one Redis EXISTS); FEED_HOT_REBUILD_CHECK_MS. */
+  /** How often the worker looks for lost buckets (one Redis EXISTS); FEED_HOT_REBUILD_INTERVAL_MS. */
   intervalMs: number
+  /** feed_hot_bucket_rebuilds_total{result}: `ok`, or `error` (failed, or Redis lost the buckets during it). */
+  rebuilds?: Counter<'result'>
   /** Likes per cursor page and Redis pipeline. */
   pageSize?: number
   now?: () => Date
@@ -22,47 +26,68 @@ export interface HotLikesRebuildReport {
   likes: number
   /** Net change of the buckets' scores: the likes Redis had lost. */
   restored: number
+  /** Whether the marker was set: false when Redis lost the rebuild's token meanwhile (the next check rebuilds). */
+  complete: boolean
   ms: number
 }
 
 /** A progress line every this many likes: a rebuild of a busy day's likes takes a while. */
 const PROGRESS_EVERY = 100_000
+const WARN_EVERY_MS = 60_000
 
 /**
  * The hot feed's like buckets rebuilt from `likes` after Redis lost them (docs/feed.md#hot-feed). The buckets live
  * only in Redis; without this a flushed or restarted Redis would leave the hot feed empty, or ranked by the likes
- * made since, for a whole day. The marker hotBucketsCompleteKey says the buckets are whole: the worker checks it
- * every FEED_HOT_REBUILD_CHECK_MS and at start, and when it is gone, reconciles every like of the window (the
- * likes handler's own operation, so a like counts once however often it is written) and sets it again.
+ * made since, for a whole day. The marker (keys.ts HOT_BUCKETS_COMPLETE_KEY) says the buckets are whole: the
+ * worker checks it at start and every FEED_HOT_REBUILD_INTERVAL_MS, and when it is gone, counts every like of the
+ * window in its hour's bucket (hot-likes.ts restoreMany: once, however often it is written).
  *
- * One worker at a time: the rebuild holds the buckets' lock alone (projections/hot-likes-lock.ts) in one
- * transaction, from before its read of `likes` to after its last Redis write, so the likes handlers (which hold it
- * shared) wait and then reconcile against the likes table as it is after the rebuild's read. A second worker that
- * waited for the lock finds the marker set and does nothing (or, in the moment between the first one's commit and
- * its marker, rebuilds once more: harmless). A crash midway leaves no marker: the next check rebuilds again.
+ * - One worker at a time: the rebuild's session lock (projections/hot-likes-lock.ts), tried, held until the marker
+ *   is set; the other workers skip their check meanwhile.
+ * - No handler write between the rebuild's read and its writes: the rebuild holds the buckets' lock alone in one
+ *   transaction from before its read of `likes` to after its last Redis write; the likes handlers, which try it
+ *   shared, go to their retry tier meanwhile and then reconcile against `likes` as it is.
+ * - The marker only over whole buckets: set after the commit (a connection lost during the read may end
+ *   postgres.js's cursor early without an error, porsager/postgres#1166; then the commit is what fails), and only
+ *   if the rebuild's token is still in Redis (a Redis emptied during the rebuild lost it too).
+ * - A crash midway leaves no marker: the next check, on any worker, rebuilds again.
  */
 export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
   const { sql, hotLikes, logger } = options
   const pageSize = options.pageSize ?? 1000
   const now = options.now ?? (() => new Date())
+  let warnedAt = 0
 
-  /** Rebuilds the buckets if they are not whole; undefined when they were (or another worker just did it). */
-  async function runOnce(): Promise<HotLikesRebuildReport | undefined> {
-    if (await hotLikes.isComplete()) return undefined
+  /** Whether the buckets are whole; true while Redis does not answer (nothing to rebuild into), with a warning. */
+  async function whole(): Promise<boolean> {
+    try {
+      return await hotLikes.isComplete()
+    } catch (err) {
+      if (Date.now() - warnedAt > WARN_EVERY_MS) {
+        warnedAt = Date.now()
+        logger.warn({ err }, 'hot feed: Redis did not answer the bucket check; checking again at the next interval')
+      }
+      return true
+    }
+  }
+
+  async function rebuild(): Promise<HotLikesRebuildReport> {
     const started = performance.now()
-    const report = await sql.begin(async (tx) => {
-      // The read of a busy day's likes outlasts one statement's deadline; the transaction ends with the rebuild.
-      await tx`set local statement_timeout = '10min'`
-      await lockAllLikes(tx)
-      if (await hotLikes.isComplete()) return undefined // another worker rebuilt them while this one waited
+    const token = randomUUID()
+    await hotLikes.beginRebuild(token)
+    const counts = await sql.begin(async (tx) => {
+      await lockHotBuckets(tx)
+      // The cursor is one statement, read page by page between Redis writes: a busy day's likes take longer than
+      // DB_STATEMENT_TIMEOUT_MS (measured: ~50,000 likes/s, docs/feed.md#hot-feed). An hour bounds a stuck one.
+      await tx`set local statement_timeout = '1h'`
       const at = now()
-      // The window's 24 hours and the one before, which the reconcile keeps too (hot-likes.ts).
-      const since = new Date(at.getTime() - HOT_BUCKET_TTL_HOURS * 3_600_000)
+      // The window's 25 hour buckets: the 24 the ranking reads and the one before (hot-likes.ts reconcile).
+      const since = new Date((hourOf(at) - HOT_WINDOW_HOURS) * 3_600_000)
       logger.info({ since }, 'hot feed: like buckets missing in Redis; rebuilding them from likes')
       let likes = 0
       let restored = 0
       await forEachWindowLike(tx, since, pageSize, async (page) => {
-        restored += await hotLikes.reconcileMany(page, at)
+        restored += await hotLikes.restoreMany(page, at)
         const before = likes
         likes += page.length
         if (Math.floor(likes / PROGRESS_EVERY) > Math.floor(before / PROGRESS_EVERY))
@@ -70,13 +95,28 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
       })
       return { likes, restored }
     })
-    if (!report) return undefined
-    // After the commit, not before: a connection lost during the read may end postgres.js's cursor iterator early
-    // without an error (porsager/postgres#1166), and then the commit is what fails, leaving no marker.
-    await hotLikes.markComplete()
+    const complete = await hotLikes.markComplete(token)
     const ms = Math.round(performance.now() - started)
-    logger.info({ ...report, ms }, 'hot feed: like buckets rebuilt from likes')
-    return { ...report, ms }
+    if (complete) logger.info({ ...counts, ms }, 'hot feed: like buckets rebuilt from likes')
+    else logger.warn({ ...counts, ms }, 'hot feed: Redis lost the buckets again during their rebuild; rebuilding again')
+    return { ...counts, complete, ms }
+  }
+
+  /** Rebuilds the buckets if they are not whole; undefined when they were, or another worker is rebuilding them. */
+  async function runOnce(): Promise<HotLikesRebuildReport | undefined> {
+    if (await whole()) return undefined
+    return tryWithRebuildLock(sql, async () => {
+      // Another worker may have rebuilt them between the check and the lock.
+      if (await hotLikes.isComplete()) return undefined
+      try {
+        const report = await rebuild()
+        options.rebuilds?.inc({ result: report.complete ? 'ok' : 'error' })
+        return report
+      } catch (error) {
+        options.rebuilds?.inc({ result: 'error' })
+        throw error
+      }
+    })
   }
 
   const job = createPeriodicJob({

@@ -17,7 +17,7 @@ export type WorkerConfig = Pick<
   | 'FEED_WORKER_MAX_ATTEMPTS'
   | 'FEED_RETENTION_DAYS'
   | 'FEED_RETENTION_PRUNE_INTERVAL_MS'
-  | 'FEED_HOT_REBUILD_CHECK_MS'
+  | 'FEED_HOT_REBUILD_INTERVAL_MS'
 >
 
 /** What every processor (one file each in processors/) is given. */

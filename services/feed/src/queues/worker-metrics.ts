@@ -35,6 +35,10 @@ export function workerMetrics(registry: Registry) {
     batches: counter(registry, 'feed_fanout_batches_total', 'Fan-out follower batches enqueued'),
     /** Posts of large accounts, not fanned out (pull), and authors promoted to large. */
     pulls: counter(registry, 'feed_fanout_pull_posts_total', 'Posts of large accounts added to their lists only'),
+    /** The hot buckets rebuilt from likes after Redis lost them (hot-likes-rebuild.ts), by result. */
+    hotRebuilds: counter(registry, 'feed_hot_bucket_rebuilds_total', 'Hot-feed like buckets rebuilt from likes', [
+      'result',
+    ]),
   }
 }
 

@@ -1,7 +1,8 @@
 import {
   HOT_BUCKET_TTL_HOURS,
+  HOT_BUCKETS_COMPLETE_KEY,
+  HOT_REBUILD_TOKEN_KEY,
   HOT_WINDOW_HOURS,
-  hotBucketsCompleteKey,
   hotLikersKey,
   hotLikesKey,
   hourOf,
@@ -48,23 +49,45 @@ export function createHotLikes(client: Redis) {
       return redis.feedLikeReconcile(...reconcileArgs(postId, likerId, likedAt, now))
     },
 
-    /** reconcile for each of `likes`, in one pipeline (the rebuild's pages). Returns the net change in all. */
-    async reconcileMany(likes: readonly StandingLike[], now = new Date()): Promise<number> {
-      if (likes.length === 0) return 0
+    /**
+     * The rebuild's write (queues/hot-likes-rebuild.ts): each of `likes`, standing when the rebuild read them,
+     * counted in the bucket of its hour unless it already is, in one pipeline; a like older than the window counts
+     * nowhere. Only that hour, not reconcile's 25: the rebuild runs over lost buckets while the likes handlers wait,
+     * and a pair a handler had counted elsewhere before it has an event still to come (the unlike or new like that
+     * changed it), whose reconcile puts it right. Returns how many were counted now.
+     */
+    async restoreMany(likes: readonly StandingLike[], now = new Date()): Promise<number> {
+      const current = hourOf(now)
       const pipeline = feedPipeline(redis)
-      for (const like of likes)
-        pipeline.feedLikeReconcile(...reconcileArgs(like.postId, like.likerId, like.likedAt, now))
+      let queued = 0
+      for (const { postId, likerId, likedAt } of likes) {
+        const hour = Math.min(hourOf(likedAt), current)
+        if (hour < current - HOT_WINDOW_HOURS) continue
+        const expiry = (hour + HOT_BUCKET_TTL_HOURS) * 3600
+        pipeline.feedLikeRestore(2, hotLikesKey(hour), hotLikersKey(hour), postId, `${postId}:${likerId}`, expiry)
+        queued++
+      }
+      if (queued === 0) return 0
       const replies = await execPipeline(pipeline)
-      return replies.reduce<number>((sum, delta) => sum + Number(delta), 0)
+      return replies.reduce<number>((sum, counted) => sum + Number(counted), 0)
     },
 
-    /** Whether the buckets are known to hold every like of the window (keys.ts hotBucketsCompleteKey). */
+    /** Whether the buckets are known to hold every like of the window (keys.ts HOT_BUCKETS_COMPLETE_KEY). */
     async isComplete(): Promise<boolean> {
-      return (await redis.exists(hotBucketsCompleteKey())) === 1
+      return (await redis.exists(HOT_BUCKETS_COMPLETE_KEY)) === 1
     },
 
-    async markComplete(): Promise<void> {
-      await redis.set(hotBucketsCompleteKey(), '1')
+    /**
+     * A rebuild begins: its token is stored (keys.ts HOT_REBUILD_TOKEN_KEY), for markComplete to find at its end.
+     * Before the rebuild's first write, so a Redis emptied after it has lost the token too.
+     */
+    async beginRebuild(token: string): Promise<void> {
+      await redis.set(HOT_REBUILD_TOKEN_KEY, token, 'EX', 86_400)
+    },
+
+    /** The rebuild of `token` is whole: sets the marker, unless Redis lost the token meanwhile (then false). */
+    async markComplete(token: string): Promise<boolean> {
+      return (await redis.feedHotMarkComplete(2, HOT_REBUILD_TOKEN_KEY, HOT_BUCKETS_COMPLETE_KEY, token)) === 1
     },
   }
 }

@@ -95,13 +95,18 @@ export function hotLikersKey(hour: number): string {
 
 /**
  * Present (string "1", no TTL) once the buckets hold every like of the window: set by the worker's rebuild from
- * `likes` (queues/hot-likes-rebuild.ts). A new or emptied Redis (a flush, a restart without persistence, a failover
- * to an empty replica) has lost it with the buckets, and that is how the worker knows to rebuild them. Deleting it
- * by hand asks for a rebuild (docs/runbooks/feed.md).
+ * `likes` (queues/hot-likes-rebuild.ts) and by the seed. A new or emptied Redis (a flush, a restart without
+ * persistence, a failover to an empty replica) has lost it with the buckets, and that is how the worker knows to
+ * rebuild them. Deleting it by hand asks for a rebuild (docs/runbooks/feed.md).
  */
-export function hotBucketsCompleteKey(): string {
-  return `feed:${HOT_TAG}:buckets-complete`
-}
+export const HOT_BUCKETS_COMPLETE_KEY = `feed:${HOT_TAG}:buckets-complete`
+
+/**
+ * The rebuild under way: a random token of the worker rebuilding (string, EX one day). The marker above is set
+ * only by the holder of the token it finds here (feedHotMarkComplete): a Redis emptied while a rebuild ran has lost
+ * the token too, and that rebuild, incomplete now, sets no marker.
+ */
+export const HOT_REBUILD_TOKEN_KEY = `feed:${HOT_TAG}:rebuild`
 
 /** The buckets of the window at `now`, newest first: the ZUNIONSTORE keys of the ranking. */
 export function hotBucketKeys(now: Date | number = Date.now()): string[] {

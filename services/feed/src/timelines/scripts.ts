@@ -129,6 +129,32 @@ const scripts = {
       end
     end
     return delta`,
+
+  /**
+   * KEYS: the (likes, likers) pair of one hour; ARGV: postId, "<postId>:<likerId>", the hour's expiry (unix
+   * seconds). Counts the like in that hour unless it already is (the rebuild's write: it touches one hour, where
+   * feedLikeReconcile touches all 25). Returns 1 when counted now, 0 when it already was.
+   */
+  feedLikeRestore: `
+    local counted = 0
+    if redis.call('hsetnx', KEYS[2], ARGV[2], '1') == 1 then
+      redis.call('zincrby', KEYS[1], 1, ARGV[1])
+      counted = 1
+    end
+    redis.call('expireat', KEYS[1], ARGV[3])
+    redis.call('expireat', KEYS[2], ARGV[3])
+    return counted`,
+
+  /**
+   * KEYS: the rebuild token, the marker (keys.ts HOT_REBUILD_TOKEN_KEY, HOT_BUCKETS_COMPLETE_KEY); ARGV: the token
+   * of the rebuild that ends. Sets the marker (and drops the token) only if the token is still this rebuild's.
+   * Returns 1 when set, 0 when the token is gone (Redis lost it, so the buckets this rebuild wrote are incomplete).
+   */
+  feedHotMarkComplete: `
+    if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+    redis.call('set', KEYS[2], '1')
+    redis.call('del', KEYS[1])
+    return 1`,
 } as const
 
 type Arg = string | number
@@ -142,6 +168,8 @@ export interface FeedScripts {
   feedPage(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<(number | string)[]>
   feedRemoveAuthor(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
   feedLikeReconcile(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
+  feedLikeRestore(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
+  feedHotMarkComplete(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
 }
 
 /** The same commands queued in a pipeline (their replies come with exec()). */

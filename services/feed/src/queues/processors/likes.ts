@@ -9,9 +9,10 @@ import { timed } from '../worker-metrics.js'
 /**
  * post.liked and post.unliked (one queue): the hot feed's hourly like buckets (keys.ts, hot-likes.ts). Both read
  * the likes row as it is now and reconcile the buckets with it, inside a transaction that holds the (post, liker)
- * pair's advisory lock (and the buckets' lock shared, against a rebuild) until Redis has answered: the read and the
- * write of one pair are never interleaved with another handler's of the same pair (projections/hot-likes-lock.ts). Idempotent and order-free (hot-likes.ts). The post's like_count is the
- * command's (posts.like_count, in the like's own transaction): nothing to project for it.
+ * pair's advisory lock until Redis has answered: the read and the write of one pair are never interleaved with
+ * another handler's of the same pair. During a rebuild of the buckets from likes the handler fails at once and is
+ * retried after it (projections/hot-likes-lock.ts). Idempotent and order-free (hot-likes.ts). The post's like_count
+ * is the command's (posts.like_count, in the like's own transaction): nothing to project for it.
  */
 export function createLikesProcessor(deps: WorkerDeps) {
   const { sql, hotLikes, metrics } = deps
