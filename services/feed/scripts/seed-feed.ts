@@ -2,15 +2,17 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSql } from '@platform/db'
 import { createRedis } from '@platform/http'
+import { createLogger } from '@platform/logging'
 import { migrateService } from '@platform/service'
 import { loadServiceConfig } from '../src/config.js'
+import { createHotLikesRebuild } from '../src/queues/hot-likes-rebuild.js'
 import { createHotLikes } from '../src/timelines/hot-likes.js'
 import { createTimelineStore } from '../src/timelines/timeline-store.js'
 import type { GraphOptions } from './seed/graph.js'
 import { buildGraph } from './seed/graph.js'
 import { createProgress } from './seed/progress.js'
 import { readMarker, seedFeed, tablesExist } from './seed/seed-feed.js'
-import { warmHotLikes, warmTimelines } from './seed/warm.js'
+import { warmTimelines } from './seed/warm.js'
 
 /**
  * `npm run seed:feed` (part of `npm run seed`; docs/performance.md#seed): a million simulated users of the feed, their
@@ -102,7 +104,18 @@ try {
     const store = createTimelineStore(redis, { size: config.FEED_TIMELINE_SIZE, activeDays: config.FEED_ACTIVE_DAYS })
     progress.phase(`warming Redis: ${graph.active.length} active users' timelines`)
     await warmTimelines(graph, store, progress)
-    await warmHotLikes(graph, createHotLikes(redis), progress)
+    // The hot feed's buckets from the likes just seeded: the worker's own rebuild, which sets their marker.
+    const rebuild = createHotLikesRebuild({
+      sql,
+      hotLikes: createHotLikes(redis),
+      logger: createLogger({ service: 'feed-seed', level: 'silent' }),
+      intervalMs: 0,
+    })
+    const hot = await rebuild.runOnce({ force: true })
+    progress.done(
+      hot ? 'redis hot-feed likes' : 'redis hot-feed likes (a worker is rebuilding them)',
+      hot?.restored ?? 0,
+    )
     await sql`update feed_seed set redis_warmed_at = now()`
   }
   progress.log('done')

@@ -16,6 +16,8 @@ import { RetryableError } from '@platform/messaging'
  * - The rebuild's own (hotRebuildLockKey), a session lock tried by each worker: one rebuild at a time in the
  *   cluster, held until its marker is set, so a second worker does not rebuild again the moment the first commits.
  */
+// Advisory locks are the database's, not the schema's: the schema is in the key (current_schema(), the service's
+// DB_SCHEMA), so feeds in other schemas of one database (parallel tests, a second deployment) never share them.
 export const hotBucketsLockKey = 'feed-hot-buckets'
 export const hotRebuildLockKey = 'feed-hot-rebuild'
 const likePairKey = (postId: string, likerId: string) => `feed-like:${postId}:${likerId}`
@@ -23,14 +25,14 @@ const likePairKey = (postId: string, likerId: string) => `feed-like:${postId}:${
 /** The likes handler's locks: the buckets' (shared, tried) and the pair's. Throws RetryableError during a rebuild. */
 export async function lockLikePair(tx: Queryable, postId: string, likerId: string): Promise<void> {
   const [row] = await tx<{ free: boolean }[]>`
-    select pg_try_advisory_xact_lock_shared(hashtextextended(${hotBucketsLockKey}, 0)) as free,
+    select pg_try_advisory_xact_lock_shared(hashtextextended(current_schema() || ${`:${hotBucketsLockKey}`}, 0)) as free,
            pg_advisory_xact_lock(hashtextextended(${likePairKey(postId, likerId)}, 0))`
   if (!row?.free) throw new RetryableError('the hot buckets are being rebuilt from likes; retried after it')
 }
 
 /** The rebuild's lock on the buckets: alone, waiting for the handlers in progress (transaction-scoped). */
 export async function lockHotBuckets(tx: Queryable): Promise<void> {
-  await tx`select pg_advisory_xact_lock(hashtextextended(${hotBucketsLockKey}, 0))`
+  await tx`select pg_advisory_xact_lock(hashtextextended(current_schema() || ${`:${hotBucketsLockKey}`}, 0))`
 }
 
 /**
@@ -41,13 +43,15 @@ export async function tryWithRebuildLock<T>(sql: Sql, work: () => Promise<T>): P
   const db = await sql.reserve()
   try {
     const [row] = await db<{ got: boolean }[]>`
-      select pg_try_advisory_lock(hashtextextended(${hotRebuildLockKey}, 0)) as got`
+      select pg_try_advisory_lock(hashtextextended(current_schema() || ${`:${hotRebuildLockKey}`}, 0)) as got`
     if (!row?.got) return undefined
     try {
       return await work()
     } finally {
       // A connection that cannot run this is broken, and its session (and lock) ends with it.
-      await db`select pg_advisory_unlock(hashtextextended(${hotRebuildLockKey}, 0))`.catch(() => {})
+      await db`select pg_advisory_unlock(hashtextextended(current_schema() || ${`:${hotRebuildLockKey}`}, 0))`.catch(
+        () => {},
+      )
     }
   } finally {
     db.release()

@@ -53,7 +53,7 @@ const WARN_EVERY_MS = 60_000
  * - A crash midway leaves no marker: the next check, on any worker, rebuilds again.
  */
 export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
-  const { sql, hotLikes, logger } = options
+  const { sql, hotLikes, logger, rebuilds } = options
   const pageSize = options.pageSize ?? 1000
   const now = options.now ?? (() => new Date())
   let warnedAt = 0
@@ -102,18 +102,22 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
     return { ...counts, complete, ms }
   }
 
-  /** Rebuilds the buckets if they are not whole; undefined when they were, or another worker is rebuilding them. */
-  async function runOnce(): Promise<HotLikesRebuildReport | undefined> {
-    if (await whole()) return undefined
+  /**
+   * Rebuilds the buckets if they are not whole (or, with `force`, whatever the marker says: the seed, after writing
+   * likes); undefined when they were, or another worker is rebuilding them.
+   */
+  async function runOnce(options: { force?: boolean } = {}): Promise<HotLikesRebuildReport | undefined> {
+    const force = options.force ?? false
+    if (!force && (await whole())) return undefined
     return tryWithRebuildLock(sql, async () => {
       // Another worker may have rebuilt them between the check and the lock.
-      if (await hotLikes.isComplete()) return undefined
+      if (!force && (await hotLikes.isComplete())) return undefined
       try {
         const report = await rebuild()
-        options.rebuilds?.inc({ result: report.complete ? 'ok' : 'error' })
+        rebuilds?.inc({ result: report.complete ? 'ok' : 'error' })
         return report
       } catch (error) {
-        options.rebuilds?.inc({ result: 'error' })
+        rebuilds?.inc({ result: 'error' })
         throw error
       }
     })
@@ -121,7 +125,7 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
 
   const job = createPeriodicJob({
     name: 'hot feed bucket rebuild',
-    run: runOnce,
+    run: () => runOnce(),
     intervalMs: options.intervalMs,
     logger,
   })

@@ -26,18 +26,6 @@ export interface StandingLike {
  */
 export function createHotLikes(client: Redis) {
   const redis = withFeedScripts(client)
-
-  /** The script's keys and arguments for one pair (see feedLikeReconcile in scripts.ts). */
-  function reconcileArgs(postId: string, likerId: string, likedAt: Date | undefined, now: Date) {
-    const current = hourOf(now)
-    const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
-    // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
-    const target = likedAt === undefined ? -1 : hours.indexOf(Math.min(hourOf(likedAt), current))
-    const keys = hours.flatMap((h) => [hotLikesKey(h), hotLikersKey(h)])
-    const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
-    return [keys.length, ...keys, postId, `${postId}:${likerId}`, target, ...expiries] as const
-  }
-
   return {
     /**
      * `likedAt`: when the like standing now was made, or undefined when there is none. A like older than the window
@@ -46,7 +34,13 @@ export function createHotLikes(client: Redis) {
      * before an hour boundary may still be counted in while the ranking moves on).
      */
     async reconcile(postId: string, likerId: string, likedAt: Date | undefined, now = new Date()): Promise<number> {
-      return redis.feedLikeReconcile(...reconcileArgs(postId, likerId, likedAt, now))
+      const current = hourOf(now)
+      const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+      // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
+      const target = likedAt === undefined ? -1 : hours.indexOf(Math.min(hourOf(likedAt), current))
+      const keys = hours.flatMap((h) => [hotLikesKey(h), hotLikersKey(h)])
+      const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+      return redis.feedLikeReconcile(keys.length, ...keys, postId, `${postId}:${likerId}`, target, ...expiries)
     },
 
     /**
