@@ -145,6 +145,14 @@ export const feedRows: RowSpec[] = [
         unit: 'short',
         targets: [{ expr: `60 * sum (rate(feed_hot_lock_waits_total${RATE}))`, legend: 'lock waits' }],
       },
+      {
+        title: 'Like buckets rebuilt from likes (feed-worker)',
+        description:
+          'One per Redis flush or empty restart; errors and no ok: the hot feed ranks by part of its likes ' +
+          '(FeedHotBucketRebuildFailing).',
+        unit: 'short',
+        targets: [{ expr: `sum by (result) (increase(feed_hot_bucket_rebuilds_total${RATE}))`, legend: '{{result}}' }],
+      },
     ],
   },
   {

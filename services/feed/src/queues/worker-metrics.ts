@@ -5,7 +5,7 @@ import { counter, histogram, type Registry } from '@platform/metrics'
  * consumer_handler_duration_seconds and consumer_in_flight by queue, and the outbox relay its own.
  */
 export function workerMetrics(registry: Registry) {
-  return {
+  const metrics = {
     /**
      * From the post's creation (the command's commit time, PostCreatedV1.createdAt) to its entries being written
      * for a batch of followers (PostgreSQL and Redis), or to its large account's list (path="pull"). The consistency
@@ -40,6 +40,9 @@ export function workerMetrics(registry: Registry) {
       'result',
     ]),
   }
+  // At 0 from the start: FeedHotBucketRebuildFailing takes the increase, which a series born at 1 does not have.
+  for (const result of ['ok', 'error']) metrics.hotRebuilds.inc({ result }, 0)
+  return metrics
 }
 
 export type WorkerMetrics = ReturnType<typeof workerMetrics>
