@@ -4,7 +4,8 @@
  * (BENCH_CONNECTIONS connections, autocannon: saturation) and open (a fixed offered rate, latency from the intended
  * send time: no coordinated omission). Each run prints p50/p95/p99, RPS, error rate, the queue backlog after it and
  * the feed's cache hit ratio over it. Then the fan-out time of an author with about 10,000 followers (p99 over 20
- * posts) and the worker's entries/s beside a direct bulk insert. What is not built yet is said, not measured.
+ * posts) and the worker's entries/s beside a direct bulk insert; and the hot buckets' rebuild from likes (likes/s)
+ * beside reading the same likes alone. What is not built yet is said, not measured.
  *
  *   node --import tsx loadtest/feed/bench.ts
  *     BENCH_USERS=100000        seeded users (npm run seed:feed -- --users; the other sizes are its defaults)
@@ -22,6 +23,7 @@ import { createSql } from '@platform/db'
 import { startTsProcess, testUrls } from '@platform/testing'
 import { authorNear, bulkInsertBaseline, measureFanout, measureFanoutBurst } from './fanout.js'
 import { activeUsers, type BenchFeed, recentPosts, startFeed } from './feed-process.js'
+import { measureHotRebuild } from './hot-rebuild.js'
 import { closedLoad, type LoadRequest, openLoad, type RunStats } from './load-models.js'
 import { backlog, hitRatio, scrape } from './observe.js'
 import { type ScenarioData, type ScenarioName, scenario } from './scenarios.js'
@@ -222,6 +224,11 @@ async function main() {
         )
       }
     }
+    const hot = await measureHotRebuild(sql)
+    console.log(
+      `  hot-bucket rebuild from likes: ${fmt(hot.likes)} likes of the window, ${fmt(hot.rebuild)} likes/s ` +
+        `= ${((hot.rebuild / hot.cursor) * 100).toFixed(0)}% of reading them alone (${fmt(hot.cursor)}/s; median of 3)`,
+    )
   } catch (error) {
     console.error(`feed's last output:\n${feed.api.output().split('\n').slice(-30).join('\n')}`)
     if (feed.worker) console.error(`worker's last output:\n${feed.worker.output().split('\n').slice(-30).join('\n')}`)
