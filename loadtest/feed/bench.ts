@@ -16,14 +16,13 @@
  *     BENCH_SCENARIOS=feed,hot,post,like,mixed   FANOUT_POSTS=20   FANOUT_FOLLOWERS=10000
  */
 import { execFile } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createSql } from '@platform/db'
 import { startTsProcess, testUrls } from '@platform/testing'
 import { authorNear, bulkInsertBaseline, measureFanout, measureFanoutBurst } from './fanout.js'
 import { activeUsers, type BenchFeed, recentPosts, startFeed } from './feed-process.js'
-import { measureHotRebuild } from './hot-rebuild.js'
+import { clearRedisPrefix, measureHotRebuild } from './hot-rebuild.js'
 import { closedLoad, type LoadRequest, openLoad, type RunStats } from './load-models.js'
 import { backlog, hitRatio, scrape } from './observe.js'
 import { type ScenarioData, type ScenarioName, scenario } from './scenarios.js'
@@ -237,7 +236,7 @@ async function main() {
     await Promise.all([feed.stop(), bare?.kill('SIGTERM')])
     if (!keep) await sql.unsafe(`drop schema if exists "${schema}" cascade`).catch(() => {})
     await sql.end({ timeout: 5 })
-    if (!keep) await clearRedis(redisPrefix)
+    if (!keep) await clearRedisPrefix(redisPrefix)
   }
 }
 
@@ -257,31 +256,6 @@ function line(r: Row): string {
     r.backlog ? `| backlog ${r.backlog}` : '',
     r.cache ? `| cache ${r.cache}` : '',
   ].join(' ')
-}
-
-/** The run's Redis keys (timelines the seed wrote, the feed's caches), by SCAN over the prefix. */
-async function clearRedis(prefix: string) {
-  // ioredis comes with @platform/testing: resolved from there, no dependency added
-  const { Redis } = createRequire(new URL('../../packages/testing/package.json', import.meta.url))('ioredis') as {
-    Redis: new (
-      url: string,
-    ) => {
-      scan(...args: (string | number)[]): Promise<[string, string[]]>
-      del(...keys: string[]): Promise<number>
-      disconnect(): void
-    }
-  }
-  const redis = new Redis(testUrls().redisUrl)
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
 }
 
 await main()

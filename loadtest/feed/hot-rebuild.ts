@@ -34,7 +34,8 @@ export interface HotRebuildFigures {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
 
-async function clear(prefix: string): Promise<void> {
+/** Every key under `prefix` (a run's timelines and caches, a rebuild's buckets), by SCAN over it. */
+export async function clearRedisPrefix(prefix: string): Promise<void> {
   const redis = new Redis(testUrls().redisUrl)
   try {
     let cursor = '0'
@@ -71,7 +72,7 @@ export async function measureHotRebuild(sql: Sql, rounds = 3): Promise<HotRebuil
         })
       })
       cursors.push(read / ((performance.now() - started) / 1000))
-      await clear(prefix)
+      await clearRedisPrefix(prefix)
       started = performance.now()
       const report = await rebuild.runOnce({ force: true })
       if (!report) throw new Error('another rebuild held the lock')
@@ -80,7 +81,7 @@ export async function measureHotRebuild(sql: Sql, rounds = 3): Promise<HotRebuil
     }
   } finally {
     redis.disconnect()
-    await clear(prefix)
+    await clearRedisPrefix(prefix)
   }
   return { likes, rebuild: median(rebuilds), cursor: median(cursors) }
 }
