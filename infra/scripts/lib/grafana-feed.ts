@@ -153,6 +153,14 @@ export const feedRows: RowSpec[] = [
         unit: 'short',
         targets: [{ expr: `sum by (result) (increase(feed_hot_bucket_rebuilds_total${RATE}))`, legend: '{{result}}' }],
       },
+      {
+        title: 'Like buckets whole (feed-worker)',
+        description:
+          "1: the workers found the buckets' marker at their last check; 0: they wait for or undergo a rebuild. " +
+          '0 for 30 minutes: a rebuild that hangs or keeps dying (FeedHotBucketsIncomplete).',
+        unit: 'short',
+        targets: [{ expr: 'max (feed_hot_buckets_complete)', legend: 'whole' }],
+      },
     ],
   },
   {

@@ -27,8 +27,13 @@ let hotLikes: HotLikes
 const silent = createLogger({ service: 'feed-test', level: 'silent' })
 
 beforeAll(async () => {
-  // The worker checks every 200 ms here (10 s by default); a likes handler retried during a rebuild has 30 attempts.
-  h = await startWorkerHarness({ FEED_HOT_REBUILD_INTERVAL_MS: '200', FEED_WORKER_MAX_ATTEMPTS: '30' })
+  // The worker checks every 200 ms here (10 s by default); a likes handler retried during a rebuild has 100
+  // attempts, 500 ms apart (~50 s: far more than a gate of these tests stays shut on a loaded machine).
+  h = await startWorkerHarness({
+    FEED_HOT_REBUILD_INTERVAL_MS: '200',
+    FEED_WORKER_RETRY_DELAYS_MS: '100,500',
+    FEED_WORKER_MAX_ATTEMPTS: '100',
+  })
   if (!h.workerRuntime) throw new Error('the worker runs in this process')
   redis = h.workerRuntime.redis
   hotLikes = createHotLikes(redis)
@@ -58,8 +63,10 @@ async function like(fan: TestUser, postId: string, method: 'PUT' | 'DELETE' = 'P
 }
 
 /**
- * A rebuild of its own that takes the buckets for lost whatever the marker says (so the worker's check, which sees
- * the marker, leaves it alone) and stops before each page's Redis writes until `release()`; `onPage` may fail it.
+ * A rebuild of its own that stops before each page's Redis writes until `release()`; `onPage` may fail it. `run()`
+ * forces it (after the worker's rebuild, if one is under way, whatever the marker says); `rebuild.runOnce()` alone
+ * takes the buckets for lost, and skips while another rebuild holds the lock. Reaching the gate needs a like in the
+ * window: each test makes its own.
  */
 function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => void } = {}) {
   let reached!: () => void
@@ -74,11 +81,11 @@ function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => v
   const gated: HotLikes = {
     ...hotLikes,
     isComplete: async () => false,
-    async restoreMany(likes, now) {
+    async restoreMany(token, likes, now) {
       reached()
       await gate
       options.onPage?.(++pages)
-      return hotLikes.restoreMany(likes, now)
+      return hotLikes.restoreMany(token, likes, now)
     },
   }
   const rebuild = createHotLikesRebuild({
@@ -88,7 +95,7 @@ function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => v
     intervalMs: 60_000,
     ...(options.pageSize ? { pageSize: options.pageSize } : {}),
   })
-  return { rebuild, atGate, release }
+  return { rebuild, atGate, release, run: () => rebuild.runOnce({ force: true }) }
 }
 
 describe('the hot buckets rebuild', () => {
@@ -115,7 +122,7 @@ describe('the hot buckets rebuild', () => {
     // Over whole buckets a rebuild counts nothing twice.
     const again = gatedRebuild()
     again.release()
-    const report = await again.rebuild.runOnce()
+    const report = await again.run()
     expect(report).toMatchObject({ restored: 0, complete: true })
     expect(report?.likes).toBeGreaterThanOrEqual(4)
     expect([await score(a), await score(b)]).toEqual([3, 1])
@@ -130,9 +137,9 @@ describe('the hot buckets rebuild', () => {
     const reader = await h.newUser('greader')
     await h.follow(reader, author.user.id)
 
-    const { rebuild, atGate, release } = gatedRebuild()
+    const { run, atGate, release } = gatedRebuild()
     await loseBuckets({ keepMarker: true })
-    const running = rebuild.runOnce()
+    const running = run()
     await atGate
     // The rebuild has read both likes. Fan 0 unlikes; a dozen more likes arrive (more than the worker's pool of 10
     // connections, which handlers waiting for the rebuild would hold); and the author posts.
@@ -155,15 +162,47 @@ describe('the hot buckets rebuild', () => {
     expect(await score(postId)).toBe(1)
   })
 
-  it('runs in one worker at a time', async () => {
+  it('runs in one worker at a time; a forced one waits for the one under way', async () => {
+    const author = await h.newUser('single')
+    await like(await h.newUser('sfan'), await h.post(author))
     const first = gatedRebuild()
     const second = gatedRebuild()
-    const running = first.rebuild.runOnce()
+    const forced = gatedRebuild()
+    forced.release()
+    const running = first.run()
     await first.atGate
-    // The second finds the rebuild's lock held and skips its turn, without reading or writing.
+    // The second finds the rebuild's lock held and skips its turn, without reading or writing; the forced one (the
+    // seed's) waits for the lock.
     expect(await second.rebuild.runOnce()).toBeUndefined()
+    let forcedDone = false
+    const waiting = forced.run().finally(() => {
+      forcedDone = true
+    })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(forcedDone).toBe(false)
     first.release()
     expect(await running).toMatchObject({ complete: true })
+    expect(await waiting).toMatchObject({ complete: true, restored: 0 })
+  })
+
+  it('counts each like once whatever Redis kept of the buckets, and ranks by the old ones until the swap', async () => {
+    const author = await h.newUser('evicted')
+    const postId = await h.post(author)
+    const fans = [await h.newUser('efan0'), await h.newUser('efan1')]
+    for (const fan of fans) await like(fan, postId)
+    await eventually(async () => (await score(postId)) === 2, 'two likes in the buckets')
+    // An eviction that took the likers of this hour and kept its bucket: counting into the live bucket would make 4.
+    await redis.del(hotLikersKey(hourOf(new Date())))
+    const { run, atGate, release } = gatedRebuild()
+    const running = run()
+    await atGate
+    expect(await score(postId)).toBe(2)
+    release()
+    expect(await running).toMatchObject({ complete: true })
+    expect(await score(postId)).toBe(2)
+    expect(await redis.hlen(hotLikersKey(hourOf(new Date())))).toBeGreaterThanOrEqual(2)
+    // The rebuild's copies are gone with the swap.
+    expect(await redis.keys('feed:{hot}:rebuild:*')).toEqual([])
   })
 
   it('sets no marker over buckets that a failed rebuild or an emptied Redis left incomplete', async () => {
@@ -173,13 +212,16 @@ describe('the hot buckets rebuild', () => {
     for (const postId of posts) await like(fan, postId)
     await eventually(async () => (await score(posts[2] as string)) === 1, 'the likes in the buckets')
 
-    // Redis emptied during the rebuild: its token went with the buckets, so it sets no marker.
+    // Redis emptied during the rebuild: its token went with the buckets (and the marker), so it sets no marker.
     const emptied = gatedRebuild()
-    const running = emptied.rebuild.runOnce()
+    const running = emptied.run()
     await emptied.atGate
-    await redis.del(HOT_REBUILD_TOKEN_KEY)
+    await redis.del(HOT_REBUILD_TOKEN_KEY, HOT_BUCKETS_COMPLETE_KEY)
     emptied.release()
-    expect(await running).toMatchObject({ complete: false })
+    expect(await running).toMatchObject({ complete: false, restored: 0 })
+    // Read at once on the worker's own Redis connection: before the worker's next check could have rebuilt them.
+    expect(await redis.exists(HOT_BUCKETS_COMPLETE_KEY)).toBe(0)
+    await eventually(() => hotLikes.isComplete(), 'the worker rebuilds after the emptied one')
 
     // A rebuild that dies after its first page of one like leaves the marker unset: the worker rebuilds again. The
     // buckets are lost once it holds the rebuild's lock (so the worker's check waits for it) and has read the likes.
@@ -189,7 +231,7 @@ describe('the hot buckets rebuild', () => {
         if (page === 2) throw new Error('the worker died here')
       },
     })
-    const failed = failing.rebuild.runOnce()
+    const failed = failing.run()
     await failing.atGate
     await loseBuckets()
     failing.release()

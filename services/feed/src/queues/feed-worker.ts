@@ -94,6 +94,7 @@ export async function startFeedWorker(options: FeedWorkerOptions) {
     logger,
     intervalMs: config.FEED_HOT_REBUILD_INTERVAL_MS,
     rebuilds: deps.metrics.hotRebuilds,
+    bucketsComplete: deps.metrics.hotBucketsComplete,
   })
   hotRebuild.start()
 

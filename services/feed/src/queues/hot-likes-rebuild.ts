@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql } from '@platform/db'
 import type { Logger } from '@platform/logging'
-import type { Counter } from '@platform/metrics'
+import type { Counter, Gauge } from '@platform/metrics'
 import { createPeriodicJob } from '@platform/service'
-import { lockHotBuckets, tryWithRebuildLock } from '../projections/hot-likes-lock.js'
+import { lockHotBuckets, withRebuildLock } from '../projections/hot-likes-lock.js'
 import { forEachWindowLike } from '../projections/select-window-likes.js'
 import type { HotLikes } from '../timelines/hot-likes.js'
 import { HOT_WINDOW_HOURS, hourOf } from '../timelines/keys.js'
@@ -16,6 +16,8 @@ export interface HotLikesRebuildOptions {
   intervalMs: number
   /** feed_hot_bucket_rebuilds_total{result}: `ok`, or `error` (failed, or Redis lost the buckets during it). */
   rebuilds?: Counter<'result'>
+  /** feed_hot_buckets_complete: 1 when the last check found the marker, 0 when not (FeedHotBucketsIncomplete). */
+  bucketsComplete?: Gauge
   /** Likes per cursor page and Redis pipeline. */
   pageSize?: number
   now?: () => Date
@@ -24,9 +26,10 @@ export interface HotLikesRebuildOptions {
 export interface HotLikesRebuildReport {
   /** Likes of the window read from `likes`. */
   likes: number
-  /** Net change of the buckets' scores: the likes Redis had lost. */
+  /** Net change in likes counted in the buckets: the likes Redis had lost (0 when it lost the token). */
   restored: number
-  /** Whether the marker was set: false when Redis lost the rebuild's token meanwhile (the next check rebuilds). */
+  /** Whether the buckets were replaced and the marker set: false when Redis lost the rebuild's token meanwhile (the
+   * next check rebuilds). */
   complete: boolean
   ms: number
 }
@@ -40,20 +43,25 @@ const WARN_EVERY_MS = 60_000
  * only in Redis; without this a flushed or restarted Redis would leave the hot feed empty, or ranked by the likes
  * made since, for a whole day. The marker (keys.ts HOT_BUCKETS_COMPLETE_KEY) says the buckets are whole: the
  * worker checks it at start and every FEED_HOT_REBUILD_INTERVAL_MS, and when it is gone, counts every like of the
- * window in its hour's bucket (hot-likes.ts restoreMany: once, however often it is written).
+ * window in its hour's bucket. It writes copies of the buckets (hot-likes.ts restoreMany), starting from nothing, and
+ * swaps them in at the end (swapRebuilt): whatever Redis kept of the old ones is not counted twice, and the hot feed
+ * ranks by them until the swap. Redis holds both for the time of a rebuild.
  *
  * - One worker at a time: the rebuild's session lock (projections/hot-likes-lock.ts), tried, held until the marker
  *   is set; the other workers skip their check meanwhile.
- * - No handler write between the rebuild's read and its writes: the rebuild holds the buckets' lock alone in one
- *   transaction from before its read of `likes` to after its last Redis write; the likes handlers, which try it
- *   shared, go to their retry tier meanwhile and then reconcile against `likes` as it is.
+ * - No handler write between the rebuild's read and its swap: the rebuild holds the buckets' lock alone in one
+ *   transaction from before its read of `likes` to after the swap; the likes handlers, which try it shared, go to
+ *   their retry tier meanwhile and then reconcile against `likes` as it is. A rebuild longer than their retry budget
+ *   (FEED_WORKER_MAX_ATTEMPTS; ~32 minutes by default, ~90 million likes at the measured rate) sends the rest to the
+ *   `feed.likes` DLQ, from which they are moved back (docs/runbooks/feed.md#feedhotbucketsincomplete).
  * - The marker only over whole buckets: set after the commit (a connection lost during the read may end
- *   postgres.js's cursor early without an error, porsager/postgres#1166; then the commit is what fails), and only
- *   if the rebuild's token is still in Redis (a Redis emptied during the rebuild lost it too).
+ *   postgres.js's cursor early without an error, porsager/postgres#1166; then the commit is what fails), and the
+ *   swap and the marker only if the rebuild's token is still in Redis (a Redis emptied during the rebuild lost it
+ *   and the copies with it).
  * - A crash midway leaves no marker: the next check, on any worker, rebuilds again.
  */
 export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
-  const { sql, hotLikes, logger, rebuilds } = options
+  const { sql, hotLikes, logger, rebuilds, bucketsComplete } = options
   const pageSize = options.pageSize ?? 1000
   const now = options.now ?? (() => new Date())
   let warnedAt = 0
@@ -61,7 +69,9 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
   /** Whether the buckets are whole; true while Redis does not answer (nothing to rebuild into), with a warning. */
   async function whole(): Promise<boolean> {
     try {
-      return await hotLikes.isComplete()
+      const found = await hotLikes.isComplete()
+      bucketsComplete?.set(found ? 1 : 0)
+      return found
     } catch (err) {
       if (Date.now() - warnedAt > WARN_EVERY_MS) {
         warnedAt = Date.now()
@@ -75,7 +85,7 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
     const started = performance.now()
     const token = randomUUID()
     await hotLikes.beginRebuild(token)
-    const counts = await sql.begin(async (tx) => {
+    const result = await sql.begin(async (tx) => {
       await lockHotBuckets(tx)
       // The cursor is one statement, read page by page between Redis writes: a busy day's likes take longer than
       // DB_STATEMENT_TIMEOUT_MS (measured: ~50,000 likes/s, docs/feed.md#hot-feed). An hour bounds a stuck one.
@@ -85,17 +95,18 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
       const since = new Date((hourOf(at) - HOT_WINDOW_HOURS) * 3_600_000)
       logger.info({ since }, 'hot feed: like buckets missing in Redis; rebuilding them from likes')
       let likes = 0
-      let restored = 0
       await forEachWindowLike(tx, since, pageSize, async (page) => {
-        restored += await hotLikes.restoreMany(page, at)
+        await hotLikes.restoreMany(token, page, at)
         const before = likes
         likes += page.length
         if (Math.floor(likes / PROGRESS_EVERY) > Math.floor(before / PROGRESS_EVERY))
-          logger.info({ likes, restored }, 'hot feed: rebuilding the like buckets')
+          logger.info({ likes }, 'hot feed: rebuilding the like buckets')
       })
-      return { likes, restored }
+      const { swapped, restored } = await hotLikes.swapRebuilt(token, at)
+      return { likes, restored, swapped }
     })
-    const complete = await hotLikes.markComplete(token)
+    const { swapped, ...counts } = result
+    const complete = swapped && (await hotLikes.markComplete(token))
     const ms = Math.round(performance.now() - started)
     if (complete) logger.info({ ...counts, ms }, 'hot feed: like buckets rebuilt from likes')
     else logger.warn({ ...counts, ms }, 'hot feed: Redis lost the buckets again during their rebuild; rebuilding again')
@@ -103,18 +114,19 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
   }
 
   /**
-   * Rebuilds the buckets if they are not whole (or, with `force`, whatever the marker says: the seed, after writing
-   * likes); undefined when they were, or another worker is rebuilding them.
+   * Rebuilds the buckets if they are not whole; undefined when they were, or another worker is rebuilding them.
+   * `force`: whatever the marker says, waiting for a rebuild under way to end first (the seed, after writing likes).
    */
   async function runOnce(options: { force?: boolean } = {}): Promise<HotLikesRebuildReport | undefined> {
     const force = options.force ?? false
     if (!force && (await whole())) return undefined
-    return tryWithRebuildLock(sql, async () => {
+    return withRebuildLock(sql, { wait: force }, async () => {
       // Another worker may have rebuilt them between the check and the lock.
       if (!force && (await hotLikes.isComplete())) return undefined
       try {
         const report = await rebuild()
         rebuilds?.inc({ result: report.complete ? 'ok' : 'error' })
+        bucketsComplete?.set(report.complete ? 1 : 0)
         return report
       } catch (error) {
         rebuilds?.inc({ result: 'error' })

@@ -1,4 +1,4 @@
-import { counter, histogram, type Registry } from '@platform/metrics'
+import { counter, gauge, histogram, type Registry } from '@platform/metrics'
 
 /**
  * The fan-out worker's own metrics (docs/feed.md#fan-out-worker); its consumers add consumer_messages_total,
@@ -39,6 +39,15 @@ export function workerMetrics(registry: Registry) {
     hotRebuilds: counter(registry, 'feed_hot_bucket_rebuilds_total', 'Hot-feed like buckets rebuilt from likes', [
       'result',
     ]),
+    /**
+     * 1 when the worker's last check found the buckets whole (their marker in Redis), 0 when not: it stays 0 through
+     * a rebuild that hangs or keeps dying, which the rebuild counter above never sees end (FeedHotBucketsIncomplete).
+     */
+    hotBucketsComplete: gauge(
+      registry,
+      'feed_hot_buckets_complete',
+      "1 when the hot feed's like buckets are known whole, 0 while they wait for or undergo a rebuild",
+    ),
   }
   // At 0 from the start: FeedHotBucketRebuildFailing takes the increase, which a series born at 1 does not have.
   for (const result of ['ok', 'error']) metrics.hotRebuilds.inc({ result }, 0)

@@ -5,9 +5,14 @@ import {
   HOT_WINDOW_HOURS,
   hotLikersKey,
   hotLikesKey,
+  hotStagedLikersKey,
+  hotStagedLikesKey,
   hourOf,
 } from './keys.js'
 import { execPipeline, feedPipeline, type Redis, withFeedScripts } from './scripts.js'
+
+/** The rebuild's copies outlive its read of `likes` (bounded by one hour, hot-likes-rebuild.ts), then go. */
+const STAGED_TTL_S = 2 * 3600
 
 /** A like as the likes row has it: who liked which post, and when. */
 export interface StandingLike {
@@ -45,25 +50,52 @@ export function createHotLikes(client: Redis) {
 
     /**
      * The rebuild's write (queues/hot-likes-rebuild.ts): each of `likes`, standing when the rebuild read them,
-     * counted in the bucket of its hour unless it already is, in one pipeline; a like older than the window counts
-     * nowhere. Only that hour, not reconcile's 25: the rebuild runs over lost buckets while the likes handlers wait,
-     * and a pair a handler had counted elsewhere before it has an event still to come (the unlike or new like that
-     * changed it), whose reconcile puts it right. Returns how many were counted now.
+     * counted once in the bucket of its hour in the rebuild's copies of the buckets (keys.ts hotStagedLikesKey), in
+     * one pipeline; a like older than the window counts nowhere. Copies, not the live buckets: whatever Redis kept
+     * of them (a bucket evicted without its likers, a like counted in another hour) cannot be counted twice, and the
+     * hot feed ranks by the old buckets until swapRebuilt. Returns how many likes were queued.
      */
-    async restoreMany(likes: readonly StandingLike[], now = new Date()): Promise<number> {
+    async restoreMany(token: string, likes: readonly StandingLike[], now = new Date()): Promise<number> {
       const current = hourOf(now)
+      const expiry = Math.floor(now.getTime() / 1000) + STAGED_TTL_S
       const pipeline = feedPipeline(redis)
       let queued = 0
       for (const { postId, likerId, likedAt } of likes) {
+        // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
         const hour = Math.min(hourOf(likedAt), current)
         if (hour < current - HOT_WINDOW_HOURS) continue
-        const expiry = (hour + HOT_BUCKET_TTL_HOURS) * 3600
-        pipeline.feedLikeRestore(2, hotLikesKey(hour), hotLikersKey(hour), postId, `${postId}:${likerId}`, expiry)
+        const [likesKey, likersKey] = [hotStagedLikesKey(token, hour), hotStagedLikersKey(token, hour)]
+        pipeline.feedLikeRestore(2, likesKey, likersKey, postId, `${postId}:${likerId}`, expiry)
         queued++
       }
-      if (queued === 0) return 0
-      const replies = await execPipeline(pipeline)
-      return replies.reduce<number>((sum, counted) => sum + Number(counted), 0)
+      if (queued > 0) await execPipeline(pipeline)
+      return queued
+    },
+
+    /**
+     * The rebuild's copies of the window's 25 buckets (the 24 the ranking reads and the one before) replace the live
+     * ones in one step, unless Redis lost the rebuild's token (then `swapped` is false and nothing changed).
+     * `restored`: the net change in likes counted, i.e. what Redis had lost. Called while the rebuild still holds
+     * the buckets' lock, so no handler's write falls between it and the rebuild's read.
+     */
+    async swapRebuilt(token: string, now = new Date()): Promise<{ swapped: boolean; restored: number }> {
+      const current = hourOf(now)
+      const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+      const keys = hours.flatMap((h) => [
+        hotLikesKey(h),
+        hotLikersKey(h),
+        hotStagedLikesKey(token, h),
+        hotStagedLikersKey(token, h),
+      ])
+      const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+      const [swapped, restored] = await redis.feedHotSwapRebuilt(
+        keys.length + 1,
+        HOT_REBUILD_TOKEN_KEY,
+        ...keys,
+        token,
+        ...expiries,
+      )
+      return { swapped: swapped === 1, restored }
     },
 
     /** Whether the buckets are known to hold every like of the window (keys.ts HOT_BUCKETS_COMPLETE_KEY). */

@@ -108,6 +108,21 @@ export const HOT_BUCKETS_COMPLETE_KEY = `feed:${HOT_TAG}:buckets-complete`
  */
 export const HOT_REBUILD_TOKEN_KEY = `feed:${HOT_TAG}:rebuild`
 
+/**
+ * A rebuild's copy of hour `hour`'s bucket and likers (same shapes as hotLikesKey, hotLikersKey), written while the
+ * rebuild reads `likes` and renamed over the live pair at its end (scripts.ts feedHotSwapRebuilt), so the hot feed
+ * ranks by the old buckets until then and the rebuild starts from empty ones whatever Redis kept. Expires two hours
+ * after it was written (a rebuild's read is bounded by one hour): a crashed rebuild leaves nothing behind for long.
+ */
+export function hotStagedLikesKey(token: string, hour: number): string {
+  return `feed:${HOT_TAG}:rebuild:${token}:likes:${hour}`
+}
+
+/** The likers of hotStagedLikesKey(token, hour). */
+export function hotStagedLikersKey(token: string, hour: number): string {
+  return `feed:${HOT_TAG}:rebuild:${token}:likers:${hour}`
+}
+
 /** The buckets of the window at `now`, newest first: the ZUNIONSTORE keys of the ranking. */
 export function hotBucketKeys(now: Date | number = Date.now()): string[] {
   const current = hourOf(now)

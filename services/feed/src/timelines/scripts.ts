@@ -131,9 +131,10 @@ const scripts = {
     return delta`,
 
   /**
-   * KEYS: the (likes, likers) pair of one hour; ARGV: postId, "<postId>:<likerId>", the hour's expiry (unix
-   * seconds). Counts the like in that hour unless it already is (the rebuild's write: it touches one hour, where
-   * feedLikeReconcile touches all 25). Returns 1 when counted now, 0 when it already was.
+   * KEYS: the (likes, likers) pair of one hour, a rebuild's copy (keys.ts hotStagedLikesKey, hotStagedLikersKey);
+   * ARGV: postId, "<postId>:<likerId>", the copy's expiry (unix seconds). Counts the like in that hour unless it
+   * already is (the rebuild's write: it touches one hour, where feedLikeReconcile touches all 25). Returns 1 when
+   * counted now, 0 when it already was.
    */
   feedLikeRestore: `
     local counted = 0
@@ -144,6 +145,32 @@ const scripts = {
     redis.call('expireat', KEYS[1], ARGV[3])
     redis.call('expireat', KEYS[2], ARGV[3])
     return counted`,
+
+  /**
+   * KEYS: the rebuild token (keys.ts HOT_REBUILD_TOKEN_KEY), then for each hour of the window: its live likes and
+   * likers, and the rebuild's copies of them (hotStagedLikesKey, hotStagedLikersKey); ARGV: the rebuild's token, then
+   * each hour's expiry (unix seconds). Unless Redis lost the token (then the copies are incomplete: returns {0, 0}
+   * and changes nothing), each copy replaces its live key (RENAME, then the bucket's expiry), and an hour without a
+   * copy (no like in it) is emptied: one atomic step, so the ranking never sums half old, half new buckets. Returns
+   * {1, the net change in pairs counted}: the likes Redis had lost (negative: counted that no longer stood).
+   */
+  feedHotSwapRebuilt: `
+    if redis.call('get', KEYS[1]) ~= ARGV[1] then return {0, 0} end
+    local delta = 0
+    for i = 0, (#KEYS - 1) / 4 - 1 do
+      local likes, likers = KEYS[4 * i + 2], KEYS[4 * i + 3]
+      local stagedLikes, stagedLikers = KEYS[4 * i + 4], KEYS[4 * i + 5]
+      delta = delta + redis.call('hlen', stagedLikers) - redis.call('hlen', likers)
+      for _, pair in ipairs({{stagedLikes, likes}, {stagedLikers, likers}}) do
+        if redis.call('exists', pair[1]) == 1 then
+          redis.call('rename', pair[1], pair[2])
+          redis.call('expireat', pair[2], ARGV[i + 2])
+        else
+          redis.call('del', pair[2])
+        end
+      end
+    end
+    return {1, delta}`,
 
   /**
    * KEYS: the rebuild token, the marker (keys.ts HOT_REBUILD_TOKEN_KEY, HOT_BUCKETS_COMPLETE_KEY); ARGV: the token
@@ -169,6 +196,7 @@ export interface FeedScripts {
   feedRemoveAuthor(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
   feedLikeReconcile(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
   feedLikeRestore(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
+  feedHotSwapRebuilt(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<[number, number]>
   feedHotMarkComplete(numberOfKeys: number, ...keysAndArgs: Arg[]): Reply<number>
 }
 
