@@ -156,9 +156,17 @@ wait_http ClickHouse "$CLICKHOUSE_PING" 60
 
 # Test tools from Debian's packages (no browser or binary downloads here): chromium for the browser tests
 # (playwright-core's executablePath), prometheus for promtool and the alerting test. Only installed, never started.
+# And the hll extension of the local PostgreSQL (analytics' weekly and monthly estimates, migration 0003): a file
+# the running server reads when a schema first creates the extension, no restart.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_major=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 { print $1; exit }')
+  if [ -n "$pg_major" ] && [ ! -f "/usr/share/postgresql/$pg_major/extension/hll.control" ]; then
+    missing+=("postgresql-$pg_major-hll")
+  fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if is_root; then
     log "installing ${missing[*]} from Debian's packages"
@@ -167,7 +175,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     # Not fatal: only the browser and Prometheus tests need them, and they fail naming what is missing.
-    log "missing ${missing[*]} (Debian packages): install them, or run as root; the browser and alerting tests need them"
+    log "missing ${missing[*]} (Debian packages): install them, or run as root; the browser, alerting and estimate tests need them"
   fi
 fi
 

@@ -2,13 +2,16 @@
  * Analytics at size (issue 15), in one run on one machine:
  *   queries    DAU of 30 days and retention of one day, p50/p95: the API (HTTP, answered from the rollups) and the
  *              rollup query alone, beside the raw reference queries over `events` (services/analytics/src/queries/
- *              sql.ts) on the same data. Targets: API p95 < 50 ms and >= 100x faster than the raw queries;
+ *              sql.ts) on the same data. Targets: API p95 < 50 ms and >= 100x faster than the raw queries. Beside
+ *              them (no target): weekly and monthly active users of one day counted exactly (user_day; events for
+ *              the raw week), and estimated for 30 days from the daily HyperLogLog sketches, with their error;
  *   ingestion  events/s through POST /v1/events (batches of 10,000, CONCURRENCY at once) and through the activity
  *              consumer (a backlog in analytics.activity drained), beside a direct COPY of the same rows (under other
  *              ids) into events, in the same table of EVENTS events. Target: >= 30% of the COPY rate.
  *
  *   node --import tsx loadtest/analytics/bench.ts
- *   (EVENTS=10000000 USERS=1000000 DAYS=90 INGEST=300000 CONCURRENCY=2 API_RUNS=200 RAW_RUNS=5 PG=shared|private)
+ *   (EVENTS=10000000 USERS=1000000 DAYS=90 INGEST=300000 CONCURRENCY=2 API_RUNS=200 RAW_RUNS=5 PG=shared|private
+ *    SKETCHES=on|off: off measures ingestion without the sketches' upkeep, as a database without hll runs it)
  *
  * PG=shared (the default): the machine's PostgreSQL as it is configured (shared_buffers 128 MB, Debian's default).
  * PG=private: a PostgreSQL of the benchmark's own (startPrivatePostgres) with shared_buffers=2GB, fsync=on and
@@ -44,6 +47,8 @@ const INGEST = Number(process.env.INGEST ?? 300_000)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 2)
 const API_RUNS = Number(process.env.API_RUNS ?? 200)
 const RAW_RUNS = Number(process.env.RAW_RUNS ?? 5)
+/** off: the daily HyperLogLog sketches dropped before anything is measured, as on a database without hll. */
+const SKETCHES = process.env.SKETCHES ?? 'on'
 const BATCH = 10_000
 const TOKEN = 'bench-ingest-token-0123456789'
 const SERVER = fileURLToPath(new URL('../../services/analytics/src/server.ts', import.meta.url))
@@ -173,6 +178,12 @@ try {
     `analytics benchmark: ${fmt(EVENTS)} events, ${fmt(USERS)} users, ${DAYS} days; ingestion ${fmt(INGEST)} events per way`,
   )
   await startService() // migrates the schema and makes the partitions
+  if (SKETCHES === 'off') {
+    // The service sees at start whether the table is there (rollup.ts hasSketches).
+    await sql`drop table daily_user_sketches`
+    await service?.kill('SIGTERM')
+    await startService()
+  }
   await sql`set maintenance_work_mem = '512MB'`
 
   let started = performance.now()
@@ -197,7 +208,8 @@ try {
       where inhparent = 'events'::regclass
     union all select 'user_day', pg_total_relation_size('user_day')::text
     union all select 'user_activity', pg_total_relation_size('user_activity')::text
-    union all select 'daily_activity', pg_total_relation_size('daily_activity')::text`
+    union all select 'daily_activity', pg_total_relation_size('daily_activity')::text
+    union all select 'daily_user_sketches', coalesce(pg_total_relation_size(to_regclass('daily_user_sketches')), 0)::text`
   log(
     `  data: generate_series ${generateSeconds.toFixed(0)} s, rollup rebuild ${rebuildSeconds.toFixed(0)} s ` +
       `(${fmt(rebuilt.userDays)} user days), vacuum analyze ${vacuumSeconds.toFixed(0)} s; ` +
@@ -221,7 +233,36 @@ try {
     ['retention, 1 day', 'API (HTTP, rollups)', await timed(API_RUNS, api(`/v1/analytics/retention?day=${day}`))],
     ['retention, 1 day', 'rollup query alone', await timed(API_RUNS, () => repo.retention(day))],
     ['retention, 1 day', 'raw query on events', await timed(RAW_RUNS, () => repo.raw.retention(day))],
-  ] as const
+    [
+      'WAU, 1 day',
+      'API (HTTP, exact: user_day)',
+      await timed(API_RUNS / 10, api(`/v1/analytics/active-users?day=${day}&window=7`)),
+    ],
+    ['WAU, 1 day', 'raw query on events', await timed(RAW_RUNS, () => repo.raw.activeUsers(day, 7))],
+    [
+      'MAU, 1 day',
+      'API (HTTP, exact: user_day)',
+      await timed(API_RUNS / 10, api(`/v1/analytics/active-users?day=${day}&window=30`)),
+    ],
+  ] as [string, string, { p50: number; p95: number }][]
+  if (SKETCHES !== 'off') {
+    for (const [query, window] of [
+      ['WAU, 30 days', 7],
+      ['MAU, 30 days', 30],
+    ] as const) {
+      const path = `/v1/analytics/active-users/estimates?from=${from}&to=${to}&window=${window}`
+      rows.push([query, 'API (HTTP, estimates: sketches)', await timed(API_RUNS, api(path))])
+    }
+  }
+  // The estimates' error against the exact counts, on the day of the exact rows.
+  const estimateError = async (window: number) => {
+    const exact = await repo.activeUsers(day, window)
+    if (SKETCHES === 'off') return `${fmt(exact)} (no sketches)`
+    const [estimate] = await repo.activeUserEstimates(day, day, window)
+    const error = (((estimate?.users ?? 0) - exact) / exact) * 100
+    return `${fmt(estimate?.users ?? 0)} estimated for ${fmt(exact)} exact (${error.toFixed(2)}%)`
+  }
+  const errors = { wau: await estimateError(7), mau: await estimateError(30) }
   // The answers agree, or the figures mean nothing.
   const [apiDau, rawDau] = [await repo.dau(from, to), await repo.raw.dau(from, to)]
   const apiRetention = await repo.retention(day)
@@ -233,7 +274,8 @@ try {
   log(`| query | answered by | p50 ms | p95 ms | runs |`)
   log(`| --- | --- | --- | --- | --- |`)
   for (const [query, by, t] of rows) {
-    log(`| ${query} | ${by} | ${ms(t.p50)} | ${ms(t.p95)} | ${by.startsWith('raw') ? RAW_RUNS : API_RUNS} |`)
+    const runs = by.startsWith('raw') ? RAW_RUNS : by.includes('exact') ? API_RUNS / 10 : API_RUNS
+    log(`| ${query} | ${by} | ${ms(t.p50)} | ${ms(t.p95)} | ${runs} |`)
   }
   /** How many times faster the API (row i) is than the raw query (row i + 2), at p50 and at p95. */
   const speedup = (i: number) => {
@@ -247,6 +289,7 @@ try {
       `rollups ${agree ? 'equal' : 'DIFFER FROM'} the raw answers; the API is ${speedup(0)} (DAU) and ` +
       `${speedup(3)} (retention) faster than the raw queries`,
   )
+  log(`weekly active users of ${day}: ${errors.wau}; monthly: ${errors.mau}`)
 
   // Ingestion, for two shapes of traffic: the same rows three times, under other ids, one per way in.
   log('')

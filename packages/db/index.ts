@@ -4,6 +4,7 @@ export {
   type CreateSqlOptions,
   createSql,
   DEFAULT_STATEMENT_TIMEOUT_MS,
+  type Fragment,
   inTransaction,
   jsonText,
   pingDatabase,

@@ -14,6 +14,7 @@ const compose = parse(readFileSync(new URL('../../../docker-compose.yml', import
 
 interface ComposeService {
   image?: string
+  build?: string
   restart?: string
   command?: string[]
   profiles?: string[]
@@ -71,6 +72,16 @@ describe('docker-compose.yml', () => {
     }
     const dockerfile = parseDockerfile(readFileSync(file('Dockerfile'), 'utf8'))
     expect(imageCmd(dockerfile)).toEqual(compose.services.ingest?.command)
+  })
+
+  // Analytics' weekly and monthly estimates need the hll extension (migration 0003); without it they answer 501.
+  it('builds PostgreSQL with the hll extension, for the major version of its base image', () => {
+    expect(compose.services.postgres?.build).toBe('infra/postgres')
+    const [stage] = parseDockerfile(readFileSync(file('infra/postgres/Dockerfile'), 'utf8'))
+    expect(stage?.from).toMatch(/^postgres:\d+$/)
+    const installs = stage?.instructions.filter((i) => i.kind === 'RUN').map((i) => i.command) ?? []
+    // PG_MAJOR is the official image's own variable: the package follows the base image's version.
+    expect(installs.join('\n')).toMatch(/apt-get install .*"postgresql-\$\{PG_MAJOR\}-hll"/)
   })
 
   it('runs RabbitMQ with rabbitmq_prometheus enabled and its :15692 published (infra/prometheus scrapes it)', () => {

@@ -7,6 +7,8 @@ export type Sql = postgres.Sql
 export type Tx = postgres.TransactionSql
 /** Either the pool or an open transaction: repository methods take one of these as their optional last argument. */
 export type Queryable = Sql | Tx
+/** A piece of SQL made by a tagged template, to be placed in another query (postgres.js fragments). */
+export type Fragment = postgres.PendingQuery<postgres.Row[]>
 
 /** PostgreSQL's "unknown" type (pg_type oid 705). */
 const UNKNOWN_OID = 705

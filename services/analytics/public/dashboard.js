@@ -1,9 +1,11 @@
-// The analytics dashboard (docs/analytics.md#dashboard): reads the API, draws DAU with uPlot and the cohorts as a
-// heat map. Plain browser JavaScript, no build step. window.analyticsDashboard holds what was drawn (the API's
+// The analytics dashboard (docs/analytics.md#dashboard): reads the API, draws DAU, and weekly and monthly active
+// users, with uPlot and the cohorts as a heat map. Plain browser JavaScript, no build step. window.analyticsDashboard holds what was drawn (the API's
 // answers and the chart), which test/dashboard.e2e.test.ts compares with the API.
 ;(() => {
   const DAY_MS = 86_400_000
   const COHORT_DAYS = 30
+  // The estimates route answers at most 92 days (docs/analytics.md#api).
+  const ESTIMATE_DAYS = 92
   const $ = (id) => document.getElementById(id)
   const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10)
   const msOf = (day) => Date.parse(`${day}T00:00:00Z`)
@@ -28,7 +30,9 @@
     return { from, to }
   }
 
-  function drawTiles(dau, retention) {
+  function drawTiles(dau, retention, active) {
+    $('tile-wau').textContent = number.format(active.week.users)
+    $('tile-mau').textContent = number.format(active.month.users)
     $('tile-day').textContent = retention.day
     $('tile-active').textContent = number.format(retention.active)
     $('tile-returning').textContent = number.format(retention.returning)
@@ -37,9 +41,9 @@
     $('tile-average').textContent = number.format(Math.round(average))
   }
 
-  function drawChart(dau) {
-    const container = $('dau-chart')
-    const data = [dau.map((d) => msOf(d.day) / 1000), dau.map((d) => d.users)]
+  /** A line chart of `lines` (each { label, stroke, values }) over `days` into `container`; returns the uPlot. */
+  function lineChart(container, days, lines, previous) {
+    const data = [days.map((day) => msOf(day) / 1000), ...lines.map((line) => line.values)]
     const options = {
       width: container.clientWidth,
       height: 300,
@@ -52,19 +56,31 @@
       ],
       series: [
         { label: 'Day', value: (_u, ts) => (ts == null ? '–' : dayOf(ts * 1000)) },
-        {
-          label: 'Active users',
-          stroke: '#3867d6',
+        ...lines.map((line) => ({
+          label: line.label,
+          stroke: line.stroke,
           width: 2,
-          fill: 'rgba(56, 103, 214, 0.10)',
-          points: { show: dau.length <= 62, size: 5 },
+          fill: line.fill,
+          points: { show: days.length <= 62, size: 5 },
           value: (_u, v) => (v == null ? '–' : number.format(v)),
-        },
+        })),
       ],
     }
-    if (state.chart) state.chart.destroy()
+    if (previous) previous.destroy()
     container.textContent = ''
-    state.chart = new uPlot(options, data, container)
+    return new uPlot(options, data, container)
+  }
+
+  function drawChart(dau) {
+    const lines = [
+      { label: 'Active users', stroke: '#3867d6', fill: 'rgba(56, 103, 214, 0.10)', values: dau.map((d) => d.users) },
+    ]
+    state.chart = lineChart(
+      $('dau-chart'),
+      dau.map((d) => d.day),
+      lines,
+      state.chart,
+    )
 
     const body = $('dau-table').tBodies[0]
     body.textContent = ''
@@ -73,6 +89,28 @@
       row.insertCell().textContent = d.day
       row.insertCell().textContent = number.format(d.users)
     }
+  }
+
+  /** Weekly and monthly active users as estimated (null: this deployment has no estimates, the card says so). */
+  function drawActiveChart(weekly, monthly) {
+    $('active-card').dataset.estimates = weekly ? 'on' : 'off'
+    if (!weekly || !monthly) return
+    const lines = [
+      { label: 'Weekly active (7 days)', stroke: '#20bf6b', values: weekly.days.map((d) => d.users) },
+      { label: 'Monthly active (30 days)', stroke: '#8854d0', values: monthly.days.map((d) => d.users) },
+    ]
+    const days = weekly.days.map((d) => d.day)
+    state.activeChart = lineChart($('active-chart'), days, lines, state.activeChart)
+    $('active-error').textContent = percent(weekly.standard_error)
+  }
+
+  /** The estimates of a window, or null where the database keeps none (501 estimates-unavailable). */
+  async function estimates(from, to, window) {
+    const response = await fetch(`/v1/analytics/active-users/estimates?from=${from}&to=${to}&window=${window}`)
+    if (response.status === 501) return null
+    const body = await response.json()
+    if (!response.ok) throw new Error(body.detail || `estimates: ${response.status}`)
+    return body
   }
 
   /** Light to deep blue as the share grows towards the table's highest; the text turns white on the dark cells. */
@@ -132,15 +170,22 @@
     $('from').value = range.from
     $('to').value = range.to
     const cohortFrom = dayOf(Math.max(msOf(range.from), msOf(range.to) - (COHORT_DAYS - 1) * DAY_MS))
+    const estimateFrom = dayOf(Math.max(msOf(range.from), msOf(range.to) - (ESTIMATE_DAYS - 1) * DAY_MS))
     try {
-      const [dau, cohorts, retention] = await Promise.all([
+      const [dau, cohorts, retention, week, month, weekly, monthly] = await Promise.all([
         getJson(`/v1/analytics/dau?from=${range.from}&to=${range.to}`),
         getJson(`/v1/analytics/retention/cohorts?from=${cohortFrom}&to=${range.to}`),
         getJson(`/v1/analytics/retention?day=${range.to}`),
+        getJson(`/v1/analytics/active-users?day=${range.to}&window=7`),
+        getJson(`/v1/analytics/active-users?day=${range.to}&window=30`),
+        estimates(estimateFrom, range.to, 7),
+        estimates(estimateFrom, range.to, 30),
       ])
-      Object.assign(state, { range, dau, cohorts, retention })
-      drawTiles(dau, retention)
+      const active = { week, month, weekly, monthly }
+      Object.assign(state, { range, dau, cohorts, retention, active })
+      drawTiles(dau, retention, active)
       drawChart(dau)
+      drawActiveChart(weekly, monthly)
       drawCohorts(cohorts)
       state.ready = true
       document.body.dataset.state = 'ready'
@@ -158,6 +203,7 @@
   })
   window.addEventListener('resize', () => {
     if (state.chart) state.chart.setSize({ width: $('dau-chart').clientWidth, height: 300 })
+    if (state.activeChart) state.activeChart.setSize({ width: $('active-chart').clientWidth, height: 300 })
   })
   void show(initialRange())
 })()

@@ -10,6 +10,7 @@ import { createPartitions } from './events/partitions.js'
 import { analyticsMetrics } from './metrics.js'
 import { createAnalyticsRepository } from './queries/analytics-repository.js'
 import { registerAnalyticsRoutes } from './queries/routes.js'
+import { hasSketches } from './rollup/rollup.js'
 
 export interface AnalyticsOptions {
   app: ServiceApp
@@ -42,6 +43,9 @@ export async function startAnalytics(options: AnalyticsOptions) {
   if (options.maintenanceJob !== false) partitions.start(config.ANALYTICS_MAINTENANCE_INTERVAL_MS)
   app.addHook('onClose', () => partitions.stop())
 
+  // The weekly and monthly estimates need the hll extension, which this database may not have (migration 0003).
+  const sketches = await hasSketches(sql)
+  if (!sketches) logger.info('analytics: no hll extension; weekly and monthly estimates are off (exact counts are on)')
   const ingestion = createIngestion({
     sql,
     schema: config.DB_SCHEMA,
@@ -51,13 +55,14 @@ export async function startAnalytics(options: AnalyticsOptions) {
     inbox,
     maxEventAgeDays: config.ANALYTICS_MAX_EVENT_AGE_DAYS,
     maxFutureSkewS: config.ANALYTICS_MAX_FUTURE_SKEW_S,
+    sketches,
   })
   await registerEventsRoute(app, {
     ingestion,
     token: config.ANALYTICS_INGEST_TOKEN,
     bodyLimit: config.ANALYTICS_EVENTS_BODY_LIMIT_BYTES,
   })
-  await registerAnalyticsRoutes(app, createAnalyticsRepository(sql))
+  await registerAnalyticsRoutes(app, createAnalyticsRepository(sql), { sketches })
   await registerDashboard(app)
 
   const { consumer, def } = startActivityConsumer({

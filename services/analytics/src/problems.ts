@@ -15,6 +15,11 @@ export const analyticsProblems = {
   eventOutOfRange: defineProblemType('event-out-of-range', 400, 'Event time outside the accepted window'),
   /** A day range with `from` after `to`, longer than the route allows, or a date that does not exist. */
   invalidDayRange: defineProblemType('invalid-day-range', 400, 'Invalid day range'),
+  /**
+   * GET /v1/analytics/active-users/estimates where the database has no hll extension (migration 0003): a feature
+   * this deployment does not have, not a failure (the exact count of one day's window answers).
+   */
+  estimatesUnavailable: defineProblemType('estimates-unavailable', 501, 'Estimates not available'),
   /** The commit failed; nothing of the batch was stored, and the same batch may be sent again (Retry-After). */
   notStored: defineProblemType('events-not-stored', 503, 'Events not stored'),
 } satisfies Record<string, ProblemType>

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { ActivityRecordedV1 } from '@platform/contracts'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Cohort, DayUsers, Retention } from '../src/queries/answers.js'
+import type { ActiveUserEstimates, ActiveUsers, Cohort, DayUsers, Retention } from '../src/queries/answers.js'
 import { type AnalyticsHarness, addDays, dayFromToday, event, startAnalytics } from './harness.js'
 
 /**
@@ -135,6 +135,29 @@ describe('the dashboard in chromium', () => {
 
     expect(await page.textContent('#tile-active')).toBe(retention.active.toLocaleString('en-US'))
     expect(await page.textContent('#tile-returning')).toBe(retention.returning.toLocaleString('en-US'))
+
+    // Weekly and monthly active users: exact in the tiles, estimated from the sketches in the second chart.
+    const week = await h.get<ActiveUsers>(`/v1/analytics/active-users?day=${TO}&window=7`)
+    const month = await h.get<ActiveUsers>(`/v1/analytics/active-users?day=${TO}&window=30`)
+    expect(await page.textContent('#tile-wau')).toBe(week.users.toLocaleString('en-US'))
+    expect(await page.textContent('#tile-mau')).toBe(month.users.toLocaleString('en-US'))
+    expect(month.users).toBeGreaterThan(week.users)
+    const estimates = async (window: number) =>
+      (await h.get<ActiveUserEstimates>(`/v1/analytics/active-users/estimates?from=${FROM}&to=${TO}&window=${window}`))
+        .days
+    const [weekly, monthly] = [await estimates(7), await estimates(30)]
+    const active = await page.evaluate(() => {
+      const { activeChart } = window.analyticsDashboard as unknown as { activeChart: { data: number[][] } }
+      const canvas = document.querySelector('#active-chart canvas')
+      return { data: activeChart.data, width: canvas.width }
+    })
+    expect(active.data).toEqual([
+      weekly.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000),
+      weekly.map((d) => d.users),
+      monthly.map((d) => d.users),
+    ])
+    expect(active.width).toBeGreaterThan(500)
+    expect(await page.textContent('#active-error')).toBe('0.8%')
 
     expect(requests.filter((r) => !r.startsWith(url))).toEqual([])
     expect(problems).toEqual([])

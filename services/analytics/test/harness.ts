@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { type ActivityRecordedV1, activityRecorded, analyticsActivityConsumer } from '@platform/contracts'
+import type { Sql } from '@platform/db'
 import type { ServiceApp } from '@platform/http'
 import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testing'
 import { type Broker, connectBroker, createPublisher, type Publisher } from '@platform/messaging'
@@ -8,6 +9,7 @@ import { buildApp } from '../src/app.js'
 import { loadServiceConfig } from '../src/config.js'
 import { createAnalyticsRepository } from '../src/queries/analytics-repository.js'
 import type { Cohort, DayUsers, Retention } from '../src/queries/answers.js'
+import { hasSketches } from '../src/rollup/rollup.js'
 
 export const TOKEN = 'test-ingest-token-0123456789'
 export const DAY_MS = 86_400_000
@@ -50,7 +52,13 @@ export interface AnalyticsHarness {
 }
 
 /** The analytics service as buildApp makes it, in a schema and vhost of its own, with an ingest token. */
-export async function startAnalytics(overrides: Record<string, string> = {}): Promise<AnalyticsHarness> {
+export async function startAnalytics(
+  overrides: Record<string, string> = {},
+  options: {
+    /** Runs on the migrated schema before the service starts (a schema made as another database would make it). */
+    beforeStart?: (sql: Sql) => Promise<unknown>
+  } = {},
+): Promise<AnalyticsHarness> {
   const env = await createServiceTestEnv('analytics', {
     // TEST_LOG_LEVEL=error shows why a request failed (the 5xx's cause is logged, not answered).
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -58,6 +66,13 @@ export async function startAnalytics(overrides: Record<string, string> = {}): Pr
     ANALYTICS_CONSUMER_BATCH_WAIT_MS: '20',
     ...overrides,
   })
+  if (options.beforeStart) {
+    // The service migrates its schema at start: started once and closed, then changed, then started for the test.
+    const first = await buildApp(loadServiceConfig(env.env), { maintenanceJob: false })
+    await first.ready()
+    await first.close()
+    await options.beforeStart(env.schema.sql)
+  }
   const app = await buildApp(loadServiceConfig(env.env), { maintenanceJob: false })
   await app.ready()
   const repo = createAnalyticsRepository(env.schema.sql)
@@ -83,6 +98,7 @@ export async function startAnalytics(overrides: Record<string, string> = {}): Pr
     cohorts: (from, to) => get(`/v1/analytics/retention/cohorts?from=${from}&to=${to}`),
     async truncate() {
       await env.schema.sql`truncate events, user_day, daily_activity, user_activity, inbox`
+      if (await hasSketches(env.schema.sql)) await env.schema.sql`truncate daily_user_sketches`
     },
     async close() {
       await app.close()

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { ActivityRecordedV1 } from '@platform/contracts'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ActiveUserEstimates, ActiveUsers } from '../src/queries/answers.js'
 import { rebuildRollups } from '../src/rollup/rebuild.js'
 import { type AnalyticsHarness, addDays, DAY_MS, dayFromToday, startAnalytics } from './harness.js'
 import { modelOf } from './model.js'
@@ -11,8 +12,15 @@ import { modelOf } from './model.js'
  * on 17 days including both ends of a UTC day, repeated events, arriving in a random order (late events for days
  * already counted) in random batches sent one after the other or all at once. After each data set, every answer of
  * the API (from user_day and daily_activity) equals the raw query's (from events) and the test's model; and after
- * the rollups of some days are wiped, a rebuild of those days from events (rebuild.ts) gives both tables back.
+ * the rollups of some days are wiped, a rebuild of those days from events (rebuild.ts) gives them all back. Active
+ * users of windows too: exact, and as estimated from the daily sketches (exact at these sizes).
  */
+/** Whether an event's UTC day is one of the `window` days ending on `day`. */
+const inWindow = (performedAt: string, day: string, window: number) => {
+  const at = performedAt.slice(0, 10)
+  return at <= day && at > addDays(day, -window)
+}
+
 const BASE = dayFromToday(-30)
 const SPAN = 17
 const LAST = addDays(BASE, SPAN - 1)
@@ -41,7 +49,13 @@ const snapshot = (h: AnalyticsHarness) =>
     h.env.schema.sql`select day::text, active_users, returning_users, back_1, back_2, back_3, back_4, back_5,
       back_6, back_7 from daily_activity where active_users > 0 order by day`,
     h.env.schema.sql`select user_id, days::text from user_activity order by user_id`,
-  ]).then(([userDays, days, users]) => ({ userDays: [...userDays], days: [...days], users: [...users] }))
+    h.env.schema.sql`select day::text, hll_print(users) as users from daily_user_sketches order by day`,
+  ]).then(([userDays, days, users, sketches]) => ({
+    userDays: [...userDays],
+    days: [...days],
+    users: [...users],
+    sketches: [...sketches],
+  }))
 
 describe('rollups against the raw queries, on random data', () => {
   let h: AnalyticsHarness
@@ -93,6 +107,22 @@ describe('rollups against the raw queries, on random data', () => {
         }))
         expect(cohorts).toEqual(model.cohorts(BASE, LAST))
         expect(await h.repo.raw.cohorts(BASE, LAST)).toEqual(cohorts.filter((c) => c.users > 0))
+
+        // Active users of windows: exact from user_day, as the raw query and the data say; the sketches' estimates
+        // of sets this small are exact too (hll keeps them explicitly).
+        for (const window of [1, 7]) {
+          const estimates = await h.get<ActiveUserEstimates>(
+            `/v1/analytics/active-users/estimates?from=${BASE}&to=${LAST}&window=${window}`,
+          )
+          for (let i = 0; i < SPAN; i++) {
+            const day = addDays(BASE, i)
+            const users = new Set(events.filter((e) => inWindow(e.performedAt, day, window)).map((e) => e.userId)).size
+            const exact = await h.get<ActiveUsers>(`/v1/analytics/active-users?day=${day}&window=${window}`)
+            expect(exact.users).toBe(users)
+            expect(await h.repo.raw.activeUsers(day, window)).toBe(users)
+            expect(estimates.days[i]).toEqual({ day, users })
+          }
+        }
 
         const kept = await snapshot(h)
         const [a, b] = data.rebuild[0] <= data.rebuild[1] ? data.rebuild : [data.rebuild[1], data.rebuild[0]]

@@ -1,6 +1,6 @@
 import type { ActivityRecordedV1 } from '@platform/contracts'
 import { jsonText, type Tx } from '@platform/db'
-import { advanceRollups, type UserDay } from '../rollup/rollup.js'
+import { advanceRollups, type RollupOptions, type UserDay } from '../rollup/rollup.js'
 
 export interface StoreResult {
   /** Events written; the others of the batch were stored before (same eventId and performedAt) or repeated in it. */
@@ -23,11 +23,7 @@ export interface StoreResult {
  * them in the same order and cannot deadlock; an event another, uncommitted batch holds makes the insert wait for
  * that batch's outcome (committed: ours is a duplicate; rolled back: ours is new).
  */
-export async function storeEvents(
-  tx: Tx,
-  options: { schema: string; maxEventAgeDays: number },
-  events: ActivityRecordedV1[],
-): Promise<StoreResult> {
+export async function storeEvents(tx: Tx, options: RollupOptions, events: ActivityRecordedV1[]): Promise<StoreResult> {
   if (events.length === 0) return { stored: 0, duplicates: 0, late: 0, newUserDays: 0 }
   const [row] = await tx<{ stored: number; late: number; user_days: UserDay[] | null }[]>`
     with input as (
@@ -46,7 +42,7 @@ export async function storeEvents(
       (select count(*) from new_events where performed_at < date_trunc('day', now(), 'UTC'))::int as late,
       (select json_agg(json_build_object('day', day, 'user_id', user_id)) from (
         select distinct (performed_at at time zone 'UTC')::date as day, user_id from new_events) as d) as user_days`
-  const newUserDays = await advanceRollups(tx, options.schema, row?.user_days ?? [], options.maxEventAgeDays)
+  const newUserDays = await advanceRollups(tx, options, row?.user_days ?? [])
   const stored = row?.stored ?? 0
   return { stored, duplicates: events.length - stored, late: row?.late ?? 0, newUserDays }
 }

@@ -24,6 +24,8 @@ export interface IngestionDeps {
   inbox: Inbox
   maxEventAgeDays: number
   maxFutureSkewS: number
+  /** Whether the rollup step adds to the daily sketches (rollup.ts hasSketches). */
+  sketches: boolean
   now?: () => number
 }
 
@@ -55,7 +57,7 @@ const isDataError = (error: unknown) => /^(22|23|54)/.test(String((error as { co
  */
 export function createIngestion(deps: IngestionDeps) {
   const { sql, metrics } = deps
-  const store = { schema: deps.schema, maxEventAgeDays: deps.maxEventAgeDays }
+  const store = { schema: deps.schema, maxEventAgeDays: deps.maxEventAgeDays, sketches: deps.sketches }
   const now = deps.now ?? Date.now
 
   function observe(way: Way, events: ActivityRecordedV1[], result: StoreResult, started: number) {

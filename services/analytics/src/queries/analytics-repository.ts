@@ -57,9 +57,23 @@ export function createAnalyticsRepository(sql: Queryable) {
       return rows.map((r) => ({ day: String(r.day), users: Number(r.users), back: backs(r) }))
     },
 
+    /** Users active on at least one of the `window` days ending on `day`, exactly. */
+    async activeUsers(day: string, window: number): Promise<number> {
+      const [row] = await run<{ users: number }>(rollupQueries.activeUsers, [day, window])
+      return row?.users ?? 0
+    },
+    /** Per day from `from` to `to`: the HyperLogLog estimate of the users active in the `window` days ending on it. */
+    async activeUserEstimates(from: string, to: string, window: number): Promise<DayCount[]> {
+      return run<DayCount & Row>(rollupQueries.activeUserEstimates, [from, to, window])
+    },
+
     raw: {
       async dau(from: string, to: string): Promise<DayCount[]> {
         return run<DayCount & Row>(rawQueries.dau, [from, to], false)
+      },
+      async activeUsers(day: string, window: number): Promise<number> {
+        const [row] = await run<{ users: number }>(rawQueries.activeUsers, [day, window], false)
+        return row?.users ?? 0
       },
       async retention(day: string): Promise<RetentionCounts> {
         const [row] = await run<RetentionCounts & Row>(rawQueries.retention, [day], false)

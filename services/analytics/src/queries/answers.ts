@@ -1,3 +1,6 @@
+import { ProblemError } from '@platform/http'
+import { analyticsProblems } from '../problems.js'
+import { SKETCH_LOG2M } from '../rollup/rollup.js'
 import type { AnalyticsRepository } from './analytics-repository.js'
 import { addDays, checkDay, dayRange, todayUtc } from './days.js'
 import { decodeUserCursor, encodeUserCursor } from './user-cursor.js'
@@ -8,6 +11,12 @@ import { decodeUserCursor, encodeUserCursor } from './user-cursor.js'
  */
 export const MAX_DAU_DAYS = 366
 export const MAX_COHORT_DAYS = 92
+export const MAX_ESTIMATE_DAYS = 92
+/** The longest window of the active-users questions: a month and a day. */
+export const MAX_WINDOW_DAYS = 31
+
+/** The HyperLogLog sketches' standard error (rollup.ts SKETCH_LOG2M: 1.04 / sqrt(2^14)). */
+export const SKETCH_STANDARD_ERROR = Math.round((1.04 / Math.sqrt(2 ** SKETCH_LOG2M)) * 1e4) / 1e4
 
 export interface DayUsers {
   day: string
@@ -82,4 +91,45 @@ export async function cohorts(
       }),
     }
   })
+}
+
+export interface ActiveUsers {
+  day: string
+  window_days: number
+  /** Users active on at least one of the `window_days` days ending on `day`, counted exactly. */
+  users: number
+}
+
+/** Weekly (window 7), monthly (30) or any window's active users of one day, exactly (from user_day). */
+export async function activeUsers(repo: AnalyticsRepository, day: string, window: number): Promise<ActiveUsers> {
+  checkDay(day, 'day')
+  return { day, window_days: window, users: await repo.activeUsers(day, window) }
+}
+
+export interface ActiveUserEstimates {
+  window_days: number
+  /** Of each estimate: about two thirds are within this share of the exact count, 95% within twice it. */
+  standard_error: number
+  days: DayUsers[]
+}
+
+/**
+ * The same count for every day of a range, estimated from the daily HyperLogLog sketches (a line on a chart, where
+ * the exact count of each day would read its whole window of user_day). 501 where the database has no hll extension.
+ */
+export async function activeUserEstimates(
+  repo: AnalyticsRepository,
+  query: { from: string; to: string; window: number },
+  sketches: boolean,
+): Promise<ActiveUserEstimates> {
+  dayRange(query.from, query.to, MAX_ESTIMATE_DAYS)
+  if (!sketches) {
+    throw new ProblemError(analyticsProblems.estimatesUnavailable, {
+      detail:
+        "This database has no hll extension, so no daily sketches are kept. The exact count of one day's window is " +
+        'GET /v1/analytics/active-users?day=...&window=...',
+    })
+  }
+  const days = await repo.activeUserEstimates(query.from, query.to, query.window)
+  return { window_days: query.window, standard_error: SKETCH_STANDARD_ERROR, days }
 }

@@ -1,7 +1,17 @@
 import { Type } from '@platform/config'
 import type { ServiceApp } from '@platform/http'
 import type { AnalyticsRepository } from './analytics-repository.js'
-import { cohorts, dailyActiveUsers, MAX_COHORT_DAYS, MAX_DAU_DAYS, retention } from './answers.js'
+import {
+  activeUserEstimates,
+  activeUsers,
+  cohorts,
+  dailyActiveUsers,
+  MAX_COHORT_DAYS,
+  MAX_DAU_DAYS,
+  MAX_ESTIMATE_DAYS,
+  MAX_WINDOW_DAYS,
+  retention,
+} from './answers.js'
 import { DAY_PATTERN } from './days.js'
 
 const Day = (description: string) =>
@@ -22,6 +32,39 @@ const RetentionQuery = Type.Object(
   },
   { additionalProperties: false },
 )
+
+const Window = Type.Integer({
+  minimum: 1,
+  maximum: MAX_WINDOW_DAYS,
+  default: 7,
+  description: 'Days of the window, ending on the day: 7 for weekly, 30 for monthly active users',
+})
+
+const ActiveUsersQuery = Type.Object(
+  { day: Day('The last day of the window'), window: Window },
+  { additionalProperties: false },
+)
+
+const EstimatesQuery = Type.Object(
+  {
+    from: Day('First day'),
+    to: Day(`Last day, included; at most ${MAX_ESTIMATE_DAYS} days after from`),
+    window: Window,
+  },
+  { additionalProperties: false },
+)
+
+const ActiveUsersAnswer = Type.Object({
+  day: Type.String(),
+  window_days: Type.Integer(),
+  users: Type.Integer({ description: 'Users active on at least one day of the window, counted exactly' }),
+})
+
+const EstimatesAnswer = Type.Object({
+  window_days: Type.Integer(),
+  standard_error: Type.Number({ description: 'Relative standard error of each estimate (0.0081: 0.81%)' }),
+  days: Type.Array(Type.Object({ day: Type.String(), users: Type.Integer({ description: 'Estimated users' }) })),
+})
 
 const DauAnswer = Type.Array(Type.Object({ day: Type.String(), users: Type.Integer() }))
 
@@ -53,7 +96,11 @@ const UTC_NOTE = 'Days are UTC days: 2026-11-01 covers 2026-11-01T00:00:00Z up t
  * The read API (docs/analytics.md#api): each handler takes its checked query and makes one call of answers.ts. The
  * answers come from the rollups, current as of the last committed batch.
  */
-export async function registerAnalyticsRoutes(app: ServiceApp, repo: AnalyticsRepository): Promise<void> {
+export async function registerAnalyticsRoutes(
+  app: ServiceApp,
+  repo: AnalyticsRepository,
+  options: { sketches: boolean },
+): Promise<void> {
   app.get(
     '/v1/analytics/dau',
     {
@@ -94,5 +141,33 @@ export async function registerAnalyticsRoutes(app: ServiceApp, repo: AnalyticsRe
       },
     },
     async (request) => cohorts(repo, request.query.from, request.query.to),
+  )
+
+  app.get(
+    '/v1/analytics/active-users',
+    {
+      schema: {
+        summary: 'Active users of a window (weekly, monthly), exactly',
+        description: `Users active on at least one of the \`window\` days ending on \`day\` (7: weekly active users, 30: monthly), counted exactly from the rollups; window=1 is the day's DAU. ${UTC_NOTE} A window of at most ${MAX_WINDOW_DAYS} days.`,
+        tags: ['analytics'],
+        querystring: ActiveUsersQuery,
+        response: { 200: ActiveUsersAnswer },
+      },
+    },
+    async (request) => activeUsers(repo, request.query.day, request.query.window),
+  )
+
+  app.get(
+    '/v1/analytics/active-users/estimates',
+    {
+      schema: {
+        summary: 'Active users of a window for every day of a range, estimated',
+        description: `For each day from \`from\` to \`to\`, the users active in the \`window\` days ending on it, estimated from daily HyperLogLog sketches (standard error in the answer). 501 problem+json where the database has no hll extension. ${UTC_NOTE} At most ${MAX_ESTIMATE_DAYS} days.`,
+        tags: ['analytics'],
+        querystring: EstimatesQuery,
+        response: { 200: EstimatesAnswer },
+      },
+    },
+    async (request) => activeUserEstimates(repo, request.query, options.sketches),
   )
 }

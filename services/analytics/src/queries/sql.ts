@@ -42,6 +42,27 @@ export const rollupQueries = {
         back_1, back_2, back_3, back_4, back_5, back_6, back_7
       from daily_activity where day between $1::date and $2::date + 7 order by day`,
   },
+  /**
+   * $1 day, $2 window (days): the users active on at least one of the `window` days ending on `day`, counted
+   * exactly. One range of user_day's primary key (day first), its user ids deduplicated: ~7 x DAU entries for a week.
+   */
+  activeUsers: {
+    name: 'active users of a window from user_day',
+    text: `select count(distinct user_id)::int as users from user_day
+      where day between $1::date - ($2::int - 1) and $1::date`,
+  },
+  /**
+   * $1 from, $2 to, $3 window: per day of the range, the estimate of the same count from the union of the window's
+   * daily HyperLogLog sketches (migration 0003; a standard error of 0.81%), a few rows per day whatever the users.
+   */
+  activeUserEstimates: {
+    name: 'estimated active users of windows from daily_user_sketches',
+    text: `select g.day::date::text as day,
+        coalesce((select round(hll_cardinality(hll_union_agg(s.users)))::int from daily_user_sketches s
+          where s.day between g.day::date - ($3::int - 1) and g.day::date), 0) as users
+      from generate_series($1::date::timestamp, $2::date::timestamp, interval '1 day') as g(day)
+      order by 1`,
+  },
 } satisfies Record<string, QueryDef>
 
 /**
@@ -86,6 +107,12 @@ export const rawQueries = {
         select 1 from events p where p.user_id = a.user_id
           and p.performed_at >= ${utc('$1::date - 7')} and p.performed_at < ${utc('$1::date')})
       order by a.user_id`,
+  },
+  /** $1 day, $2 window: the users active on at least one of the `window` days ending on `day`. */
+  activeUsers: {
+    name: 'active users of a window from events',
+    text: `select count(distinct user_id)::int as users from events
+      where performed_at >= ${utc('$1::date - ($2::int - 1)')} and performed_at < ${utc('$1::date + 1')}`,
   },
   /** $1 from, $2 to: per cohort day, its users and how many of them were active again 1..7 days later. */
   cohorts: {

@@ -1,5 +1,5 @@
 import type { Sql } from '@platform/db'
-import { horizonDays, lockRollups } from './rollup.js'
+import { addToSketches, hasSketches, horizonDays, lockRollups } from './rollup.js'
 
 export interface RebuildReport {
   userDays: number
@@ -15,7 +15,8 @@ export interface RebuildReport {
  *      (the range's and the 7 days before it, which stay as they are);
  *   2. the bits of the 7 days after the range, which the range's days are "days before" of;
  *   3. daily_activity of the range and those 7 days, counted from user_day;
- *   4. user_activity, every user's days back to the horizon, from user_day.
+ *   4. user_activity, every user's days back to the horizon, from user_day;
+ *   5. where the hll extension is, the range's daily sketches, from user_day.
  * Cost: one read of the range's events and a sort of its user days; ~10M events in a few minutes
  * (docs/performance.md#analytics).
  */
@@ -76,6 +77,13 @@ export async function rebuildRollups(
       select user_id, array_agg(day order by day) from user_day
       where day >= (now() at time zone 'UTC')::date - ${horizonDays(options.maxEventAgeDays)}::int
       group by user_id`
+    if (await hasSketches(tx)) {
+      await tx`delete from daily_user_sketches where day between ${from}::date and ${to}::date`
+      await addToSketches(
+        tx,
+        tx`(select day, user_id from user_day where day between ${from}::date and ${to}::date) as range_days`,
+      )
+    }
     return { userDays: inserted.count, days: days.count }
   }) as Promise<RebuildReport>
 }

@@ -1,4 +1,4 @@
-import type { Queryable, Tx } from '@platform/db'
+import type { Fragment, Queryable, Tx } from '@platform/db'
 import { jsonText } from '@platform/db'
 
 /**
@@ -8,7 +8,10 @@ import { jsonText } from '@platform/db'
  *   daily_activity  a row per day: active, returning (prior_days <> 0), back_k (bit k-1 set);
  *   user_activity   a row per user: the user's active days since the horizon (ANALYTICS_MAX_EVENT_AGE_DAYS + 8 days
  *                   back), the only place the rollup step reads. Everything it needs about a user is that one row:
- *                   whether a day is new, the bits of a new day, and the days after it whose bits it changes.
+ *                   whether a day is new, the bits of a new day, and the days after it whose bits it changes;
+ *   daily_user_sketches  where the hll extension is (migration 0003, `sketches`): a HyperLogLog sketch per day of
+ *                   its users, for the weekly and monthly estimates. Adding a user twice changes nothing, so every
+ *                   pair of the batch is added, new or not.
  *
  * A new user day (d, u) sets bits of u's rows from d to d+7: its own (the days before it) and those of the 7 days
  * after (d is one of their days before: the late event's case). For each user of the batch, from the days they had
@@ -39,6 +42,36 @@ export async function lockRollups(tx: Queryable, schema: string): Promise<void> 
   await tx`select pg_advisory_xact_lock(hashtext(${rollupLockKey(schema)}))`
 }
 
+export interface RollupOptions {
+  schema: string
+  maxEventAgeDays: number
+  /** Whether daily_user_sketches exists (the hll extension is there: migration 0003); see hasSketches. */
+  sketches: boolean
+}
+
+/**
+ * 2^14 registers (log2m 14) of the default 5 bits: the sketches' size and precision (migration 0003). Every sketch
+ * of the table must have the same, or they cannot be unioned.
+ */
+export const SKETCH_LOG2M = 14
+
+/**
+ * The users of each day of `source` (a fragment naming a relation with day and user_id) added to that day's
+ * sketch: one upsert.
+ */
+export function addToSketches(tx: Queryable, source: Fragment): Fragment {
+  return tx`
+    insert into daily_user_sketches as s (day, users)
+    select day, hll_add_agg(hll_hash_text(user_id), ${SKETCH_LOG2M}::int) from ${source} group by day order by day
+    on conflict (day) do update set users = hll_union(s.users, excluded.users)`
+}
+
+/** Whether this schema keeps the sketches: migration 0003 made daily_user_sketches (the hll extension was there). */
+export async function hasSketches(db: Queryable): Promise<boolean> {
+  const [row] = await db<{ on: boolean }[]>`select to_regclass('daily_user_sketches') is not null as on`
+  return row?.on ?? false
+}
+
 /** How many days user_activity keeps: the oldest accepted event's day, and the 7 before it, and one of margin. */
 export const horizonDays = (maxEventAgeDays: number) => maxEventAgeDays + 9
 
@@ -46,12 +79,8 @@ export const horizonDays = (maxEventAgeDays: number) => maxEventAgeDays + 9
  * The rollup step for the (day, user) pairs of the events a batch stored (duplicates allowed; days the user already
  * had change nothing). Returns how many user days were new.
  */
-export async function advanceRollups(
-  tx: Tx,
-  schema: string,
-  userDays: UserDay[],
-  maxEventAgeDays: number,
-): Promise<number> {
+export async function advanceRollups(tx: Tx, options: RollupOptions, userDays: UserDay[]): Promise<number> {
+  const { schema, maxEventAgeDays } = options
   if (userDays.length === 0) return 0
   await lockRollups(tx, schema)
   const [row] = await tx<{ new_days: number }[]>`
@@ -138,6 +167,7 @@ export async function advanceRollups(
         back_7 = d.back_7 + excluded.back_7,
         updated_at = now()
     )
+    ${options.sketches ? tx`, sketched as (${addToSketches(tx, tx`candidates`)})` : tx``}
     select count(*)::int as new_days from inserted`
   return row?.new_days ?? 0
 }
