@@ -38,6 +38,12 @@ export interface CreateSqlOptions {
    */
   statementTimeoutMs?: number
   idleInTransactionTimeoutMs?: number
+  /**
+   * The longest a closed connection waits before reconnecting, in seconds. postgres.js waits 3^n / 100 s (jittered
+   * down to half) after the pool's n-th failed attempt in a row, up to 20 s: a pool that keeps trying through an outage
+   * of a few seconds (7 refused attempts) makes its first query after it wait 10-20 s. Unset: that default.
+   */
+  reconnectBackoffMaxSeconds?: number
 }
 
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
@@ -49,6 +55,9 @@ export function createSql(options: CreateSqlOptions): Sql {
     connect_timeout: options.connectTimeoutSeconds ?? 5,
     idle_timeout: 30,
     onnotice: () => {},
+    ...(options.reconnectBackoffMaxSeconds === undefined
+      ? {}
+      : { backoff: reconnectBackoff(options.reconnectBackoffMaxSeconds) }),
     connection: {
       search_path: `"${options.schema}",public`,
       application_name: options.applicationName ?? options.schema,
@@ -60,6 +69,10 @@ export function createSql(options: CreateSqlOptions): Sql {
   if (tracingEnabled()) instrumentQueries(sql)
   return sql
 }
+
+/** postgres.js's own backoff (src/index.js), with a lower cap. */
+const reconnectBackoff = (maxSeconds: number) => (retries: number) =>
+  (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, maxSeconds)
 
 /** Schema names are interpolated into DDL, so they are checked rather than escaped. */
 export function assertIdentifier(name: string): string {

@@ -8,6 +8,7 @@ import { createRegistry } from '@platform/metrics'
 import { createTestSchema, sleep, startTsProcess, type TestSchema, testUrls, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutboxRelay, createThreadedOutboxRelay, enqueue, outboxMigrations } from '../index.js'
+import { relayThreadRunning } from './fixtures/relay-thread-running.js'
 
 const logger = createLogger({ service: 'outbox-test', level: 'silent' })
 const exchange = defineExchange('orders')
@@ -251,8 +252,12 @@ describe('the outbox relay on a worker thread', () => {
 
   it("publishes committed rows from its own thread and counts them in the parent's registry", async () => {
     const registry = createRegistry({ service: 'outbox-test' })
-    const relay = threaded(registry)
+    let thread: Promise<void> | undefined
+    const relay = threaded(registry, (t) => {
+      thread ??= relayThreadRunning(t)
+    })
     await relay.start()
+    await thread
     const ids = await db.sql.begin((tx) => enqueue(tx, [message('thread', 1), message('thread', 2)]))
     await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)), { message: 'both published' })
     await waitFor(async () => (await sample(registry, 'outbox_published_total')) >= 2, {
@@ -264,23 +269,29 @@ describe('the outbox relay on a worker thread', () => {
     const stopping = Date.now()
     await relay.stop()
     expect(Date.now() - stopping).toBeLessThan(5000)
-  })
+  }, 90_000) // the thread's start (up to 40 s) and the waits after it
 
   it('replaces a thread that dies, and the new one publishes what is left', async () => {
     const threads: Worker[] = []
+    const runs: Promise<void>[] = []
     const registry = createRegistry({ service: 'outbox-test' })
-    const relay = threaded(registry, (thread) => threads.push(thread))
+    const relay = threaded(registry, (thread) => {
+      threads.push(thread)
+      // Listened to from its start, so its ready message cannot pass unseen; the first one is terminated unready.
+      if (threads.length === 2) runs.push(relayThreadRunning(thread))
+    })
     await relay.start()
     await threads[0]?.terminate()
     // Committed while no relay thread runs: the rows wait in the table.
     const ids = await db.sql.begin((tx) => enqueue(tx, [message('orphan', 1), message('orphan', 2)]))
     await waitFor(() => threads.length === 2, { message: 'a second thread started', timeoutMs: 10_000 })
+    await runs[0]
     await waitFor(() => ids.every((id) => received.some((r) => r.messageId === id)), {
       message: 'the second thread published the rows',
     })
     expect(await sample(registry, 'outbox_publish_failures_total')).toBeGreaterThanOrEqual(1)
     await relay.stop()
-  })
+  }, 90_000) // the second thread's start (up to 40 s) and the waits around it
 
   it('drains through the thread, and refuses to drain before it started', async () => {
     const relay = threaded()

@@ -6,6 +6,7 @@ import { StalledError } from '@platform/metrics'
 import { type PrivatePostgres, sleep, startPrivatePostgres, type TcpProxy, waitFor } from '@platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutboxRelay, createThreadedOutboxRelay, enqueue, type OutboxRelay, outboxMigrations } from '../index.js'
+import { relayThreadRunning } from './fixtures/relay-thread-running.js'
 
 /**
  * The faults of ingest's database-faults test (issue 16 §1), for the outbox relay, in process and on its worker
@@ -31,7 +32,16 @@ const published = new Set<string>()
 beforeAll(async () => {
   pg = await startPrivatePostgres()
   proxy = pg.proxy
-  producer = createSql({ url: pg.url, schema: SCHEMA, applicationName: 'producer', max: 4 })
+  // The load retries every 20 ms through the restart, and each refused connection grows postgres.js's reconnect
+  // backoff: from the 7th on it is 10-20 s, which the first commit after the restart waited out (traffic.stop() with it). The
+  // producer is not under test; the relay's own pool keeps the default.
+  producer = createSql({
+    url: pg.url,
+    schema: SCHEMA,
+    applicationName: 'producer',
+    max: 4,
+    reconnectBackoffMaxSeconds: 0.5,
+  })
   await migrate(producer, { schema: SCHEMA, migrations: outboxMigrations })
   relaySql = createSql({ url: pg.proxiedUrl, schema: SCHEMA, applicationName: 'relay' })
   rabbit = await openTestBroker('relayfaults', { exchanges: [exchange] })
@@ -98,11 +108,12 @@ async function everyRowPublished(committed: string[]) {
   })
 }
 
-const kinds: [string, () => OutboxRelay][] = [
+/** A relay, and for one on a thread the moment it runs: the faults are meant for its connections, not its start. */
+const kinds: [string, () => { relay: OutboxRelay; running?: () => Promise<void> | undefined }][] = [
   [
     'in process',
-    () =>
-      createOutboxRelay({
+    () => ({
+      relay: createOutboxRelay({
         sql: relaySql,
         schema: SCHEMA,
         publisher: rabbit.publisher,
@@ -111,11 +122,13 @@ const kinds: [string, () => OutboxRelay][] = [
         claimTimeoutMs: 2000,
         stallAfterMs: STALL_AFTER_MS,
       }),
+    }),
   ],
   [
     'on its worker thread',
-    () =>
-      createThreadedOutboxRelay({
+    () => {
+      let running: Promise<void> | undefined
+      const relay = createThreadedOutboxRelay({
         service: 'relay-faults',
         databaseUrl: pg.proxiedUrl,
         amqpUrl: rabbit.amqpUrl,
@@ -125,7 +138,13 @@ const kinds: [string, () => OutboxRelay][] = [
         sql: relaySql,
         pollIntervalMs: 200,
         stallAfterMs: STALL_AFTER_MS,
-      }),
+        onThread: (thread) => {
+          running ??= relayThreadRunning(thread)
+        },
+      })
+      // Asked after start(), which spawns the thread.
+      return { relay, running: () => running }
+    },
   ],
 ]
 
@@ -133,8 +152,12 @@ describe.each(kinds)('the outbox relay %s through PostgreSQL faults', (kind, cre
   let relay: OutboxRelay
 
   beforeAll(async () => {
-    relay = createRelay()
+    const created = createRelay()
+    relay = created.relay
     await relay.start()
+    // Started from TypeScript, a thread takes seconds to load on a busy machine (fixtures/relay-thread-running.ts):
+    // without this wait the restart below could pass before it ever connected, and its load eat the waits' budget.
+    await created.running?.()
   })
   afterAll(async () => {
     await relay?.stop()

@@ -63,7 +63,18 @@ describe('log-shipper through PostgreSQL faults', () => {
     // Ready once ClickHouse is migrated and the shipper's queue is bound: events published before would be dropped.
     await waitFor(ready, { timeoutMs: 30_000, message: 'the log-shipper ready' })
 
-    producer = createSql({ url: pg.url, schema: PRODUCER_SCHEMA, applicationName: 'producer', max: 4 })
+    producer = createSql({
+      url: pg.url,
+      schema: PRODUCER_SCHEMA,
+      applicationName: 'producer',
+      max: 4,
+      // The traffic retries every 20 ms through the restart, and each refused connection grows postgres.js's reconnect
+      // backoff: from the 7th on it is 10-20 s. The first commit after the restart waited that out (12-15 s with both
+      // cores busy), traffic.stop() with it, and so did this relay, which shares the pool: up to 20 s of the test's
+      // 60 s gone before the shipper's part begins. The producer stands in for the services that write events; how
+      // soon it reconnects is not what this tests.
+      reconnectBackoffMaxSeconds: 0.5,
+    })
     await migrate(producer, { schema: PRODUCER_SCHEMA, migrations: outboxMigrations })
     await ensureClaimCheckStore(producer)
     broker = connectBroker({ url: env.vhost.amqpUrl, name: 'shipfaults-producer' })
