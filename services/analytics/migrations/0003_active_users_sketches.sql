@@ -27,7 +27,7 @@ begin
     return;
   end if;
   -- One sketch of the day's active users (2^14 registers of 5 bits: ~10 KB a day, a standard error of
-  -- 1.04 / sqrt(2^14) = 0.81%), written in the rollup step's transaction (rollup.ts). A union of 7 or 30 of them is
+  -- 1.04 / sqrt(2^14) = 0.81% in theory, 1.3% measured: docs/performance.md), written in the rollup step's transaction (rollup.ts). A union of 7 or 30 of them is
   -- the users active in those days, as if counted at once.
   execute format('create table %I.daily_user_sketches (
     day   date primary key,

@@ -157,7 +157,7 @@ describe('the dashboard in chromium', () => {
       monthly.map((d) => d.users),
     ])
     expect(active.width).toBeGreaterThan(500)
-    expect(await page.textContent('#active-error')).toBe('0.8%')
+    expect(await page.textContent('#active-error')).toBe('1.3%')
 
     expect(requests.filter((r) => !r.startsWith(url))).toEqual([])
     expect(problems).toEqual([])

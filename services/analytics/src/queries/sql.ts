@@ -53,7 +53,7 @@ export const rollupQueries = {
   },
   /**
    * $1 from, $2 to, $3 window: per day of the range, the estimate of the same count from the union of the window's
-   * daily HyperLogLog sketches (migration 0003; a standard error of 0.81%), a few rows per day whatever the users.
+   * daily HyperLogLog sketches (migration 0003; a standard error of 1.3%), a few rows per day whatever the users.
    */
   activeUserEstimates: {
     name: 'estimated active users of windows from daily_user_sketches',
