@@ -57,6 +57,12 @@ async function loseBuckets(options: { keepMarker?: boolean } = {}): Promise<void
   await redis.del(...keys, ...(options.keepMarker ? [] : [HOT_BUCKETS_COMPLETE_KEY]))
 }
 
+/** The keys of this test's Redis prefix matching `pattern`, without the prefix (ioredis does not prefix KEYS). */
+async function keysMatching(pattern: string): Promise<string[]> {
+  const prefix = redis.options.keyPrefix ?? ''
+  return (await redis.keys(`${prefix}${pattern}`)).map((key) => key.slice(prefix.length))
+}
+
 async function like(fan: TestUser, postId: string, method: 'PUT' | 'DELETE' = 'PUT'): Promise<void> {
   const res = await h.app.inject({ method, url: `/v1/posts/${postId}/like`, headers: command(fan) })
   expect(res.statusCode).toBe(200)
@@ -68,7 +74,7 @@ async function like(fan: TestUser, postId: string, method: 'PUT' | 'DELETE' = 'P
  * takes the buckets for lost, and skips while another rebuild holds the lock. Reaching the gate needs a like in the
  * window: each test makes its own.
  */
-function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => void } = {}) {
+function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => unknown } = {}) {
   let reached!: () => void
   let release!: () => void
   const atGate = new Promise<void>((resolve) => {
@@ -81,11 +87,11 @@ function gatedRebuild(options: { pageSize?: number; onPage?: (page: number) => v
   const gated: HotLikes = {
     ...hotLikes,
     isComplete: async () => false,
-    async restoreMany(token, likes, now) {
+    async restoreMany(token, likes, counted, now) {
       reached()
       await gate
-      options.onPage?.(++pages)
-      return hotLikes.restoreMany(token, likes, now)
+      await options.onPage?.(++pages)
+      return hotLikes.restoreMany(token, likes, counted, now)
     },
   }
   const rebuild = createHotLikesRebuild({
@@ -202,7 +208,43 @@ describe('the hot buckets rebuild', () => {
     expect(await score(postId)).toBe(2)
     expect(await redis.hlen(hotLikersKey(hourOf(new Date())))).toBeGreaterThanOrEqual(2)
     // The rebuild's copies are gone with the swap.
-    expect(await redis.keys('feed:{hot}:rebuild:*')).toEqual([])
+    expect(await keysMatching('feed:{hot}:rebuild:*')).toEqual([])
+  })
+
+  it('swaps in no copy Redis evicted part of, and drops the copies of a rebuild that failed or was refused', async () => {
+    const author = await h.newUser('copies')
+    const postId = await h.post(author)
+    const fans = [await h.newUser('cfan0'), await h.newUser('cfan1')]
+    for (const fan of fans) await like(fan, postId)
+    await eventually(async () => (await score(postId)) === 2, 'two likes in the buckets')
+    const copies = () => keysMatching('feed:{hot}:rebuild:*')
+    // One like per page: before the second page's write, an eviction takes the likers of the first page's copy.
+    const evicted = gatedRebuild({
+      pageSize: 1,
+      onPage: async (page) => {
+        if (page !== 2) return
+        const likers = await keysMatching('feed:{hot}:rebuild:*:likers:*')
+        expect(likers.length).toBeGreaterThan(0)
+        await redis.del(...likers)
+      },
+    })
+    evicted.release()
+    expect(await evicted.run()).toMatchObject({ complete: false, restored: 0 })
+    // Read at once on the worker's connection: before its next check could have begun a rebuild of its own.
+    expect(await copies()).toEqual([])
+    expect(await score(postId)).toBe(2)
+    await eventually(() => hotLikes.isComplete(), 'the worker rebuilds after the refused one')
+
+    const failing = gatedRebuild({
+      pageSize: 1,
+      onPage: (page) => {
+        if (page === 2) throw new Error('Redis went away here')
+      },
+    })
+    failing.release()
+    await expect(failing.run()).rejects.toThrow('Redis went away here')
+    expect(await copies()).toEqual([])
+    expect(await score(postId)).toBe(2)
   })
 
   it('sets no marker over buckets that a failed rebuild or an emptied Redis left incomplete', async () => {

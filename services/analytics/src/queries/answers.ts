@@ -15,9 +15,9 @@ export const MAX_ESTIMATE_DAYS = 92
 export const MAX_WINDOW_DAYS = 31
 
 /**
- * The sketches' relative standard error as measured (docs/performance.md#weekly-and-monthly-active-users): 1.3% at
- * rollup.ts SKETCH_LOG2M = 14, where HyperLogLog's paper gives 1.04 / sqrt(2^14) = 0.81%. postgresql-hll's estimates
- * spread 1.6 times wider than that at every size tried (log2m 16: 0.68% for 0.41%); the answer states what was seen.
+ * The sketches' relative standard error as measured (docs/performance.md#weekly-and-monthly-active-users-2026-12-07): 1.3% at
+ * rollup.ts SKETCH_LOG2M = 14, where HyperLogLog's paper gives 1.04 / sqrt(2^14) = 0.81%. the estimates measured
+ * here spread about 1.6 times wider (8 sets; log2m 16: 0.68% for 0.41%), so the answer states what was seen.
  */
 export const SKETCH_STANDARD_ERROR = 0.013
 

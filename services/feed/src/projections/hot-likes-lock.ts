@@ -45,7 +45,8 @@ export async function lockHotBuckets(tx: Queryable): Promise<void> {
 /**
  * Runs `work` while this process holds the rebuild's session lock, on a connection of its own: so `sql` needs a
  * pool of at least two (`work` opens its transaction on another). Without `wait`, undefined (and no work) when
- * another worker holds it; with `wait`, after that worker's rebuild (the seed, which must rebuild after its writes).
+ * another worker holds it; with `wait`, after that worker's rebuild (the seed, which must rebuild after its writes),
+ * as long as `sql`'s statement_timeout allows (the seed's client has none; a service pool's would end the wait).
  */
 export async function withRebuildLock<T>(
   sql: Sql,

@@ -85,32 +85,59 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
     const started = performance.now()
     const token = randomUUID()
     await hotLikes.beginRebuild(token)
-    const result = await sql.begin(async (tx) => {
+    let at: Date | undefined
+    let swapped = false
+    try {
+      const result = await rebuildUnderLock(token, (t) => {
+        at = t
+      })
+      swapped = result.swapped
+      const { reason, ...counts } = result
+      const complete = swapped && (await hotLikes.markComplete(token))
+      const ms = Math.round(performance.now() - started)
+      if (complete) logger.info({ ...counts, ms }, 'hot feed: like buckets rebuilt from likes')
+      else if (reason === 'copy incomplete')
+        logger.warn(
+          { ...counts, ms },
+          'hot feed: Redis evicted part of the rebuilt buckets before the swap; rebuilding again',
+        )
+      else
+        logger.warn({ ...counts, ms }, 'hot feed: Redis lost the buckets again during their rebuild; rebuilding again')
+      return { likes: counts.likes, restored: counts.restored, complete, ms }
+    } finally {
+      // A rebuild that failed or was refused leaves its copies: dropped now, not left to their expiry (a rebuild
+      // failing every 10 s would otherwise pile up copies of the whole window).
+      if (!swapped && at) await hotLikes.dropCopies(token, at).catch(() => {})
+    }
+  }
+
+  /** The transaction of a rebuild: the lock, the read into the copies, the swap. */
+  function rebuildUnderLock(token: string, started: (at: Date) => void) {
+    return sql.begin(async (tx) => {
       await lockHotBuckets(tx)
       // The cursor is one statement, read page by page between Redis writes: a busy day's likes take longer than
       // DB_STATEMENT_TIMEOUT_MS (measured: ~50,000 likes/s, docs/feed.md#hot-feed). An hour bounds a stuck one.
       await tx`set local statement_timeout = '1h'`
       const at = now()
+      started(at)
       // The window's 25 hour buckets: the 24 the ranking reads and the one before (hot-likes.ts reconcile).
       const since = new Date((hourOf(at) - HOT_WINDOW_HOURS) * 3_600_000)
       logger.info({ since }, 'hot feed: like buckets missing in Redis; rebuilding them from likes')
       let likes = 0
+      const counted = new Map<number, number>()
       await forEachWindowLike(tx, since, pageSize, async (page) => {
-        await hotLikes.restoreMany(token, page, at)
+        await hotLikes.restoreMany(token, page, counted, at)
         const before = likes
         likes += page.length
         if (Math.floor(likes / PROGRESS_EVERY) > Math.floor(before / PROGRESS_EVERY))
           logger.info({ likes }, 'hot feed: rebuilding the like buckets')
       })
-      const { swapped, restored } = await hotLikes.swapRebuilt(token, at)
-      return { likes, restored, swapped }
+      // The connection must still be there: a connection lost during the read may have ended the cursor early
+      // without an error (above), and the swap would then put partial copies in place, with the lock gone.
+      await tx`select 1`
+      const swap = await hotLikes.swapRebuilt(token, counted, at)
+      return { likes, ...swap }
     })
-    const { swapped, ...counts } = result
-    const complete = swapped && (await hotLikes.markComplete(token))
-    const ms = Math.round(performance.now() - started)
-    if (complete) logger.info({ ...counts, ms }, 'hot feed: like buckets rebuilt from likes')
-    else logger.warn({ ...counts, ms }, 'hot feed: Redis lost the buckets again during their rebuild; rebuilding again')
-    return { ...counts, complete, ms }
   }
 
   /**

@@ -53,32 +53,47 @@ export function createHotLikes(client: Redis) {
      * counted once in the bucket of its hour in the rebuild's copies of the buckets (keys.ts hotStagedLikesKey), in
      * one pipeline; a like older than the window counts nowhere. Copies, not the live buckets: whatever Redis kept
      * of them (a bucket evicted without its likers, a like counted in another hour) cannot be counted twice, and the
-     * hot feed ranks by the old buckets until swapRebuilt. Returns how many likes were queued.
+     * hot feed ranks by the old buckets until swapRebuilt. Adds to `counted` (hour -> likes counted in its copy)
+     * what this page counted, which swapRebuilt checks the copies against.
      */
-    async restoreMany(token: string, likes: readonly StandingLike[], now = new Date()): Promise<number> {
+    async restoreMany(
+      token: string,
+      likes: readonly StandingLike[],
+      counted: Map<number, number>,
+      now = new Date(),
+    ): Promise<void> {
       const current = hourOf(now)
       const expiry = Math.floor(now.getTime() / 1000) + STAGED_TTL_S
       const pipeline = feedPipeline(redis)
-      let queued = 0
+      const hours: number[] = []
       for (const { postId, likerId, likedAt } of likes) {
         // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
         const hour = Math.min(hourOf(likedAt), current)
         if (hour < current - HOT_WINDOW_HOURS) continue
         const [likesKey, likersKey] = [hotStagedLikesKey(token, hour), hotStagedLikersKey(token, hour)]
         pipeline.feedLikeRestore(2, likesKey, likersKey, postId, `${postId}:${likerId}`, expiry)
-        queued++
+        hours.push(hour)
       }
-      if (queued > 0) await execPipeline(pipeline)
-      return queued
+      if (hours.length === 0) return
+      const replies = await execPipeline(pipeline)
+      replies.forEach((reply, i) => {
+        const hour = hours[i] as number
+        counted.set(hour, (counted.get(hour) ?? 0) + Number(reply))
+      })
     },
 
     /**
      * The rebuild's copies of the window's 25 buckets (the 24 the ranking reads and the one before) replace the live
-     * ones in one step, unless Redis lost the rebuild's token (then `swapped` is false and nothing changed).
-     * `restored`: the net change in likes counted, i.e. what Redis had lost. Called while the rebuild still holds
-     * the buckets' lock, so no handler's write falls between it and the rebuild's read.
+     * ones in one step, unless Redis lost the rebuild's token or part of a copy (an eviction: a copy's likers are not
+     * what `counted` says restoreMany counted into it); then `swapped` is false and the live buckets are as they
+     * were. `restored`: the net change in likes counted, i.e. what Redis had lost. Called while the rebuild still
+     * holds the buckets' lock, so no handler's write falls between it and the rebuild's read.
      */
-    async swapRebuilt(token: string, now = new Date()): Promise<{ swapped: boolean; restored: number }> {
+    async swapRebuilt(
+      token: string,
+      counted: ReadonlyMap<number, number>,
+      now = new Date(),
+    ): Promise<{ swapped: boolean; restored: number; reason?: 'token lost' | 'copy incomplete' }> {
       const current = hourOf(now)
       const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
       const keys = hours.flatMap((h) => [
@@ -88,14 +103,26 @@ export function createHotLikes(client: Redis) {
         hotStagedLikersKey(token, h),
       ])
       const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+      const expected = hours.map((h) => counted.get(h) ?? 0)
       const [swapped, restored] = await redis.feedHotSwapRebuilt(
         keys.length + 1,
         HOT_REBUILD_TOKEN_KEY,
         ...keys,
         token,
         ...expiries,
+        ...expected,
       )
-      return { swapped: swapped === 1, restored }
+      if (swapped === 1) return { swapped: true, restored }
+      return { swapped: false, restored: 0, reason: swapped === 0 ? 'token lost' : 'copy incomplete' }
+    },
+
+    /** Drops a rebuild's copies (a rebuild that failed or was refused): UNLINK, freed in the background. */
+    async dropCopies(token: string, now = new Date()): Promise<void> {
+      const current = hourOf(now)
+      const keys = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i).flatMap(
+        (h) => [hotStagedLikesKey(token, h), hotStagedLikersKey(token, h)],
+      )
+      await redis.unlink(...keys)
     },
 
     /** Whether the buckets are known to hold every like of the window (keys.ts HOT_BUCKETS_COMPLETE_KEY). */

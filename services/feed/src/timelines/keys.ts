@@ -112,7 +112,8 @@ export const HOT_REBUILD_TOKEN_KEY = `feed:${HOT_TAG}:rebuild`
  * A rebuild's copy of hour `hour`'s bucket and likers (same shapes as hotLikesKey, hotLikersKey), written while the
  * rebuild reads `likes` and renamed over the live pair at its end (scripts.ts feedHotSwapRebuilt), so the hot feed
  * ranks by the old buckets until then and the rebuild starts from empty ones whatever Redis kept. Expires two hours
- * after it was written (a rebuild's read is bounded by one hour): a crashed rebuild leaves nothing behind for long.
+ * after the rebuild began (its read is bounded by one hour); a rebuild that fails or is refused drops its copies
+ * (hot-likes.ts dropCopies), and a crashed one leaves them for those two hours at most.
  */
 export function hotStagedLikesKey(token: string, hour: number): string {
   return `feed:${HOT_TAG}:rebuild:${token}:likes:${hour}`

@@ -148,21 +148,28 @@ const scripts = {
 
   /**
    * KEYS: the rebuild token (keys.ts HOT_REBUILD_TOKEN_KEY), then for each hour of the window: its live likes and
-   * likers, and the rebuild's copies of them (hotStagedLikesKey, hotStagedLikersKey); ARGV: the rebuild's token, then
-   * each hour's expiry (unix seconds). Unless Redis lost the token (then the copies are incomplete: returns {0, 0}
-   * and changes nothing), each copy replaces its live key (RENAME, then the bucket's expiry), and an hour without a
-   * copy (no like in it) is emptied: one atomic step, so the ranking never sums half old, half new buckets. Returns
-   * {1, the net change in pairs counted}: the likes Redis had lost (negative: counted that no longer stood).
+   * likers, and the rebuild's copies of them (hotStagedLikesKey, hotStagedLikersKey); ARGV: the rebuild's token,
+   * then each hour's expiry (unix seconds), then the likers each hour's copy should hold. Changes nothing and returns
+   * {0, 0} when Redis lost the token, {-1, 0} when a copy lost fields (evicted: its likers are fewer than counted
+   * into it). Otherwise each copy replaces its live key (the old value UNLINKed, freed in the background rather
+   * than inside this script; then RENAME and the bucket's expiry), and an hour without a copy (no like in it) is
+   * emptied: one atomic step, so the ranking never sums half old, half new buckets. Returns {1, the net change in
+   * pairs counted}: the likes Redis had lost (negative: counted that no longer stood).
    */
   feedHotSwapRebuilt: `
     if redis.call('get', KEYS[1]) ~= ARGV[1] then return {0, 0} end
+    local hours = (#KEYS - 1) / 4
+    for i = 0, hours - 1 do
+      if redis.call('hlen', KEYS[4 * i + 5]) ~= tonumber(ARGV[hours + i + 2]) then return {-1, 0} end
+    end
     local delta = 0
-    for i = 0, (#KEYS - 1) / 4 - 1 do
+    for i = 0, hours - 1 do
       local likes, likers = KEYS[4 * i + 2], KEYS[4 * i + 3]
       local stagedLikes, stagedLikers = KEYS[4 * i + 4], KEYS[4 * i + 5]
       delta = delta + redis.call('hlen', stagedLikers) - redis.call('hlen', likers)
       for _, pair in ipairs({{stagedLikes, likes}, {stagedLikers, likers}}) do
         if redis.call('exists', pair[1]) == 1 then
+          redis.call('unlink', pair[2])
           redis.call('rename', pair[1], pair[2])
           redis.call('expireat', pair[2], ARGV[i + 2])
         else
