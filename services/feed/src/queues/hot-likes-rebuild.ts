@@ -52,7 +52,7 @@ const WARN_EVERY_MS = 60_000
  * - No handler write between the rebuild's read and its swap: the rebuild holds the buckets' lock alone in one
  *   transaction from before its read of `likes` to after the swap; the likes handlers, which try it shared, go to
  *   their retry tier meanwhile and then reconcile against `likes` as it is. A rebuild longer than their retry budget
- *   (FEED_WORKER_MAX_ATTEMPTS; ~32 minutes by default, ~90 million likes at the measured rate) sends the rest to the
+ *   (FEED_WORKER_MAX_ATTEMPTS; ~32 minutes by default, 70-90 million likes at the measured rates) sends the rest to the
  *   `feed.likes` DLQ, from which they are moved back (docs/runbooks/feed.md#feedhotbucketsincomplete).
  * - The marker only over whole buckets: set after the commit (a connection lost during the read may end
  *   postgres.js's cursor early without an error, porsager/postgres#1166; then the commit is what fails), and the
@@ -116,7 +116,7 @@ export function createHotLikesRebuild(options: HotLikesRebuildOptions) {
     return sql.begin(async (tx) => {
       await lockHotBuckets(tx)
       // The cursor is one statement, read page by page between Redis writes: a busy day's likes take longer than
-      // DB_STATEMENT_TIMEOUT_MS (measured: ~50,000 likes/s, docs/feed.md#hot-feed). An hour bounds a stuck one.
+      // DB_STATEMENT_TIMEOUT_MS (measured: 35,000-47,000 likes/s, docs/feed.md#hot-feed). An hour bounds a stuck one.
       await tx`set local statement_timeout = '1h'`
       const at = now()
       started(at)
