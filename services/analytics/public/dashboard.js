@@ -15,11 +15,22 @@
   const state = { ready: false }
   window.analyticsDashboard = state
 
-  async function getJson(path) {
-    const response = await fetch(path, { headers: { accept: 'application/json' } })
+  // Where the service has a read token (ANALYTICS_READ_TOKEN), the reader types it once; it stays in this tab.
+  const TOKEN_KEY = 'analytics-read-token'
+  function headers() {
+    const token = sessionStorage.getItem(TOKEN_KEY)
+    return token ? { accept: 'application/json', authorization: `Bearer ${token}` } : { accept: 'application/json' }
+  }
+
+  /** The answer's JSON; an Error with the status and the problem's detail otherwise. */
+  async function answer(path, response) {
     const body = await response.json()
-    if (!response.ok) throw new Error(body.detail || `${path}: ${response.status}`)
-    return body
+    if (response.ok) return body
+    throw Object.assign(new Error(body.detail || `${path}: ${response.status}`), { status: response.status })
+  }
+
+  async function getJson(path) {
+    return answer(path, await fetch(path, { headers: headers() }))
   }
 
   /** The range in the address (?from=&to=), else the 30 days up to today (UTC). */
@@ -106,11 +117,10 @@
 
   /** The estimates of a window, or null where the database keeps none (501 estimates-unavailable). */
   async function estimates(from, to, window) {
-    const response = await fetch(`/v1/analytics/active-users/estimates?from=${from}&to=${to}&window=${window}`)
+    const path = `/v1/analytics/active-users/estimates?from=${from}&to=${to}&window=${window}`
+    const response = await fetch(path, { headers: headers() })
     if (response.status === 501) return null
-    const body = await response.json()
-    if (!response.ok) throw new Error(body.detail || `estimates: ${response.status}`)
-    return body
+    return answer(path, response)
   }
 
   /** Light to deep blue as the share grows towards the table's highest; the text turns white on the dark cells. */
@@ -191,10 +201,23 @@
       document.body.dataset.state = 'ready'
     } catch (error) {
       $('status').textContent = String(error.message || error)
-      document.body.dataset.state = 'error'
+      // A missing or wrong read token: ask for it (a wrong one is dropped, so the form starts empty).
+      if (error.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY)
+        $('token-form').hidden = false
+        document.body.dataset.state = 'token'
+      } else {
+        document.body.dataset.state = 'error'
+      }
     }
   }
 
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault()
+    sessionStorage.setItem(TOKEN_KEY, $('token').value)
+    $('token-form').hidden = true
+    void show({ from: $('from').value, to: $('to').value })
+  })
   $('range').addEventListener('submit', (event) => {
     event.preventDefault()
     const range = { from: $('from').value, to: $('to').value }

@@ -62,7 +62,10 @@ export async function startAnalytics(options: AnalyticsOptions) {
     token: config.ANALYTICS_INGEST_TOKEN,
     bodyLimit: config.ANALYTICS_EVENTS_BODY_LIMIT_BYTES,
   })
-  await registerAnalyticsRoutes(app, createAnalyticsRepository(sql), { sketches })
+  await registerAnalyticsRoutes(app, createAnalyticsRepository(sql), {
+    sketches,
+    readToken: config.ANALYTICS_READ_TOKEN,
+  })
   await registerDashboard(app)
 
   const { consumer, def } = startActivityConsumer({

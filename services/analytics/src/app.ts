@@ -3,6 +3,7 @@ import { createService, type ServiceOverrides } from '@platform/service'
 import { startAnalytics } from './analytics.js'
 import type { Config } from './config.js'
 import { INGEST_TOKEN_SCHEME } from './events/events-route.js'
+import { READ_TOKEN_SCHEME } from './queries/routes.js'
 
 export interface AnalyticsOverrides extends ServiceOverrides {
   /** false: tests run the partition maintenance themselves. */
@@ -23,10 +24,11 @@ export async function buildApp(config: Config, overrides: AnalyticsOverrides = {
     service: 'analytics',
     config,
     migrations: new URL('../migrations/', import.meta.url),
-    // POST /v1/events takes a bearer token; its route names this scheme (INGEST_SECURITY, events/events-route.ts).
+    // POST /v1/events takes a bearer token; its route names this scheme (INGEST_SECURITY, events/events-route.ts);
+    // the read routes another, where ANALYTICS_READ_TOKEN is set (READ_SECURITY, queries/routes.ts).
     openapi: {
       description: 'Aggregates activity events into daily active users and retention, and serves them.',
-      securitySchemes: INGEST_TOKEN_SCHEME,
+      securitySchemes: { ...INGEST_TOKEN_SCHEME, ...READ_TOKEN_SCHEME },
     },
     ...serviceOverrides,
   })

@@ -11,6 +11,7 @@ export const ConfigSchema = Type.Object({
    * refuses every request (401), and the activity consumer still runs.
    */
   ANALYTICS_INGEST_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  ANALYTICS_READ_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   /** The body limit of `POST /v1/events` alone: 10,000 events of ~1.6 KB each. Other routes keep BODY_LIMIT_BYTES. */
   ANALYTICS_EVENTS_BODY_LIMIT_BYTES: Type.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
   /** Late events are accepted up to this many days after they happened; older ones are refused (400, DLQ). */

@@ -7,6 +7,8 @@ import { defineProblemType, type ProblemType } from '@platform/http'
 export const analyticsProblems = {
   /** `POST /v1/events` without the configured bearer token (ANALYTICS_INGEST_TOKEN), or with another one. */
   invalidIngestToken: defineProblemType('invalid-ingest-token', 401, 'Ingest token required'),
+  /** `GET /v1/analytics/*` without the configured read token (ANALYTICS_READ_TOKEN, where one is set). */
+  invalidReadToken: defineProblemType('invalid-read-token', 401, 'Read token required'),
   /**
    * An event of a batch that the schema accepts but the store cannot take: performedAt older than
    * ANALYTICS_MAX_EVENT_AGE_DAYS or further in the future than ANALYTICS_MAX_FUTURE_SKEW_S. `errors[0].pointer`

@@ -187,4 +187,41 @@ describe('the dashboard in chromium', () => {
     expect(page.url()).toContain(`from=${from}`)
     await page.close()
   }, 60_000)
+
+  it('asks for the read token where one is set, and draws with it', async () => {
+    const token = 'dashboard-read-token-0123456789'
+    const guarded = await startAnalytics({ ANALYTICS_READ_TOKEN: token })
+    try {
+      expect((await guarded.post(seed().slice(0, 500))).statusCode).toBe(200)
+      const at = await guarded.app.listen({ port: 0, host: '127.0.0.1' })
+      const page = await browser.newPage()
+      await page.goto(`${at}/?from=${FROM}&to=${TO}`)
+      await page.waitForSelector('body[data-state="token"]', { timeout: 20_000 })
+      expect(await page.isVisible('#token-form')).toBe(true)
+      // A wrong token is refused and asked for again.
+      await page.fill('#token', 'not-the-token-0123456789')
+      await page.click('#token-form button[type="submit"]')
+      await page.waitForSelector('body[data-state="token"]')
+      await page.fill('#token', token)
+      await page.click('#token-form button[type="submit"]')
+      await page.waitForSelector('body[data-state="ready"]', { timeout: 20_000 })
+      expect(await page.isVisible('#token-form')).toBe(false)
+      const res = await guarded.app.inject({
+        method: 'GET',
+        url: `/v1/analytics/dau?from=${FROM}&to=${TO}`,
+        headers: { authorization: `Bearer ${token}` },
+      })
+      const dau = res.json() as DayUsers[]
+      const users = await page.evaluate(
+        () =>
+          (window as unknown as { analyticsDashboard: { chart: { data: number[][] } } }).analyticsDashboard.chart
+            .data[1],
+      )
+      expect(users).toEqual(dau.map((d) => d.users))
+      expect(dau.some((d) => d.users > 0)).toBe(true)
+      await page.close()
+    } finally {
+      await guarded.close()
+    }
+  }, 90_000)
 })

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type } from '@platform/config'
 import { ActivityRecordedV1 } from '@platform/contracts'
-import { ProblemError, type ServiceApp } from '@platform/http'
+import type { ServiceApp } from '@platform/http'
+import { requireBearerToken } from '../bearer-token.js'
 import { analyticsProblems } from '../problems.js'
 import { type Ingestion, MAX_BATCH } from './ingestion.js'
 
@@ -29,26 +29,6 @@ const EventsAccepted = Type.Object({
   duplicates: Type.Integer(),
 })
 
-/** Fixed-length digests, so the constant-time compare never sees different lengths. */
-const digest = (text: string) => createHash('sha256').update(text).digest()
-
-/**
- * `Authorization: Bearer <ANALYTICS_INGEST_TOKEN>`, checked in onRequest, before a body of up to 16 MiB is read.
- * Without a configured token every request is refused (development and tests without one).
- */
-function requireIngestToken(token: string | undefined) {
-  const expected = token === undefined ? undefined : digest(token)
-  return async (request: { headers: { authorization?: string } }) => {
-    const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')
-    if (!expected || !match || !timingSafeEqual(digest(match[1] as string), expected)) {
-      throw new ProblemError(analyticsProblems.invalidIngestToken, {
-        detail: 'A valid bearer token (ANALYTICS_INGEST_TOKEN) is required.',
-        headers: { 'www-authenticate': 'Bearer realm="analytics"' },
-      })
-    }
-  }
-}
-
 export interface EventsRouteOptions {
   ingestion: Ingestion
   token: string | undefined
@@ -66,7 +46,14 @@ export async function registerEventsRoute(app: ServiceApp, options: EventsRouteO
     '/v1/events',
     {
       bodyLimit: options.bodyLimit,
-      onRequest: requireIngestToken(options.token),
+      // Checked in onRequest, before a body of up to 16 MiB is read. Without a configured token every request is
+      // refused (development and tests without one).
+      onRequest: requireBearerToken({
+        token: options.token,
+        whenUnset: 'refuse',
+        problem: analyticsProblems.invalidIngestToken,
+        detail: 'A valid bearer token (ANALYTICS_INGEST_TOKEN) is required.',
+      }),
       schema: {
         summary: 'Store a batch of activity events',
         description:

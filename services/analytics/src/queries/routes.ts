@@ -1,5 +1,7 @@
 import { Type } from '@platform/config'
 import type { ServiceApp } from '@platform/http'
+import { requireBearerToken } from '../bearer-token.js'
+import { analyticsProblems } from '../problems.js'
 import type { AnalyticsRepository } from './analytics-repository.js'
 import {
   activeUserEstimates,
@@ -13,6 +15,16 @@ import {
   retention,
 } from './answers.js'
 import { DAY_PATTERN } from './days.js'
+
+/** The OpenAPI security requirement of the read routes where ANALYTICS_READ_TOKEN is set (scheme: app.ts). */
+export const READ_SECURITY = [{ readToken: [] }]
+export const READ_TOKEN_SCHEME = {
+  readToken: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The token of ANALYTICS_READ_TOKEN, where one is set, for the read API and the dashboard.',
+  },
+} as const
 
 const Day = (description: string) =>
   Type.String({ pattern: DAY_PATTERN, description: `${description} (YYYY-MM-DD, a UTC day)` })
@@ -99,12 +111,22 @@ const UTC_NOTE = 'Days are UTC days: 2026-11-01 covers 2026-11-01T00:00:00Z up t
 export async function registerAnalyticsRoutes(
   app: ServiceApp,
   repo: AnalyticsRepository,
-  options: { sketches: boolean },
+  options: { sketches: boolean; readToken: string | undefined },
 ): Promise<void> {
+  // ANALYTICS_READ_TOKEN, where set: every read route asks for it; unset, they are open (an internal network).
+  const onRequest = requireBearerToken({
+    token: options.readToken,
+    whenUnset: 'open',
+    problem: analyticsProblems.invalidReadToken,
+    detail: 'A valid bearer token (ANALYTICS_READ_TOKEN) is required.',
+  })
+  const security = options.readToken === undefined ? {} : { security: READ_SECURITY }
   app.get(
     '/v1/analytics/dau',
     {
+      onRequest,
       schema: {
+        ...security,
         summary: 'Daily active users',
         description: `Users active on each day from \`from\` to \`to\` (every day present, 0 where nobody was active). ${UTC_NOTE} At most ${MAX_DAU_DAYS} days.`,
         tags: ['analytics'],
@@ -118,7 +140,9 @@ export async function registerAnalyticsRoutes(
   app.get(
     '/v1/analytics/retention',
     {
+      onRequest,
       schema: {
+        ...security,
         summary: '7-day retention of one day',
         description: `Users active on \`day\`, and how many of them were also active on at least one of the 7 days before. With include=users, those users, paged (\`limit\`, \`cursor\`). ${UTC_NOTE}`,
         tags: ['analytics'],
@@ -132,7 +156,9 @@ export async function registerAnalyticsRoutes(
   app.get(
     '/v1/analytics/retention/cohorts',
     {
+      onRequest,
       schema: {
+        ...security,
         summary: 'Retention cohorts',
         description: `For each day's active users, how many (and what share) were active again 1 to 7 days later; null for days still to come. ${UTC_NOTE} At most ${MAX_COHORT_DAYS} days.`,
         tags: ['analytics'],
@@ -146,7 +172,9 @@ export async function registerAnalyticsRoutes(
   app.get(
     '/v1/analytics/active-users',
     {
+      onRequest,
       schema: {
+        ...security,
         summary: 'Active users of a window (weekly, monthly), exactly',
         description: `Users active on at least one of the \`window\` days ending on \`day\` (7: weekly active users, 30: monthly), counted exactly from the rollups; window=1 is the day's DAU. ${UTC_NOTE} A window of at most ${MAX_WINDOW_DAYS} days.`,
         tags: ['analytics'],
@@ -160,7 +188,9 @@ export async function registerAnalyticsRoutes(
   app.get(
     '/v1/analytics/active-users/estimates',
     {
+      onRequest,
       schema: {
+        ...security,
         summary: 'Active users of a window for every day of a range, estimated',
         description: `For each day from \`from\` to \`to\`, the users active in the \`window\` days ending on it, estimated from daily HyperLogLog sketches (standard error in the answer). 501 problem+json where the database has no hll extension. ${UTC_NOTE} At most ${MAX_ESTIMATE_DAYS} days.`,
         tags: ['analytics'],

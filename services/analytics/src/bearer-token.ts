@@ -1,0 +1,34 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { ProblemError, type ProblemType } from '@platform/http'
+
+/** Fixed-length digests, so the constant-time compare never sees different lengths. */
+const digest = (text: string) => createHash('sha256').update(text).digest()
+
+export interface BearerTokenOptions {
+  /** The configured token; undefined: see `whenUnset`. */
+  token: string | undefined
+  /** `refuse`: no request passes (a route that must not be open); `open`: every request does. */
+  whenUnset: 'refuse' | 'open'
+  problem: ProblemType
+  /** The problem's detail, naming the variable that holds the token. */
+  detail: string
+}
+
+/**
+ * An onRequest hook that requires `Authorization: Bearer <token>` (RFC 6750), compared in constant time, before any
+ * body is read; a 401 problem with `WWW-Authenticate` otherwise.
+ */
+export function requireBearerToken(options: BearerTokenOptions) {
+  const expected = options.token === undefined ? undefined : digest(options.token)
+  const open = expected === undefined && options.whenUnset === 'open'
+  return async (request: { headers: { authorization?: string } }) => {
+    if (open) return
+    const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')
+    if (!expected || !match || !timingSafeEqual(digest(match[1] as string), expected)) {
+      throw new ProblemError(options.problem, {
+        detail: options.detail,
+        headers: { 'www-authenticate': 'Bearer realm="analytics"' },
+      })
+    }
+  }
+}
