@@ -32,3 +32,17 @@ export function requireBearerToken(options: BearerTokenOptions) {
     }
   }
 }
+
+/**
+ * A bearer token's OpenAPI description: the security scheme named `name` (for the document's securitySchemes,
+ * app.ts) and the security requirement a route names it by.
+ */
+export function bearerScheme<N extends string>(name: N, description: string) {
+  return {
+    scheme: { [name]: { type: 'http', scheme: 'bearer', description } } as Record<
+      N,
+      { type: 'http'; scheme: 'bearer'; description: string }
+    >,
+    requirement: [{ [name]: [] as string[] }] as Record<N, string[]>[],
+  }
+}

@@ -1,19 +1,15 @@
 import { Type } from '@platform/config'
 import { ActivityRecordedV1 } from '@platform/contracts'
 import type { ServiceApp } from '@platform/http'
-import { requireBearerToken } from '../bearer-token.js'
+import { bearerScheme, requireBearerToken } from '../bearer-token.js'
 import { analyticsProblems } from '../problems.js'
 import { type Ingestion, MAX_BATCH } from './ingestion.js'
 
-/** The OpenAPI security requirement of POST /v1/events (the scheme is named where the app is built, app.ts). */
-export const INGEST_SECURITY = [{ ingestToken: [] }]
-export const INGEST_TOKEN_SCHEME = {
-  ingestToken: {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'The token of ANALYTICS_INGEST_TOKEN, shared with external producers.',
-  },
-} as const
+/** The OpenAPI security of POST /v1/events (the scheme is named where the app is built, app.ts). */
+export const INGEST_TOKEN = bearerScheme(
+  'ingestToken',
+  'The token of ANALYTICS_INGEST_TOKEN, shared with external producers.',
+)
 
 const EventsBody = Type.Object(
   { events: Type.Array(ActivityRecordedV1, { minItems: 1, maxItems: MAX_BATCH }) },
@@ -61,7 +57,7 @@ export async function registerEventsRoute(app: ServiceApp, options: EventsRouteO
           'stored before (same eventId and performedAt) is skipped and counted in `duplicates`: a retry of the same ' +
           'batch is safe. A batch with a bad event is refused whole (400, `errors[0].pointer` names the item).',
         tags: ['events'],
-        security: INGEST_SECURITY,
+        security: INGEST_TOKEN.requirement,
         body: EventsBody,
         response: { 200: EventsAccepted },
       },

@@ -1,6 +1,6 @@
 import { Type } from '@platform/config'
 import type { ServiceApp } from '@platform/http'
-import { requireBearerToken } from '../bearer-token.js'
+import { bearerScheme, requireBearerToken } from '../bearer-token.js'
 import { analyticsProblems } from '../problems.js'
 import type { AnalyticsRepository } from './analytics-repository.js'
 import {
@@ -16,15 +16,11 @@ import {
 } from './answers.js'
 import { DAY_PATTERN } from './days.js'
 
-/** The OpenAPI security requirement of the read routes where ANALYTICS_READ_TOKEN is set (scheme: app.ts). */
-export const READ_SECURITY = [{ readToken: [] }]
-export const READ_TOKEN_SCHEME = {
-  readToken: {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'The token of ANALYTICS_READ_TOKEN, where one is set, for the read API and the dashboard.',
-  },
-} as const
+/** The OpenAPI security of the read routes where ANALYTICS_READ_TOKEN is set (the scheme is named in app.ts). */
+export const READ_TOKEN = bearerScheme(
+  'readToken',
+  'The token of ANALYTICS_READ_TOKEN, where one is set, for the read API and the dashboard.',
+)
 
 const Day = (description: string) =>
   Type.String({ pattern: DAY_PATTERN, description: `${description} (YYYY-MM-DD, a UTC day)` })
@@ -120,7 +116,7 @@ export async function registerAnalyticsRoutes(
     problem: analyticsProblems.invalidReadToken,
     detail: 'A valid bearer token (ANALYTICS_READ_TOKEN) is required.',
   })
-  const security = options.readToken === undefined ? {} : { security: READ_SECURITY }
+  const security = options.readToken === undefined ? {} : { security: READ_TOKEN.requirement }
   app.get(
     '/v1/analytics/dau',
     {

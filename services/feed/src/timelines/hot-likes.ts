@@ -1,10 +1,11 @@
 import {
-  HOT_BUCKET_TTL_HOURS,
   HOT_BUCKETS_COMPLETE_KEY,
   HOT_REBUILD_TOKEN_KEY,
   HOT_WINDOW_HOURS,
+  hotBucketExpiry,
   hotLikersKey,
   hotLikesKey,
+  hotLiveHours,
   hotStagedLikersKey,
   hotStagedLikesKey,
   hourOf,
@@ -40,11 +41,11 @@ export function createHotLikes(client: Redis) {
      */
     async reconcile(postId: string, likerId: string, likedAt: Date | undefined, now = new Date()): Promise<number> {
       const current = hourOf(now)
-      const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+      const hours = hotLiveHours(now)
       // A like stamped a moment ahead of this clock (another machine's) counts in the current hour.
       const target = likedAt === undefined ? -1 : hours.indexOf(Math.min(hourOf(likedAt), current))
       const keys = hours.flatMap((h) => [hotLikesKey(h), hotLikersKey(h)])
-      const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+      const expiries = hours.map(hotBucketExpiry)
       return redis.feedLikeReconcile(keys.length, ...keys, postId, `${postId}:${likerId}`, target, ...expiries)
     },
 
@@ -94,15 +95,14 @@ export function createHotLikes(client: Redis) {
       counted: ReadonlyMap<number, number>,
       now = new Date(),
     ): Promise<{ swapped: boolean; restored: number; reason?: 'token lost' | 'copy incomplete' }> {
-      const current = hourOf(now)
-      const hours = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+      const hours = hotLiveHours(now)
       const keys = hours.flatMap((h) => [
         hotLikesKey(h),
         hotLikersKey(h),
         hotStagedLikesKey(token, h),
         hotStagedLikersKey(token, h),
       ])
-      const expiries = hours.map((h) => (h + HOT_BUCKET_TTL_HOURS) * 3600)
+      const expiries = hours.map(hotBucketExpiry)
       const expected = hours.map((h) => counted.get(h) ?? 0)
       const [swapped, restored] = await redis.feedHotSwapRebuilt(
         keys.length + 1,
@@ -118,10 +118,7 @@ export function createHotLikes(client: Redis) {
 
     /** Drops a rebuild's copies (a rebuild that failed or was refused): UNLINK, freed in the background. */
     async dropCopies(token: string, now = new Date()): Promise<void> {
-      const current = hourOf(now)
-      const keys = Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i).flatMap(
-        (h) => [hotStagedLikesKey(token, h), hotStagedLikersKey(token, h)],
-      )
+      const keys = hotLiveHours(now).flatMap((h) => [hotStagedLikesKey(token, h), hotStagedLikersKey(token, h)])
       await redis.unlink(...keys)
     },
 

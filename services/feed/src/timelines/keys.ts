@@ -124,6 +124,20 @@ export function hotStagedLikersKey(token: string, hour: number): string {
   return `feed:${HOT_TAG}:rebuild:${token}:likers:${hour}`
 }
 
+/**
+ * The hours whose buckets the worker writes at `now`, oldest first: the 24 the ranking reads and the one before,
+ * which a like made just before an hour boundary may still be counted in while the ranking moves on.
+ */
+export function hotLiveHours(now: Date | number): number[] {
+  const current = hourOf(now)
+  return Array.from({ length: HOT_WINDOW_HOURS + 1 }, (_, i) => current - HOT_WINDOW_HOURS + i)
+}
+
+/** When hour `hour`'s bucket and likers expire (unix seconds): HOT_BUCKET_TTL_HOURS after the hour began. */
+export function hotBucketExpiry(hour: number): number {
+  return (hour + HOT_BUCKET_TTL_HOURS) * 3600
+}
+
 /** The buckets of the window at `now`, newest first: the ZUNIONSTORE keys of the ranking. */
 export function hotBucketKeys(now: Date | number = Date.now()): string[] {
   const current = hourOf(now)
