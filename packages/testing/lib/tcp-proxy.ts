@@ -2,10 +2,13 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 
 /**
  * A TCP proxy in front of a real service, for fault tests that must not stop the shared server other test files use.
- * - `cut()` closes every connection and refuses new ones: the client sees the service as unreachable.
+ * - `cut()` closes every connection and closes each new one as soon as it is accepted: the service drops its
+ *   clients (postgres.js keeps a query waiting and retries the connection until it stays up).
+ * - `down()` closes every connection and stops listening, so new ones are refused (ECONNREFUSED): the service is not
+ *   running (postgres.js fails a query at once).
  * - `blackhole()` keeps every connection open but moves no byte either way, and accepts new connections without
  *   answering: a network partition, which no server-side timeout and no TCP reset reveals to the client.
- * - `restore()` undoes either; after a black hole, the bytes held meanwhile flow on, as after a healed partition.
+ * - `restore()` undoes any of them; after a black hole, the bytes held meanwhile flow on, as after a healed partition.
  */
 export async function createTcpProxy(target: { host: string; port: number }) {
   const sockets = new Set<Socket>()
@@ -69,12 +72,19 @@ export async function createTcpProxy(target: { host: string; port: number }) {
       sockets.clear()
       pairs.clear()
     },
+    async down() {
+      this.cut()
+      if (!server.listening) return
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
     blackhole() {
       holding = true
       for (const pair of pairs) hold(pair)
     },
-    restore() {
+    /** Async for `down()`'s sake: it listens on the same port again. */
+    async restore() {
       refusing = false
+      if (!server.listening) await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
       if (!holding) return
       holding = false
       for (const pair of pairs) {
@@ -88,6 +98,7 @@ export async function createTcpProxy(target: { host: string; port: number }) {
     },
     async close() {
       this.cut()
+      if (!server.listening) return
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }

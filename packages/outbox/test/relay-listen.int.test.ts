@@ -1,0 +1,125 @@
+import { createSql, migrate, type Sql } from '@platform/db'
+import { createLogger } from '@platform/logging'
+import { type Consumer, defineConsumer, defineExchange, startConsumer } from '@platform/messaging'
+import { openTestBroker, type TestBroker } from '@platform/messaging/testing'
+import {
+  createTcpProxy,
+  createTestSchema,
+  sleep,
+  type TcpProxy,
+  type TestSchema,
+  testUrls,
+  waitFor,
+} from '@platform/testing'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest'
+import { createOutboxRelay, enqueue, type OutboxRelay, outboxMigrations } from '../index.js'
+
+/**
+ * The relay's LISTEN, lost and found again. The relay's connections go through a TCP proxy, and it polls every
+ * 10 s: a row published within a second was announced by a notification (the outbox_notify trigger) rather than
+ * found by a poll (by chance one in ten; five rows in a row, 1 in 100,000). Lost two ways: the database refusing
+ * connections when the relay starts (its first LISTEN fails), and while it runs (postgres.js LISTENs again when its
+ * listening connection closes, once, and forgets the channel when that fails). Rows are committed straight to the
+ * server, past the proxy.
+ */
+const logger = createLogger({ service: 'outbox-listen-test', level: 'silent' })
+const exchange = defineExchange('relay-listen')
+const POLL_MS = 10_000
+/** Caps the relay's backoff after a failed claim at 1 s (stallAfterMs / 2). */
+const STALL_AFTER_MS = 2000
+
+let db: TestSchema
+let rabbit: TestBroker
+let consumer: Consumer
+const published = new Set<string>()
+let proxy: TcpProxy
+let relaySql: Sql
+let relay: OutboxRelay
+
+beforeAll(async () => {
+  db = await createTestSchema('outbox_listen')
+  await migrate(db.sql, { schema: db.schema, migrations: outboxMigrations })
+  rabbit = await openTestBroker('outboxlisten', { exchanges: [exchange] })
+  consumer = startConsumer(rabbit.broker, {
+    def: defineConsumer({
+      queue: 'relay-listen.published',
+      bindings: [{ exchange, routingKey: '#' }],
+      retry: { delaysMs: [100], maxAttempts: 3 },
+    }),
+    logger,
+    handler: async (m) => {
+      published.add(m.messageId)
+    },
+  })
+  await consumer.ready()
+})
+
+afterAll(async () => {
+  await consumer?.stop()
+  await rabbit?.close()
+  await db?.drop()
+})
+
+beforeEach(async () => {
+  const { hostname, port } = new URL(testUrls().databaseUrl)
+  proxy = await createTcpProxy({ host: hostname, port: Number(port || 5432) })
+  relaySql = createSql({ url: proxy.url(testUrls().databaseUrl), schema: db.schema, reconnectBackoffMaxSeconds: 0.5 })
+  relay = createOutboxRelay({
+    sql: relaySql,
+    schema: db.schema,
+    publisher: rabbit.publisher,
+    logger,
+    pollIntervalMs: POLL_MS,
+    stallAfterMs: STALL_AFTER_MS,
+  })
+})
+
+afterEach(async () => {
+  await relay?.stop()
+  await relaySql?.end({ timeout: 1 })
+  await proxy?.close()
+})
+
+/** Commits one outbox row, past the proxy; resolves with its message id. */
+async function commitRow(): Promise<string> {
+  const [id] = await db.sql.begin((tx) =>
+    enqueue(tx, [{ exchange: exchange.name, routingKey: 'row', body: { at: Date.now() } }]),
+  )
+  return id as string
+}
+
+/** A row committed now is published within `ms`. */
+async function publishedWithin(ms: number): Promise<void> {
+  const id = await commitRow()
+  await waitFor(() => published.has(id), { timeoutMs: ms })
+}
+
+/** Rows are announced again: a notification wakes the relay for each of five rows in a row. */
+async function notificationsWake(): Promise<void> {
+  // LISTEN comes back in the background: the rows committed before it are left to the next poll.
+  await waitFor(() => publishedWithin(1000).then(() => true), { timeoutMs: 15_000 })
+  for (let i = 0; i < 5; i++) await publishedWithin(1000)
+}
+
+describe('the outbox relay LISTENs again', () => {
+  it('after the database refused connections when it started', async () => {
+    await proxy.down()
+    await relay.start()
+    await proxy.restore()
+    // Its LISTEN retries (after 1 s, 2 s, ...) bring notifications back without a row to find.
+    await sleep(1500)
+    await notificationsWake()
+  }, 40_000)
+
+  it('after the database refused connections while it ran: at the first poll that finds rows', async () => {
+    await relay.start()
+    await publishedWithin(1000)
+    await proxy.down()
+    // Long enough for the listening connection's close and its one failed LISTEN.
+    await sleep(1500)
+    await proxy.restore()
+    // No notification announces this row: the next poll finds it, and the relay LISTENs again.
+    await publishedWithin(POLL_MS + 5000)
+    await notificationsWake()
+  }, 60_000)
+})
