@@ -157,9 +157,6 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let unlisten: (() => Promise<void>) | undefined
   /** Whether a notification came since the current claim began (its snapshot may not hold the row announced). */
   let notified = false
-  /** LISTEN's retries in the background (keepListening), and what cuts their wait short. */
-  let listening: Promise<void> | undefined
-  let stopListenRetry: (() => void) | undefined
   const claimTimeoutMs = options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS
   const stallAfterMs = options.stallAfterMs ?? 20_000
   const progress = createProgressMonitor('outbox relay', stallAfterMs)
@@ -257,107 +254,37 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  /**
-   * Waits `ms`; stop() cuts it short, and so does a notification when `wakeable`. True when the wait ran out on its
-   * timer (no notification came).
-   */
-  function sleep(ms: number, wakeable = true): Promise<boolean> {
-    if (ms <= 0 || !running) return Promise.resolve(false)
+  /** Waits `ms`; stop() cuts it short, and so does a notification when `wakeable`. */
+  function sleep(ms: number, wakeable = true): Promise<void> {
+    if (ms <= 0 || !running) return Promise.resolve()
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done(true), ms)
-      function done(timedOut = false) {
+      const timer = setTimeout(done, ms)
+      function done() {
         clearTimeout(timer)
         wake = undefined
         stopWaiting = undefined
-        resolve(timedOut)
+        resolve()
       }
-      stopWaiting = () => done()
-      if (wakeable) wake = () => done()
-    })
-  }
-
-  /** LISTEN on the channel, one try; false when it failed. A notification wakes the relay's wait (sleep). */
-  async function listen(): Promise<boolean> {
-    try {
-      const { unlisten: u } = await sql.listen(channel, () => {
-        notified = true
-        wake?.()
-      })
-      unlisten = u
-      return true
-    } catch (error) {
-      logger.warn({ err: (error as Error).message }, 'LISTEN failed; the outbox relay polls and tries LISTEN again')
-      return false
-    }
-  }
-
-  /**
-   * LISTEN until it holds or the relay stops, from try `attempt` on (the first at once, then after 1 s, doubling to
-   * 30 s), in the background, after `before`: the relay polls meanwhile. Without it, a relay that lost its LISTEN
-   * would only poll for the rest of its life, every row waiting up to pollIntervalMs.
-   */
-  function keepListening(attempt: number, before?: () => Promise<void>): void {
-    if (listening || !running) return
-    listening = (async () => {
-      await before?.()
-      for (; running; attempt++) {
-        if (attempt > 0) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, Math.min(1000 * 2 ** Math.min(attempt - 1, 5), 30_000))
-            function done() {
-              clearTimeout(timer)
-              stopListenRetry = undefined
-              resolve()
-            }
-            stopListenRetry = done
-          })
-          if (!running) return
-        }
-        // stop() may come during the LISTEN: it waits for this loop, then unlistens.
-        if (await listen()) return
-      }
-    })().finally(() => {
-      listening = undefined
-    })
-  }
-
-  /**
-   * Rows found after a wait that ran out on its timer mean no notification announced them (the outbox_notify trigger
-   * notifies every insert): LISTEN is likely gone. postgres.js LISTENs again when its listening connection closes,
-   * but only once, and forgets the channel when that try fails (src/index.js, listen's onclose), as it does when
-   * PostgreSQL restarts or the connection is cut for longer than a reconnect. So: UNLISTEN, and LISTEN anew. A
-   * notification that came while the relay was claiming rather than waiting looks the same; the new LISTEN then
-   * costs two statements on a connection that was listening already.
-   */
-  function listenAgain(): void {
-    if (listening || !running) return
-    logger.debug('outbox relay: rows no notification announced; LISTEN again')
-    const previous = unlisten
-    unlisten = undefined
-    keepListening(0, async () => {
-      await previous?.().catch(() => {})
+      stopWaiting = done
+      if (wakeable) wake = done
     })
   }
 
   async function run(): Promise<void> {
     let failures = 0
-    // Whether the wait before this claim ran out on its timer (a poll, or a backoff after a failure).
-    let timedOut = false
     while (running) {
       try {
         notified = false
         const n = await withDeadline(claimAndPublish(), claimTimeoutMs, 'an outbox claim')
-        if (n > 0 && timedOut) listenAgain()
         failures = 0
         progress.progressed()
         metrics?.cycled?.()
-        timedOut = false
         if (n >= batchSize) continue
         // A partial claim: wait for more rows to pile up, whatever notifications arrive meanwhile.
         if (n > 0) await sleep(minClaimIntervalMs, false)
-        // A notification during a claim that found nothing announced a row committed after its snapshot: claim again
-        // rather than wait for the next one, or for the poll.
-        else if (!notified) timedOut = await sleep(pollIntervalMs)
+        // A notification during a claim that found nothing announced a row committed after the claim's snapshot:
+        // claim again rather than wait for the next notification or the poll.
+        else if (!notified) await sleep(pollIntervalMs)
       } catch (error) {
         failures++
         // Settled, if failed: the relay is not hung (a broker alarm or a bad row must not take every instance out
@@ -369,7 +296,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         metrics?.failed()
         logger.warn({ err: (error as Error).message, failures }, 'outbox relay could not publish; retrying')
         // Capped below the stall limit: a relay backing off from a database that is back must not read as stalled.
-        timedOut = await sleep(Math.min(pollIntervalMs * 2 ** Math.min(failures, 5), 30_000, stallAfterMs / 2))
+        await sleep(Math.min(pollIntervalMs * 2 ** Math.min(failures, 5), 30_000, stallAfterMs / 2))
       }
     }
   }
@@ -382,17 +309,24 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       running = true
       // A relay always has work to look for: stalled means no claim finished for stallAfterMs.
       progress.setPending(1)
-      // The first try before start() returns, so a relay started on a healthy database is woken from its first row.
-      if (!(await listen())) keepListening(1)
+      try {
+        const { unlisten: u } = await sql.listen(channel, () => {
+          notified = true
+          wake?.()
+        })
+        unlisten = u
+      } catch (error) {
+        // postgres.js keeps the channel and LISTENs again when its connection comes back, as on every reconnect
+        // (test/relay-listen.int.test.ts holds it to that); the relay polls until then.
+        logger.warn({ err: (error as Error).message }, 'LISTEN failed; the outbox relay polls until it holds')
+      }
       loop = run()
     },
     async stop() {
       running = false
       progress.setPending(0)
       stopWaiting?.()
-      stopListenRetry?.()
       await loop
-      await listening
       await unlisten?.().catch(() => {})
     },
   }
