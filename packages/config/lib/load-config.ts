@@ -71,6 +71,12 @@ export const commonEnv = {
   CLICKHOUSE_URL: Type.String({ default: 'http://127.0.0.1:8123', pattern: '^https?://' }),
   /** Prefix of every Redis key this process writes; tests give each file its own. */
   REDIS_PREFIX: Type.String({ default: '' }),
+  /**
+   * How long a Redis command may take, from the call to its reply being read, before it fails (ioredis
+   * commandTimeout): Redis being slow or gone costs a request at most this much. The event loop's delay counts too:
+   * a process too busy to read a reply in time fails the command.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: 500, minimum: 10, maximum: 60_000 }),
   /** Seconds a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
   RATE_LIMIT_MAX: Type.Integer({ default: 1000, minimum: 1 }),

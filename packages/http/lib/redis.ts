@@ -3,16 +3,19 @@ import type { Logger } from '@platform/logging'
 import { Redis } from 'ioredis'
 
 /**
- * A Redis client that fails fast: a command waits at most `commandTimeout` and one reconnection attempt,
+ * A Redis client that fails fast: a command waits at most REDIS_COMMAND_TIMEOUT_MS and one reconnection attempt,
  * so a Redis outage slows requests by a bounded amount instead of hanging them (the rate limit skips on error).
  * Keys are prefixed with REDIS_PREFIX by the client itself.
  */
-export function createRedis(config: Pick<CommonConfig, 'REDIS_URL' | 'REDIS_PREFIX'>, logger?: Logger): Redis {
+export function createRedis(
+  config: Pick<CommonConfig, 'REDIS_URL' | 'REDIS_PREFIX'> & Partial<Pick<CommonConfig, 'REDIS_COMMAND_TIMEOUT_MS'>>,
+  logger?: Logger,
+): Redis {
   const redis = new Redis(config.REDIS_URL, {
     keyPrefix: config.REDIS_PREFIX,
     lazyConnect: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 500,
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS ?? 500,
     connectTimeout: 2000,
   })
   let down = false
