@@ -55,12 +55,13 @@ describe('createPageMemo', () => {
   })
 
   it('drops expired pages as soon as another is added, whatever room is left', async () => {
-    const memo = createPageMemo({ ttlMs: 20, maxEntries: 100 })
-    const source = counted()
-    for (const key of ['a', 'b', 'c']) await memo.get(key, source.load)
+    // Loads that answer at once and a TTL far above their time: with 20 ms and 5 ms loads, a busy CI machine took
+    // longer than the TTL to add the three, and the first had expired before the third came.
+    const memo = createPageMemo({ ttlMs: 250, maxEntries: 100 })
+    for (const key of ['a', 'b', 'c']) await memo.get(key, async () => key)
     expect(memo.size).toBe(3)
-    await sleep(30)
-    await memo.get('d', source.load)
+    await sleep(300)
+    await memo.get('d', async () => 'd')
     expect(memo.size).toBe(1)
   })
 
