@@ -29,6 +29,8 @@ export interface OutboxRelayOptions {
   bucketsPerClaim?: number
   /** Test hook: runs after the broker confirmed a batch and before the rows are deleted. */
   afterPublish?: (ids: string[]) => void | Promise<void>
+  /** Test hook: runs after each claim that finished, with the rows it published, before the relay waits. */
+  afterClaim?: (rows: number) => void | Promise<void>
   /**
    * Client-side deadline of one claim (its transaction and the broker's confirms). Past it the claim counts as
    * failed and the relay goes on; its rows, still locked by the open transaction, wait for the server to end it
@@ -276,6 +278,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       try {
         notified = false
         const n = await withDeadline(claimAndPublish(), claimTimeoutMs, 'an outbox claim')
+        await options.afterClaim?.(n)
         failures = 0
         progress.progressed()
         metrics?.cycled?.()

@@ -15,11 +15,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest
 import { createOutboxRelay, enqueue, type OutboxRelay, outboxMigrations } from '../index.js'
 
 /**
- * The relay's wake-ups: a relay whose connections go through a TCP proxy polls every 10 s, so a row published
- * within a second was announced by a notification (the outbox_notify trigger) rather than found by a poll (by
+ * The relay's wake-ups: a relay whose connections go through a TCP proxy polls every 20 s, so a row published
+ * within 2 s was announced by a notification (the outbox_notify trigger) rather than found by a poll (by
  * chance one in ten; five rows in a row, 1 in 100,000).
- *   - A row committed while a claim that finds nothing runs (the first claim after start) is published at once:
- *     the relay remembers the notification and claims again instead of waiting for the poll.
+ *   - A row committed while a claim that found nothing ends (its snapshot predates the row; the test hook
+ *     afterClaim commits it) is published at once: the relay remembers the notification and claims again instead
+ *     of waiting for the poll.
  *   - After the database refused connections, when the relay started (its first LISTEN failed) or while it ran,
  *     notifications wake it again: postgres.js keeps the channel and LISTENs again when its connection comes back.
  *     This holds the dependency to that; the relay itself does nothing for it.
@@ -27,7 +28,7 @@ import { createOutboxRelay, enqueue, type OutboxRelay, outboxMigrations } from '
  */
 const logger = createLogger({ service: 'outbox-listen-test', level: 'silent' })
 const exchange = defineExchange('relay-listen')
-const POLL_MS = 10_000
+const POLL_MS = 20_000
 /** Caps the relay's backoff after a failed claim at 1 s (stallAfterMs / 2). */
 const STALL_AFTER_MS = 2000
 
@@ -100,18 +101,31 @@ async function publishedWithin(ms: number): Promise<void> {
 /** Rows are announced again: a notification wakes the relay for each of five rows in a row. */
 async function notificationsWake(): Promise<void> {
   // LISTEN comes back in the background: the rows committed before it are left to the next poll.
-  await waitFor(() => publishedWithin(1000).then(() => true), { timeoutMs: 15_000 })
-  for (let i = 0; i < 5; i++) await publishedWithin(1000)
+  await waitFor(() => publishedWithin(2000).then(() => true), { timeoutMs: 15_000 })
+  for (let i = 0; i < 5; i++) await publishedWithin(2000)
 }
 
 describe('the outbox relay is woken', () => {
-  it('for a row committed during a claim that found nothing, at once rather than at the next poll', async () => {
-    for (let i = 0; i < 5; i++) {
-      await relay.stop()
-      // The first claim starts with start(), and finds nothing; the row commits while it runs.
-      await relay.start()
-      await publishedWithin(1000)
-    }
+  it('for a row committed while a claim that found nothing ends, at once rather than at the next poll', async () => {
+    let armed = true
+    let row: string | undefined
+    relay = createOutboxRelay({
+      sql: relaySql,
+      schema: db.schema,
+      publisher: rabbit.publisher,
+      logger,
+      pollIntervalMs: POLL_MS,
+      // The claim found nothing; before the relay waits, a row commits and its notification arrives.
+      afterClaim: async (rows) => {
+        if (rows > 0 || !armed) return
+        armed = false
+        row = await commitRow()
+        await sleep(200)
+      },
+    })
+    await relay.start()
+    await waitFor(() => row)
+    await waitFor(() => published.has(row as string), { timeoutMs: 2000 })
   }, 40_000)
 
   it('again after the database refused connections when it started', async () => {
@@ -125,7 +139,7 @@ describe('the outbox relay is woken', () => {
 
   it('again after the database refused connections while it ran', async () => {
     await relay.start()
-    await publishedWithin(1000)
+    await publishedWithin(2000)
     await proxy.down()
     // Long enough for the listening connection's close and its one failed LISTEN.
     await sleep(1500)
