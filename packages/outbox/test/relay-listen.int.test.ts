@@ -12,7 +12,7 @@ import {
   waitFor,
 } from '@platform/testing'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest'
-import { createOutboxRelay, enqueue, type OutboxRelay, outboxMigrations } from '../index.js'
+import { createOutboxRelay, enqueue, type OutboxRelay, type OutboxRelayOptions, outboxMigrations } from '../index.js'
 
 /**
  * The relay's wake-ups: a relay whose connections go through a TCP proxy polls every 20 s, so a row published
@@ -68,15 +68,20 @@ beforeEach(async () => {
   const { hostname, port } = new URL(testUrls().databaseUrl)
   proxy = await createTcpProxy({ host: hostname, port: Number(port || 5432) })
   relaySql = createSql({ url: proxy.url(testUrls().databaseUrl), schema: db.schema, reconnectBackoffMaxSeconds: 0.5 })
-  relay = createOutboxRelay({
+  relay = proxiedRelay()
+})
+
+/** The test's relay: through the proxy, polling every POLL_MS. */
+const proxiedRelay = (hooks: Pick<OutboxRelayOptions, 'afterClaim'> = {}) =>
+  createOutboxRelay({
     sql: relaySql,
     schema: db.schema,
     publisher: rabbit.publisher,
     logger,
     pollIntervalMs: POLL_MS,
     stallAfterMs: STALL_AFTER_MS,
+    ...hooks,
   })
-})
 
 afterEach(async () => {
   await relay?.stop()
@@ -109,12 +114,7 @@ describe('the outbox relay is woken', () => {
   it('for a row committed while a claim that found nothing ends, at once rather than at the next poll', async () => {
     let armed = true
     let row: string | undefined
-    relay = createOutboxRelay({
-      sql: relaySql,
-      schema: db.schema,
-      publisher: rabbit.publisher,
-      logger,
-      pollIntervalMs: POLL_MS,
+    relay = proxiedRelay({
       // The claim found nothing; before the relay waits, a row commits and its notification arrives.
       afterClaim: async (rows) => {
         if (rows > 0 || !armed) return
