@@ -145,6 +145,9 @@ function shuffled(n: number): number[] {
  *
  * Crash between publish and delete: the rows stay and are published again; consumers' inboxes drop the repeat.
  */
+/** The longest stop() waits for its UNLISTEN. */
+const UNLISTEN_TIMEOUT_MS = 2000
+
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { sql, schema, publisher, logger } = options
   const batchSize = options.batchSize ?? 500
@@ -330,7 +333,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       progress.setPending(0)
       stopWaiting?.()
       await loop
-      await unlisten?.().catch(() => {})
+      // Bounded: on a half-open connection UNLISTEN never answers, and stop() must still return (the process exits
+      // and the server drops the session with it).
+      if (unlisten) await withDeadline(unlisten(), UNLISTEN_TIMEOUT_MS, 'UNLISTEN').catch(() => {})
     },
   }
 }

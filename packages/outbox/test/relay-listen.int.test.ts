@@ -11,7 +11,7 @@ import {
   testUrls,
   waitFor,
 } from '@platform/testing'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createOutboxRelay, enqueue, type OutboxRelay, type OutboxRelayOptions, outboxMigrations } from '../index.js'
 
 /**
@@ -24,6 +24,7 @@ import { createOutboxRelay, enqueue, type OutboxRelay, type OutboxRelayOptions, 
  *   - After the database refused connections, when the relay started (its first LISTEN failed) or while it ran,
  *     notifications wake it again: postgres.js keeps the channel and LISTENs again when its connection comes back.
  *     This holds the dependency to that; the relay itself does nothing for it.
+ *   - stop() returns within its UNLISTEN deadline when the listening connection is half-open (black-holed).
  * Rows are committed straight to the server, past the proxy.
  */
 const logger = createLogger({ service: 'outbox-listen-test', level: 'silent' })
@@ -146,4 +147,15 @@ describe('the outbox relay is woken', () => {
     await proxy.restore()
     await notificationsWake()
   }, 60_000)
+
+  it('stops within its UNLISTEN deadline when the listening connection is half-open', async () => {
+    await relay.start()
+    await publishedWithin(2000)
+    // Every connection stays open and moves no byte: UNLISTEN is sent and never answered.
+    proxy.blackhole()
+    const started = Date.now()
+    await relay.stop()
+    expect(Date.now() - started).toBeLessThan(5000)
+    await proxy.restore()
+  }, 20_000)
 })
