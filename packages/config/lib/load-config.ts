@@ -46,6 +46,9 @@ function describe(property: TSchema): string {
 }
 
 /** Schema fragments every service shares; a service spreads them into its own schema. */
+/** REDIS_COMMAND_TIMEOUT_MS's default, also for clients made without a configuration (createRedis). */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 500
+
 export const commonEnv = {
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
     default: 'development',
@@ -76,7 +79,7 @@ export const commonEnv = {
    * commandTimeout): Redis being slow or gone costs a request at most this much. The event loop's delay counts too:
    * a process too busy to read a reply in time fails the command.
    */
-  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: 500, minimum: 10, maximum: 60_000 }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: DEFAULT_REDIS_COMMAND_TIMEOUT_MS, minimum: 10, maximum: 60_000 }),
   /** Seconds a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
   RATE_LIMIT_MAX: Type.Integer({ default: 1000, minimum: 1 }),

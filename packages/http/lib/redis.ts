@@ -1,4 +1,4 @@
-import type { CommonConfig } from '@platform/config'
+import { type CommonConfig, DEFAULT_REDIS_COMMAND_TIMEOUT_MS } from '@platform/config'
 import type { Logger } from '@platform/logging'
 import { Redis } from 'ioredis'
 
@@ -15,7 +15,8 @@ export function createRedis(
     keyPrefix: config.REDIS_PREFIX,
     lazyConnect: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS ?? 500,
+    // Callers that pass only the URL and prefix (scripts, tests) get the configuration's default.
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
   })
   let down = false

@@ -131,6 +131,9 @@ function shuffled(n: number): number[] {
   return a
 }
 
+/** The longest stop() waits for its UNLISTEN. */
+const UNLISTEN_TIMEOUT_MS = 2000
+
 /**
  * Publishes committed outbox rows and deletes them once the broker confirmed them.
  *
@@ -145,9 +148,6 @@ function shuffled(n: number): number[] {
  *
  * Crash between publish and delete: the rows stay and are published again; consumers' inboxes drop the repeat.
  */
-/** The longest stop() waits for its UNLISTEN. */
-const UNLISTEN_TIMEOUT_MS = 2000
-
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { sql, schema, publisher, logger } = options
   const batchSize = options.batchSize ?? 500

@@ -72,10 +72,9 @@ export async function createTcpProxy(target: { host: string; port: number }) {
       sockets.clear()
       pairs.clear()
     },
+    /** close(), except that restore() listens again. */
     async down() {
-      this.cut()
-      if (!server.listening) return
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await this.close()
     },
     blackhole() {
       holding = true

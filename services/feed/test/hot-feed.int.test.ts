@@ -46,7 +46,7 @@ beforeAll(async () => {
     // requests got 503 (reproduced with a 30 ms timeout). The stampede guard is under test, not the client's deadline.
     REDIS_COMMAND_TIMEOUT_MS: '5000',
   })
-  other = await buildApp(loadServiceConfig(h.env.env), { logger: createLogger({ service: 'feed', level: 'silent' }) })
+  other = await instance()
   await other.ready()
   author = await h.newUser('hotshot')
 })
@@ -61,6 +61,12 @@ beforeEach(async () => {
   const buckets = Array.from({ length: HOT_WINDOW_HOURS + 2 }, (_, i) => hotLikesKey(hour - i))
   await h.redis.del(HOT_POINTER_KEY, HOT_FRESH_KEY, HOT_LOCK_KEY, ...buckets)
 })
+
+/** Another instance of the service on the same PostgreSQL and Redis, with these settings changed. */
+const instance = (overrides: Record<string, string> = {}) =>
+  buildApp(loadServiceConfig({ ...h.env.env, ...overrides }), {
+    logger: createLogger({ service: 'feed', level: 'silent' }),
+  })
 
 const hot = (app: ServiceApp, query = '') => app.inject({ method: 'GET', url: `/v1/feed/hot${query}` })
 const page = async (query = '', app = h.app) => {
@@ -225,8 +231,7 @@ describe('GET /v1/feed/hot: the stampede guard', () => {
   })
 
   it('answers 503 with Retry-After when no ranking exists and the holder does not finish within the wait', async () => {
-    const config = loadServiceConfig({ ...h.env.env, FEED_HOT_LOCK_WAIT_MS: '500' })
-    const impatient = await buildApp(config, { logger: createLogger({ service: 'feed', level: 'silent' }) })
+    const impatient = await instance({ FEED_HOT_LOCK_WAIT_MS: '500' })
     try {
       await h.redis.set(HOT_LOCK_KEY, 'a-hung-instance', 'PX', LEASE_MS)
       const started = Date.now()
@@ -247,8 +252,7 @@ describe('GET /v1/feed/hot: the page memo (FEED_HOT_PAGE_MEMO_MS)', () => {
   const MEMO_MS = 3000
   let memoized: ServiceApp
   beforeAll(async () => {
-    const config = loadServiceConfig({ ...h.env.env, FEED_HOT_PAGE_MEMO_MS: String(MEMO_MS) })
-    memoized = await buildApp(config, { logger: createLogger({ service: 'feed', level: 'silent' }) })
+    memoized = await instance({ FEED_HOT_PAGE_MEMO_MS: String(MEMO_MS) })
     await memoized.ready()
   })
   afterAll(async () => {
