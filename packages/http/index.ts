@@ -68,4 +68,5 @@ export { type CoalescingCounter, createCoalescingCounter, type RateCountCallback
 export { createRedis } from './lib/redis.js'
 export { genReqId, inRequestContext } from './lib/request-context.js'
 export { MAX_PARAM_LENGTH, MAX_URL_LENGTH } from './lib/request-guards.js'
+export { sameSecret } from './lib/secrets.js'
 export { strictValidatorCompiler } from './lib/strict-validation.js'

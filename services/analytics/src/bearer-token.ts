@@ -1,8 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
-import { ProblemError, type ProblemType } from '@platform/http'
-
-/** Fixed-length digests, so the constant-time compare never sees different lengths. */
-const digest = (text: string) => createHash('sha256').update(text).digest()
+import { ProblemError, type ProblemType, sameSecret } from '@platform/http'
 
 export interface BearerTokenOptions {
   /** The configured token; undefined: see `whenUnset`. */
@@ -19,12 +15,12 @@ export interface BearerTokenOptions {
  * body is read; a 401 problem with `WWW-Authenticate` otherwise.
  */
 export function requireBearerToken(options: BearerTokenOptions) {
-  const expected = options.token === undefined ? undefined : digest(options.token)
+  const expected = options.token
   const open = expected === undefined && options.whenUnset === 'open'
   return async (request: { headers: { authorization?: string } }) => {
     if (open) return
     const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')
-    if (!expected || !match || !timingSafeEqual(digest(match[1] as string), expected)) {
+    if (expected === undefined || !match || !sameSecret(match[1] as string, expected)) {
       throw new ProblemError(options.problem, {
         detail: options.detail,
         headers: { 'www-authenticate': 'Bearer realm="analytics"' },

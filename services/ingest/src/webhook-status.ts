@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { WebhookStatus } from '@platform/contracts'
-import { decodeTimeIdCursor, encodeTimeIdCursor, ProblemError } from '@platform/http'
+import { decodeTimeIdCursor, encodeTimeIdCursor, ProblemError, sameSecret } from '@platform/http'
 import { unknownSource } from './accept-webhook.js'
 import type { EventRow, EventsRepository } from './events-repository.js'
 import { ingestProblems } from './problems.js'
@@ -24,13 +23,10 @@ export interface WebhookPage {
 
 export type PresentedEvent = ReturnType<typeof present>
 
-/** Fixed-length digests, so the constant-time compare never sees different lengths. */
-const digest = (text: string) => createHash('sha256').update(text).digest()
-
 function authorize({ source, authorization }: StatusReader): SourceConfig {
   if (!source) throw unknownSource()
   const match = /^Bearer (.+)$/.exec(authorization ?? '')
-  if (!match || !timingSafeEqual(digest(match[1] as string), digest(source.readToken))) {
+  if (!match || !sameSecret(match[1] as string, source.readToken)) {
     throw new ProblemError(ingestProblems.invalidReadToken, {
       detail: "A valid bearer token (the source's read token) is required.",
       headers: { 'www-authenticate': 'Bearer realm="webhooks"' },

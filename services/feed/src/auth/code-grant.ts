@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { sameSecret } from '@platform/http'
 import { type LoginDeps, logIn } from './login.js'
 import { invalidGrant, type TokenResponse } from './sessions.js'
 
@@ -23,12 +24,6 @@ export type ExchangeCode = (input: CodeExchange) => Promise<CodeGrantResponse>
 /** RFC 7636 §4.1: 43 to 128 characters of [A-Z a-z 0-9 - . _ ~]. */
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/
 
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 function normalised(uri: string): string | undefined {
   try {
     return new URL(uri).href
@@ -49,7 +44,7 @@ export async function exchangeCode(
   const challenge = VERIFIER.test(input.codeVerifier)
     ? createHash('sha256').update(input.codeVerifier).digest('base64url')
     : ''
-  if (!sameText(challenge, pending.codeChallenge)) {
+  if (!sameSecret(challenge, pending.codeChallenge)) {
     throw invalidGrant('code_verifier does not match the code_challenge of the login.')
   }
   const { user, created, tokens } = await logIn(deps, pending.provider, pending.profile, pending)

@@ -1,8 +1,8 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { activityRecorded } from '@platform/contracts'
 import type { Queryable, Sql } from '@platform/db'
 import type { EventLog } from '@platform/eventlog'
-import { ProblemError } from '@platform/http'
+import { ProblemError, sameSecret } from '@platform/http'
 import { enqueueMessage } from '@platform/outbox'
 import * as client from 'openid-client'
 import { feedProblems } from '../problems.js'
@@ -163,12 +163,6 @@ export interface PendingLink {
 /** A link code stays valid this long: the client confirms it right after the redirect. */
 export const LINK_CODE_TTL_S = 120
 
-function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 export async function completeLogin(deps: LoginDeps, input: CompleteLogin): Promise<LoginResult> {
   const provider = providerOf(deps, input.provider)
   const { state, error } = input.query
@@ -181,7 +175,7 @@ export async function completeLogin(deps: LoginDeps, input: CompleteLogin): Prom
   if (saved.provider !== provider.name) throw invalidState('The login state belongs to another provider.')
   if (
     saved.browserHash !== undefined &&
-    (input.browserKey === undefined || !sameHash(sha256(input.browserKey), saved.browserHash))
+    (input.browserKey === undefined || !sameSecret(sha256(input.browserKey), saved.browserHash))
   ) {
     // RFC 9700 §4.7.1: the state must be bound to the user agent, or a callback URL of the attacker's own login,
     // opened in a victim's browser, would log the victim into the attacker's account.
