@@ -178,4 +178,26 @@ describe('the patched postgres.js', () => {
       await sql.end({ timeout: 1 })
     }
   })
+
+  it('keeps a failed array-types query of a new connection from becoming an unhandled rejection', async () => {
+    // A statement_timeout of 1 ms from the startup message: the server cancels the driver's own pg_type query, the
+    // first statement of every new connection (upstream #1192's reproduction). Unpatched, its rejection has no
+    // handler: Node's default ends the process, as a connection dropped at that moment did in CI.
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    const sql = postgres(testUrls().databaseUrl, {
+      max: 1,
+      onnotice: () => {},
+      connection: { statement_timeout: 1 },
+    } as postgres.Options<Record<string, never>>)
+    try {
+      await outcome(sql`select 1`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await sql.end({ timeout: 1 })
+    }
+  })
 })
