@@ -6,8 +6,9 @@
  *              them (no target): weekly and monthly active users of one day counted exactly (user_day; events for
  *              the raw week), and estimated for 30 days from the daily HyperLogLog sketches, with their error;
  *   ingestion  events/s through POST /v1/events (batches of 10,000, CONCURRENCY at once) and through the activity
- *              consumer (a backlog in analytics.activity drained), beside a direct COPY of the same rows (under other
- *              ids) into events, in the same table of EVENTS events. Target: >= 30% of the COPY rate.
+ *              consumers (a backlog of single-event messages in analytics.activity drained, then one of
+ *              activity.batch.v1 messages in analytics.activity-batches), beside a direct COPY of rows of the same
+ *              shape into events, in the same table of EVENTS events. Target: >= 30% of the COPY rate.
  *
  *   node --import tsx loadtest/analytics/bench.ts
  *   (EVENTS=10000000 USERS=1000000 DAYS=90 INGEST=300000 CONCURRENCY=2 API_RUNS=200 RAW_RUNS=5 PG=shared|private
@@ -24,7 +25,12 @@
  * defaults), in a schema and vhost of its own, dropped at the end.
  */
 import { fileURLToPath } from 'node:url'
-import { type ActivityRecordedV1, activityRecorded } from '@platform/contracts'
+import {
+  ACTIVITY_BATCH_MAX_EVENTS,
+  type ActivityRecordedV1,
+  activityBatch,
+  activityRecorded,
+} from '@platform/contracts'
 import { createSql } from '@platform/db'
 import { connectBroker, createPublisher } from '@platform/messaging'
 import {
@@ -109,15 +115,59 @@ async function startService() {
 
 const count = async (query: string) => Number((await sql.unsafe(query))[0]?.n)
 
-/** COPY, POST and the consumer, each of INGEST events of the same shape; events/s of each. */
+/**
+ * The consumer drains a backlog of `events`: published while the service is stopped (its queues exist), one event a
+ * message or ACTIVITY_BATCH_MAX_EVENTS a message, then the service started. Events/s from its first commit to its
+ * last (the inbox: a row per message), and the broker's publish rate in messages/s.
+ */
+async function drain(events: ActivityRecordedV1[], perMessage: number) {
+  await service?.kill('SIGTERM')
+  const broker = connectBroker({ url: vhost.amqpUrl, name: 'bench-feed' })
+  const publisher = createPublisher(broker, { exchanges: [activityRecorded.exchange] })
+  const bodies: (() => Promise<void>)[] = []
+  for (let i = 0; i < events.length; i += perMessage) {
+    const slice = events.slice(i, i + perMessage)
+    bodies.push(() =>
+      perMessage === 1
+        ? publisher.publishMessage(activityRecorded, slice[0] as ActivityRecordedV1)
+        : publisher.publishMessage(activityBatch, { events: slice }),
+    )
+  }
+  const started = performance.now()
+  for (let i = 0; i < bodies.length; i += 5000) await Promise.all(bodies.slice(i, i + 5000).map((b) => b()))
+  const publish = bodies.length / ((performance.now() - started) / 1000)
+  await publisher.close()
+  await broker.close()
+  const inbox = `select count(*)::int as n from inbox where consumer = 'analytics.activity'`
+  const inboxBefore = await count(inbox)
+  await startService()
+  let firstAt = 0
+  let firstCount = 0
+  for (;;) {
+    const n = (await count(inbox)) - inboxBefore
+    if (n > 0 && firstAt === 0) {
+      firstAt = performance.now()
+      firstCount = n
+    }
+    if (n >= bodies.length) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return {
+    rate: ((bodies.length - firstCount) * perMessage) / ((performance.now() - firstAt) / 1000),
+    publish,
+  }
+}
+
+/** COPY, POST and the consumer (single events, batches), each of INGEST events of the same shape; events/s of each. */
 async function ingestion(perUserDay: number) {
-  const [viaHttp, viaConsumer, viaCopy] = ingestRows(INGEST, USERS, 3, perUserDay) as [
+  const [viaHttp, viaConsumer, viaBatches, viaCopy] = ingestRows(INGEST, USERS, 4, perUserDay) as [
+    ActivityRecordedV1[],
     ActivityRecordedV1[],
     ActivityRecordedV1[],
     ActivityRecordedV1[],
   ]
-  const userDaysBefore = await count('select count(*)::int as n from user_day')
-  // What earlier writes left dirty is flushed now, not in the middle of one of the three measurements.
+  const userDays = () => count('select count(*)::int as n from user_day')
+  // What earlier writes left dirty is flushed now, not in the middle of one of the measurements.
   await sql`checkpoint`
   let started = performance.now()
   await copyRows(sql, viaCopy)
@@ -125,6 +175,7 @@ async function ingestion(perUserDay: number) {
 
   const batches: ActivityRecordedV1[][] = []
   for (let i = 0; i < viaHttp.length; i += BATCH) batches.push(viaHttp.slice(i, i + BATCH))
+  const userDaysBefore = await userDays()
   started = performance.now()
   let next = 0
   await Promise.all(
@@ -142,35 +193,12 @@ async function ingestion(perUserDay: number) {
     }),
   )
   const http = INGEST / ((performance.now() - started) / 1000)
-  const newUserDays = (await count('select count(*)::int as n from user_day')) - userDaysBefore
-
-  // The consumer drains a backlog: published while the service is stopped (its queue exists), then started.
-  await service?.kill('SIGTERM')
-  const broker = connectBroker({ url: vhost.amqpUrl, name: 'bench-feed' })
-  const publisher = createPublisher(broker, { exchanges: [activityRecorded.exchange] })
-  started = performance.now()
-  for (let i = 0; i < viaConsumer.length; i += 5000) {
-    await Promise.all(viaConsumer.slice(i, i + 5000).map((e) => publisher.publishMessage(activityRecorded, e)))
-  }
-  const publish = INGEST / ((performance.now() - started) / 1000)
-  await publisher.close()
-  await broker.close()
-  const inbox = `select count(*)::int as n from inbox where consumer = 'analytics.activity'`
-  const inboxBefore = await count(inbox)
-  await startService()
-  let firstAt = 0
-  let firstCount = 0
-  for (;;) {
-    const n = (await count(inbox)) - inboxBefore
-    if (n > 0 && firstAt === 0) {
-      firstAt = performance.now()
-      firstCount = n
-    }
-    if (n >= INGEST) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  const consumer = (INGEST - firstCount) / ((performance.now() - firstAt) / 1000)
-  return { copy, http, consumer, publish, newUserDays }
+  const afterHttp = await userDays()
+  const singles = await drain(viaConsumer, 1)
+  const afterSingles = await userDays()
+  const batched = await drain(viaBatches, ACTIVITY_BATCH_MAX_EVENTS)
+  const newUserDays = [afterHttp - userDaysBefore, afterSingles - afterHttp, (await userDays()) - afterSingles]
+  return { copy, http, singles, batched, newUserDays }
 }
 
 try {
@@ -291,7 +319,7 @@ try {
   )
   log(`weekly active users of ${day}: ${errors.wau}; monthly: ${errors.mau}`)
 
-  // Ingestion, for two shapes of traffic: the same rows three times, under other ids, one per way in.
+  // Ingestion, for two shapes of traffic: four sets of rows of one shape, one per way in.
   log('')
   log(`| events per user day | way in | events/s | of COPY |`)
   log(`| --- | --- | --- | --- |`)
@@ -302,10 +330,14 @@ try {
       `| ${perUserDay} | POST /v1/events, ${fmt(BATCH)} per request, ${CONCURRENCY} at once | ${fmt(r.http)} | ${(r.http / r.copy).toFixed(2)} |`,
     )
     log(
-      `| ${perUserDay} | activity consumer, backlog drained | ${fmt(r.consumer)} | ${(r.consumer / r.copy).toFixed(2)} |`,
+      `| ${perUserDay} | activity consumer, backlog of single-event messages | ${fmt(r.singles.rate)} | ${(r.singles.rate / r.copy).toFixed(2)} |`,
     )
     log(
-      `(${perUserDay}: published to RabbitMQ at ${fmt(r.publish)} messages/s; ${fmt(r.newUserDays)} new user days per way)`,
+      `| ${perUserDay} | activity consumer, backlog of activity.batch.v1 (${fmt(ACTIVITY_BATCH_MAX_EVENTS)} events each) | ${fmt(r.batched.rate)} | ${(r.batched.rate / r.copy).toFixed(2)} |`,
+    )
+    log(
+      `(${perUserDay}: published to RabbitMQ at ${fmt(r.singles.publish)} single-event and ${fmt(r.batched.publish)} batch messages/s; ` +
+        `new user days: POST ${fmt(r.newUserDays[0] ?? 0)}, singles ${fmt(r.newUserDays[1] ?? 0)}, batches ${fmt(r.newUserDays[2] ?? 0)})`,
     )
   }
   log(`events stored in total: ${fmt(await count('select count(*)::int as n from events'))}`)

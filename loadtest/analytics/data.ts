@@ -6,7 +6,8 @@ import type { Sql } from '@platform/db'
 
 /**
  * The benchmark's data (bench.ts): the synthetic history, written by PostgreSQL itself with generate_series, and the
- * events the three ingestion runs (POST /v1/events, the consumer, COPY) each write, the same rows under new ids.
+ * events the ingestion runs (COPY, POST /v1/events, the consumer's two queues) each write, a set of the same shape
+ * each.
  */
 const DAY_MS = 86_400_000
 const KINDS = ['login', 'post.created', 'like', 'follow']
@@ -43,29 +44,34 @@ export async function generateHistory(
 }
 
 /**
- * `n` events of `users` users, today's and yesterday's (late ones), `perUserDay` events per user day (1: every
- * event a new user day, the rollups' worst case; 10: sessions), and `sets` copies of them under other event ids.
+ * `sets` sets of `n` events of `users` users, today's and yesterday's (late ones), `perUserDay` events per user day
+ * (1: every event a new user day, the rollups' worst case; 10: sessions). Each set is drawn on its own (its users,
+ * times and ids), so each way in that gets one finds as many new user days as the others.
  */
 export function ingestRows(n: number, users: number, sets: number, perUserDay = 1): ActivityRecordedV1[][] {
   const now = Date.now()
   const today = Math.floor(now / DAY_MS) * DAY_MS
-  const base: Omit<ActivityRecordedV1, 'eventId'>[] = []
-  while (base.length < n) {
-    const userId = `user-${1 + Math.floor(Math.random() * users)}`
-    const dayStart = Math.random() < 0.5 ? today : today - DAY_MS
-    const span = Math.min(DAY_MS, now - dayStart)
-    for (let j = 0; j < perUserDay && base.length < n; j++) {
-      const i = base.length
-      base.push({
-        userId,
-        kind: KINDS[i % KINDS.length] as string,
-        performedAt: new Date(dayStart + Math.floor(Math.random() * span)).toISOString(),
-        courseId: i % 3 === 0 ? `course-${i % 500}` : null,
-        properties: { source: 'bench', n: i },
-      })
+  const draw = (): ActivityRecordedV1[] => {
+    const rows: ActivityRecordedV1[] = []
+    while (rows.length < n) {
+      const userId = `user-${1 + Math.floor(Math.random() * users)}`
+      const dayStart = Math.random() < 0.5 ? today : today - DAY_MS
+      const span = Math.min(DAY_MS, now - dayStart)
+      for (let j = 0; j < perUserDay && rows.length < n; j++) {
+        const i = rows.length
+        rows.push({
+          eventId: randomUUID(),
+          userId,
+          kind: KINDS[i % KINDS.length] as string,
+          performedAt: new Date(dayStart + Math.floor(Math.random() * span)).toISOString(),
+          courseId: i % 3 === 0 ? `course-${i % 500}` : null,
+          properties: { source: 'bench', n: i },
+        })
+      }
     }
+    return rows
   }
-  return Array.from({ length: sets }, () => base.map((row) => ({ eventId: randomUUID(), ...row })))
+  return Array.from({ length: sets }, draw)
 }
 
 /** COPY ... FROM STDIN (text format) of `rows` into events: the baseline. */

@@ -4,9 +4,14 @@
  * import from here instead of repeating strings.
  */
 export {
+  ACTIVITY_BATCH_MAX_BYTES,
+  ACTIVITY_BATCH_MAX_EVENTS,
+  ActivityBatchV1,
   ActivityKind,
   ActivityRecordedV1,
+  activityBatch,
   activityRecorded,
+  analyticsActivityBatchConsumer,
   analyticsActivityConsumer,
 } from './lib/activity.js'
 export {

@@ -341,7 +341,8 @@ const overview: RowSpec[] = [
   queuesRow('Queues and dead letters (RabbitMQ)'),
 ]
 
-const ACTIVITY = 'queue="analytics.activity"'
+/** The activity consumers' queues: single events and activity.batch.v1 messages. */
+const ACTIVITY = 'queue=~"analytics[.]activity(-batches)?"'
 const ANALYTICS_ROUTES = 'route=~"/v1/analytics/.+"'
 const analytics: RowSpec[] = [
   {

@@ -141,11 +141,17 @@ interface BatchSpans<T> {
   spans: { pending: Pending<T>; span: Span }[]
 }
 
+/** The bulk consumers a gauge reports (by the gauge: one registry's gauge is shared by its consumers). */
+const consumersOf = new WeakMap<object, Set<{ labels: { queue: string }; api: BulkConsumer }>>()
+const registered = (gauge: object) => consumersOf.get(gauge) ?? new Set()
+
 export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerOptions<T>): BulkConsumer {
   const { def, logger } = options
   const policy: BulkPolicy = { ...DEFAULT_BULK_POLICY, ...options.policy }
   const prefetch = options.prefetch ?? def.prefetch ?? policy.maxRows * 2
-  if (prefetch < policy.maxRows) {
+  // A message of one row each needs a prefetch of a batch at least, or no batch ever fills by rows. With rowsOf a
+  // message may stand for many rows (an envelope of events), and a prefetch of a few of them is the point.
+  if (!options.rowsOf && prefetch < policy.maxRows) {
     throw new MessagingError('MSG_INVALID_DEFINITION', `${def.queue}: prefetch ${prefetch} < batch size`)
   }
   if (options.decode && options.schema) {
@@ -196,14 +202,20 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
     acked: counter(options.registry, 'bulk_consumer_acked_total', 'Messages acked after their batch', ['queue']),
     dead: counter(options.registry, 'bulk_consumer_dead_lettered_total', 'Messages dead-lettered', ['queue']),
     failures: counter(options.registry, 'bulk_consumer_batch_failures_total', 'Failed batch attempts', ['queue']),
+    // A gauge's collect is the one its first caller gave (@platform/metrics returns the registered gauge to the
+    // others), so each reports every bulk consumer of the registry (consumersOf), not only the first one's queue.
     depth: gauge(
       options.registry,
       'bulk_consumer_queue_depth',
       'Messages ready in the queue',
       ['queue'],
       async function () {
-        const depth = await api.queueDepth().catch(() => undefined)
-        if (depth !== undefined) this.set(queue, depth)
+        await Promise.all(
+          [...registered(this)].map(async (c) => {
+            const depth = await c.api.queueDepth().catch(() => undefined)
+            if (depth !== undefined) this.set(c.labels, depth)
+          }),
+        )
       },
     ),
     pending: gauge(
@@ -212,7 +224,10 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
       'Messages delivered, not yet acked',
       ['queue'],
       function () {
-        this.set(queue, api.pending())
+        // Summed per queue: several consumers of one queue (one each per channel) hold its messages between them.
+        const sums = new Map<string, number>()
+        for (const c of registered(this)) sums.set(c.labels.queue, (sums.get(c.labels.queue) ?? 0) + c.api.pending())
+        for (const [q, n] of sums) this.set({ queue: q }, n)
       },
     ),
     oldest: gauge(
@@ -221,11 +236,19 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
       'Age of the oldest message delivered and not yet acked (0 when none)',
       ['queue'],
       function () {
-        const oldest = api.oldestPendingAt()
-        this.set(queue, oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000))
+        const ages = new Map<string, number>()
+        for (const c of registered(this)) {
+          const oldest = c.api.oldestPendingAt()
+          const age = oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000)
+          ages.set(c.labels.queue, Math.max(ages.get(c.labels.queue) ?? 0, age))
+        }
+        for (const [q, age] of ages) this.set({ queue: q }, age)
       },
     ),
   }
+  const gauges = metrics ? [metrics.depth, metrics.pending, metrics.oldest] : []
+  const reported = { labels: queue, api }
+  for (const g of gauges) consumersOf.set(g, registered(g).add(reported))
 
   // The counters' series exist from the start at 0, so the first dead letter shows as an increase() (consumer.ts).
   if (metrics) for (const c of [metrics.received, metrics.acked, metrics.dead, metrics.failures]) c.inc(queue, 0)
@@ -470,6 +493,7 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
   async function stop() {
     if (stopping) return
     stopping = true
+    for (const g of gauges) consumersOf.get(g)?.delete(reported)
     stopDeadline = Date.now() + (options.stopTimeoutMs ?? 5_000)
     if (current) await current.ch.cancel(current.consumerTag).catch(() => {})
     stopped.abort()

@@ -3,6 +3,7 @@
  * after the handler resolved, dead-lettering with the messaging package's headers, and a channel lost mid-batch.
  */
 import { createLogger } from '@platform/logging'
+import { createRegistry } from '@platform/metrics'
 import { rabbitAdmin, waitFor } from '@platform/testing'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -87,6 +88,42 @@ describe('bulk consumer', () => {
       [20, 21, 22, 23, 24],
     ])
     await consumer.stop()
+  })
+
+  it("reports the gauges of every bulk consumer of a registry under its queue, summed over a queue's consumers", async () => {
+    // The gauges' collect is the first consumer's (@platform/metrics hands the registered gauge to the others): it
+    // must report the second consumer's queue too, or that queue's backlog and age are never exported.
+    const registry = createRegistry()
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const start = (name: string) =>
+      startBulkConsumer<{ n: number }>(rabbit.broker, {
+        def: definition(name),
+        logger,
+        registry,
+        schema: Body,
+        policy: { maxRows: 100, maxWaitMs: 10, maxBytes: 1e6 },
+        prefetch: 100,
+        handler: () => held,
+      })
+    const first = start('gauges-a')
+    const second = start('gauges-b')
+    // A second consumer of the first queue: the queue's pending messages are the sum of both consumers'.
+    const third = start('gauges-a')
+    await Promise.all([first.ready(), second.ready(), third.ready()])
+    await send('gauges-a', range(2))
+    await send('gauges-b', range(3))
+    await waitFor(() => first.pending() + third.pending() === 2 && second.pending() === 3)
+    const text = await registry.metrics()
+    expect(text).toMatch(/bulk_consumer_pending\{queue="bc.gauges-a"\} 2/)
+    expect(text).toMatch(/bulk_consumer_pending\{queue="bc.gauges-b"\} 3/)
+    expect(text).toMatch(/bulk_consumer_oldest_pending_seconds\{queue="bc.gauges-b"\} [0-9.]+/)
+    expect(text).toMatch(/bulk_consumer_queue_depth\{queue="bc.gauges-b"\} 0/)
+    release()
+    await waitFor(() => first.pending() + second.pending() + third.pending() === 0)
+    await Promise.all([first.stop(), second.stop(), third.stop()])
   })
 
   it('flushes at B bytes, never putting more than B in one batch', async () => {

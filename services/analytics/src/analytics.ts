@@ -3,7 +3,7 @@ import { createInbox } from '@platform/inbox'
 import type { ServiceRuntime } from '@platform/service'
 import type { Config } from './config.js'
 import { registerDashboard } from './dashboard/dashboard-routes.js'
-import { startActivityConsumer } from './events/activity-consumer.js'
+import { startActivityConsumers } from './events/activity-consumer.js'
 import { registerEventsRoute } from './events/events-route.js'
 import { createIngestion } from './events/ingestion.js'
 import { createPartitions } from './events/partitions.js'
@@ -68,7 +68,7 @@ export async function startAnalytics(options: AnalyticsOptions) {
   })
   await registerDashboard(app)
 
-  const { consumer, def } = startActivityConsumer({
+  const { singles, batches } = startActivityConsumers({
     broker,
     logger,
     registry,
@@ -76,8 +76,14 @@ export async function startAnalytics(options: AnalyticsOptions) {
     batchRows: config.ANALYTICS_CONSUMER_BATCH_ROWS,
     batchWaitMs: config.ANALYTICS_CONSUMER_BATCH_WAIT_MS,
     prefetch: config.ANALYTICS_CONSUMER_PREFETCH,
+    batchPrefetch: config.ANALYTICS_BATCH_CONSUMER_PREFETCH,
+    batchConcurrency: config.ANALYTICS_BATCH_CONSUMER_CONCURRENCY,
   })
-  options.runtime.readiness.activityConsumer = () => consumer.progress.check()
-  app.addHook('onClose', () => consumer.stop())
-  return { partitions, ingestion, consumerDef: def, ready: () => consumer.ready() }
+  const all = [singles, ...batches]
+  options.runtime.readiness.activityConsumer = () => singles.progress.check()
+  options.runtime.readiness.activityBatchConsumer = () => {
+    for (const b of batches) b.progress.check()
+  }
+  app.addHook('onClose', () => Promise.all(all.map((c) => c.stop())).then(() => undefined))
+  return { partitions, ingestion, ready: () => Promise.all(all.map((c) => c.ready())) }
 }

@@ -24,12 +24,22 @@ export const ConfigSchema = Type.Object({
   ANALYTICS_EVENTS_RETENTION_MONTHS: Type.Integer({ default: 0, minimum: 0, maximum: 1200 }),
   /** How often partitions are created, detached, and the inbox pruned. */
   ANALYTICS_MAINTENANCE_INTERVAL_MS: Type.Integer({ default: 3_600_000, minimum: 1000 }),
-  /** The activity consumer writes this many messages per transaction at most, */
+  /** The activity consumers write this many events per transaction at most (a batch message counts its events), */
   ANALYTICS_CONSUMER_BATCH_ROWS: Type.Integer({ default: 5000, minimum: 1, maximum: 10_000 }),
   /** or what has arrived this long after the first one of a batch: how stale the rollups may get under low traffic. */
   ANALYTICS_CONSUMER_BATCH_WAIT_MS: Type.Integer({ default: 200, minimum: 0, maximum: 10_000 }),
   /** Messages held unacknowledged: at least twice a batch, so the next batch fills while one is written. */
   ANALYTICS_CONSUMER_PREFETCH: Type.Integer({ default: 10_000, minimum: 1, maximum: 65_535 }),
+  /**
+   * activity.batch.v1 messages held unacknowledged (analytics.activity-batches). Each carries up to 1,000 events and
+   * 4 MiB, so this bounds the consumer's memory (16: 64 MiB at most) where the single events' prefetch would not.
+   */
+  ANALYTICS_BATCH_CONSUMER_PREFETCH: Type.Integer({ default: 16, minimum: 1, maximum: 1_000 }),
+  /**
+   * Consumers of analytics.activity-batches in each instance: with 2, one batch's events insert runs while the other
+   * holds the rollup lock (as two concurrent POSTs do). Memory: this times the prefetch's 64 MiB at most.
+   */
+  ANALYTICS_BATCH_CONSUMER_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 8 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

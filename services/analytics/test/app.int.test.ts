@@ -6,7 +6,7 @@ describeServiceBasics({
   name: 'analytics',
   loadConfig: loadServiceConfig,
   buildApp: (config) => buildApp(config),
-  dependencies: ['postgres', 'rabbitmq', 'outboxRelay', 'activityConsumer'],
+  dependencies: ['postgres', 'rabbitmq', 'outboxRelay', 'activityConsumer', 'activityBatchConsumer'],
 })
 
 describeMalformedRequests({

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { type ActivityRecordedV1, activityRecorded, analyticsActivityConsumer } from '@platform/contracts'
+import {
+  type ActivityRecordedV1,
+  activityBatch,
+  activityRecorded,
+  analyticsActivityBatchConsumer,
+  analyticsActivityConsumer,
+} from '@platform/contracts'
 import type { Sql } from '@platform/db'
 import type { ServiceApp } from '@platform/http'
 import { createServiceTestEnv, type ServiceTestEnv } from '@platform/http/testing'
@@ -110,6 +116,8 @@ export async function startAnalytics(
 /** A publisher standing in for feed (or any producer) on the harness's vhost. */
 export async function activityPublisher(env: ServiceTestEnv): Promise<{
   publish(body: ActivityRecordedV1, messageId?: string): Promise<string>
+  /** One activity.batch.v1 message of `events`. */
+  publishBatch(events: ActivityRecordedV1[], messageId?: string): Promise<string>
   close(): Promise<void>
 }> {
   const broker: Broker = connectBroker({ url: env.vhost.amqpUrl, name: 'test-feed' })
@@ -119,6 +127,10 @@ export async function activityPublisher(env: ServiceTestEnv): Promise<{
       await publisher.publishMessage(activityRecorded, body, { messageId })
       return messageId
     },
+    async publishBatch(events, messageId = randomUUID()) {
+      await publisher.publishMessage(activityBatch, { events }, { messageId })
+      return messageId
+    },
     async close() {
       await publisher.close()
       await broker.close()
@@ -126,13 +138,15 @@ export async function activityPublisher(env: ServiceTestEnv): Promise<{
   }
 }
 
-/** The consumer declares its queue once connected: messages published before that would be dropped. */
+/** The consumers declare their queues once connected: messages published before that would be dropped. */
 export async function consumerBound(vhost: string): Promise<void> {
-  await waitFor(async () => {
-    const bindings = await rabbitAdmin().call<{ source: string }[]>(
-      'GET',
-      `/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(analyticsActivityConsumer.queue)}/bindings`,
-    )
-    return bindings.some((b) => b.source === 'activity')
-  })
+  for (const { queue } of [analyticsActivityConsumer, analyticsActivityBatchConsumer]) {
+    await waitFor(async () => {
+      const bindings = await rabbitAdmin().call<{ source: string }[]>(
+        'GET',
+        `/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}/bindings`,
+      )
+      return bindings.some((b) => b.source === 'activity')
+    })
+  }
 }

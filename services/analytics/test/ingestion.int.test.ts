@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import { analyticsActivityConsumer } from '@platform/contracts'
+import {
+  ACTIVITY_BATCH_MAX_EVENTS,
+  analyticsActivityBatchConsumer,
+  analyticsActivityConsumer,
+} from '@platform/contracts'
 import { expectProblem } from '@platform/http/testing'
 import { connectBroker, createPublisher } from '@platform/messaging'
 import { rabbitAdmin, waitFor } from '@platform/testing'
@@ -197,6 +201,60 @@ describe('the activity consumer', () => {
       expect.stringMatching(/days ago/),
     ])
     expect(await stored([tooOld.eventId])).toBe(0)
+  })
+
+  const drained = (queue: string) =>
+    waitFor(async () => (await rabbitAdmin().queue(h.env.vhost.vhost, queue)).messages === 0, {
+      message: `${queue} drained`,
+    })
+
+  it('stores an activity.batch.v1 message whole and once: redelivered, or its events sent again singly', async () => {
+    const events = batchOf(ACTIVITY_BATCH_MAX_EVENTS)
+    const id = await feed.publishBatch(events)
+    // The same message again (a producer's retry after a lost confirm) ...
+    await feed.publishBatch(events, id)
+    // ... a second batch overlapping the first, and some of its events as single messages.
+    const more = batchOf(100)
+    await feed.publishBatch([...events.slice(0, 300), ...more])
+    for (const e of events.slice(900)) await feed.publish(e)
+    const eventIds = [...events, ...more].map((e) => e.eventId)
+    await waitFor(async () => (await stored(eventIds)) === 1_100, { message: 'all 1,100 stored' })
+    await drained(analyticsActivityBatchConsumer.queue)
+    await drained(analyticsActivityConsumer.queue)
+    expect(await stored(eventIds)).toBe(1_100)
+    const day = dayFromToday(-2)
+    expect(await h.dau(day, day)).toEqual(await h.repo.raw.dau(day, day))
+  })
+
+  it('dead-letters a batch whole: an event out of the window (named), too many events, a bad event', async () => {
+    const outOfWindow = [...batchOf(3), event('old-user', new Date(Date.now() - 200 * DAY_MS).toISOString())]
+    await feed.publishBatch(outOfWindow)
+    const broker = connectBroker({ url: h.env.vhost.amqpUrl, name: 'test-raw' })
+    const raw = createPublisher(broker)
+    const publishRaw = (body: unknown) =>
+      raw.publish({
+        exchange: 'activity',
+        routingKey: 'activity-batch',
+        body,
+        messageId: randomUUID(),
+        type: 'activity.batch.v1',
+      })
+    const tooMany = batchOf(ACTIVITY_BATCH_MAX_EVENTS + 1)
+    await publishRaw({ events: tooMany })
+    const badOne = batchOf(2)
+    await publishRaw({ events: [...badOne, { eventId: 'nope', userId: 'x' }] })
+    await raw.close()
+    await broker.close()
+    const dlq = await waitFor(async () => {
+      const messages = await rabbitAdmin().getMessages(h.env.vhost.vhost, `${analyticsActivityBatchConsumer.queue}.dlq`)
+      return messages.length === 3 ? messages : undefined
+    })
+    expect(dlq.map((m) => String(m.properties.headers?.['x-error'])).sort()).toEqual([
+      expect.stringMatching(/schema: \/events must not have more than 1000 items/),
+      expect.stringMatching(/schema: \/events\/2 /),
+      expect.stringMatching(/event 3 \(.+\): performedAt is more than 90 days ago .*nothing of the message was stored/),
+    ])
+    expect(await stored([...outOfWindow, ...tooMany, ...badOne].map((e) => e.eventId))).toBe(0)
   })
 })
 

@@ -6,6 +6,7 @@ import { type BulkMessage, type BulkOutcome, PermanentError } from '@platform/me
 import type { ServiceRuntime } from '@platform/service'
 import type { AnalyticsMetrics } from '../metrics.js'
 import { analyticsProblems } from '../problems.js'
+import type { ActivityEvents } from './activity-consumer.js'
 import { type StoreResult, storeEvents } from './event-store.js'
 import type { Partitions } from './partitions.js'
 
@@ -53,7 +54,8 @@ const isDataError = (error: unknown) => /^(22|23|54)/.test(String((error as { co
  * The two ways in (docs/analytics.md#ingestion), one write: both end in `storeEvents`, in one transaction with the
  * rollups, and both answer (a 200, an ack) only after the commit.
  *   acceptBatch   POST /v1/events: a batch is stored whole or not at all;
- *   consumeBatch  the activity consumer's batch of messages: message ids go to the inbox in the same transaction.
+ *   consumeBatch  the activity consumers' batch of messages (single events and batches): message ids go to the inbox
+ *                 in the same transaction.
  */
 export function createIngestion(deps: IngestionDeps) {
   const { sql, metrics } = deps
@@ -102,42 +104,50 @@ export function createIngestion(deps: IngestionDeps) {
   }
 
   /** One transaction: the messages' ids not seen before into the inbox, their events into the store. */
-  async function writeMessages(messages: BulkMessage<ActivityRecordedV1>[]): Promise<void> {
+  async function writeMessages(messages: BulkMessage<ActivityEvents>[]): Promise<void> {
     const started = performance.now()
-    await deps.partitions.ensureMonths(messages.map((m) => new Date(m.body.performedAt)))
+    await deps.partitions.ensureMonths(messages.flatMap((m) => m.body.map((e) => new Date(e.performedAt))))
+    const eventsOf = (fresh: ReadonlySet<string>) =>
+      messages.filter((m) => fresh.has(m.messageId)).flatMap((m) => m.body)
     const { fresh, result } = await deps.inbox.processMany(
       messages.map((m) => m.messageId),
-      (tx, fresh) =>
-        storeEvents(
-          tx,
-          store,
-          messages.filter((m) => fresh.has(m.messageId)).map((m) => m.body),
-        ),
+      (tx, fresh) => storeEvents(tx, store, eventsOf(fresh)),
     )
-    const redelivered = messages.length - fresh.size
+    const redelivered = messages.filter((m) => !fresh.has(m.messageId)).reduce((n, m) => n + m.body.length, 0)
     if (redelivered > 0) metrics.events.inc({ way: 'consumer', result: 'duplicate' }, redelivered)
-    observe(
-      'consumer',
-      messages.filter((m) => fresh.has(m.messageId)).map((m) => m.body),
-      result,
-      started,
-    )
+    observe('consumer', eventsOf(fresh), result, started)
   }
 
   /**
-   * The bulk consumer's handler. Events out of the window are dead-lettered (a retry cannot fix them); the rest are
-   * written in one transaction. A write that fails on the data (a value PostgreSQL refuses) is split into one
-   * transaction per message, so the one bad message goes to the DLQ and the others are stored; any other failure
-   * (database down, deadline) throws, and the bulk consumer retries the whole batch, acking nothing before.
+   * Why a message is refused for its events' times, or undefined. A batch message is refused whole (as a POST):
+   * the reason names its first event out of the window; a single event's reason is its time's.
    */
-  async function consumeBatch(messages: BulkMessage<ActivityRecordedV1>[]): Promise<BulkOutcome<ActivityRecordedV1>> {
+  function refusal(events: ActivityEvents, at: number): string | undefined {
+    for (const [index, event] of events.entries()) {
+      const reason = outsideWindow(event.performedAt, at, deps)
+      if (reason === undefined) continue
+      return events.length === 1 && index === 0
+        ? `performedAt ${reason}`
+        : `event ${index} (${event.eventId}): performedAt ${reason}; nothing of the message was stored`
+    }
+    return undefined
+  }
+
+  /**
+   * The bulk consumers' handler (a message's body: its events, one or a batch's). Messages with an event out of the
+   * window are dead-lettered (a retry cannot fix them); the rest are written in one transaction. A write that fails
+   * on the data (a value PostgreSQL refuses) is split into one transaction per message, so the one bad message goes
+   * to the DLQ and the others are stored; any other failure (database down, deadline) throws, and the bulk consumer
+   * retries the whole batch, acking nothing before.
+   */
+  async function consumeBatch(messages: BulkMessage<ActivityEvents>[]): Promise<BulkOutcome<ActivityEvents>> {
     const at = now()
-    const dead: NonNullable<BulkOutcome<ActivityRecordedV1>['dead']> = []
-    const good: BulkMessage<ActivityRecordedV1>[] = []
+    const dead: NonNullable<BulkOutcome<ActivityEvents>['dead']> = []
+    const good: BulkMessage<ActivityEvents>[] = []
     for (const message of messages) {
-      const reason = outsideWindow(message.body.performedAt, at, deps)
+      const reason = refusal(message.body, at)
       if (reason === undefined) good.push(message)
-      else dead.push({ message, error: new PermanentError(`performedAt ${reason}`) })
+      else dead.push({ message, error: new PermanentError(reason) })
     }
     if (good.length > 0) {
       try {
@@ -155,7 +165,12 @@ export function createIngestion(deps: IngestionDeps) {
         }
       }
     }
-    if (dead.length > 0) metrics.events.inc({ way: 'consumer', result: 'rejected' }, dead.length)
+    if (dead.length > 0) {
+      metrics.events.inc(
+        { way: 'consumer', result: 'rejected' },
+        dead.reduce((n, d) => n + d.message.body.length, 0),
+      )
+    }
     return { dead }
   }
 
