@@ -210,10 +210,13 @@ export function startBulkConsumer<T>(broker: Broker, options: StartBulkConsumerO
       'Messages ready in the queue',
       ['queue'],
       async function () {
+        // One passive declare per queue: its consumers would all read the same number.
+        const byQueue = new Map<string, BulkConsumer>()
+        for (const c of registered(this)) if (!byQueue.has(c.labels.queue)) byQueue.set(c.labels.queue, c.api)
         await Promise.all(
-          [...registered(this)].map(async (c) => {
-            const depth = await c.api.queueDepth().catch(() => undefined)
-            if (depth !== undefined) this.set(c.labels, depth)
+          [...byQueue].map(async ([q, consumer]) => {
+            const depth = await consumer.queueDepth().catch(() => undefined)
+            if (depth !== undefined) this.set({ queue: q }, depth)
           }),
         )
       },

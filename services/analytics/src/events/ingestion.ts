@@ -47,6 +47,22 @@ export function outsideWindow(
   return undefined
 }
 
+/** The first of `events` whose time is out of the window, with its index and why; undefined when all are inside. */
+function firstOutsideWindow(
+  events: readonly ActivityRecordedV1[],
+  now: number,
+  window: { maxEventAgeDays: number; maxFutureSkewS: number },
+): { index: number; event: ActivityRecordedV1; reason: string } | undefined {
+  for (const [index, event] of events.entries()) {
+    const reason = outsideWindow(event.performedAt, now, window)
+    if (reason !== undefined) return { index, event, reason }
+  }
+  return undefined
+}
+
+/** How many events `messages` carry between them (a single event's message: one). */
+const eventCount = (messages: readonly { body: ActivityEvents }[]) => messages.reduce((n, m) => n + m.body.length, 0)
+
 /** SQLSTATE classes a retry cannot fix: data exceptions (22), integrity (23), program limits (54). */
 const isDataError = (error: unknown) => /^(22|23|54)/.test(String((error as { code?: unknown })?.code ?? ''))
 
@@ -77,9 +93,9 @@ export function createIngestion(deps: IngestionDeps) {
   /** Stores the batch, or refuses it whole: 400 naming the first event out of the window, 503 when not stored. */
   async function acceptBatch(events: ActivityRecordedV1[]): Promise<StoreResult> {
     const at = now()
-    for (const [index, event] of events.entries()) {
-      const reason = outsideWindow(event.performedAt, at, deps)
-      if (reason === undefined) continue
+    const outside = firstOutsideWindow(events, at, deps)
+    if (outside) {
+      const { index, event, reason } = outside
       metrics.events.inc({ way: 'http', result: 'rejected' }, events.length)
       throw new ProblemError(analyticsProblems.eventOutOfRange, {
         detail: `Event ${index} (${event.eventId}): performedAt ${reason}. Nothing of the batch was stored.`,
@@ -113,7 +129,7 @@ export function createIngestion(deps: IngestionDeps) {
       messages.map((m) => m.messageId),
       (tx, fresh) => storeEvents(tx, store, eventsOf(fresh)),
     )
-    const redelivered = messages.filter((m) => !fresh.has(m.messageId)).reduce((n, m) => n + m.body.length, 0)
+    const redelivered = eventCount(messages.filter((m) => !fresh.has(m.messageId)))
     if (redelivered > 0) metrics.events.inc({ way: 'consumer', result: 'duplicate' }, redelivered)
     observe('consumer', eventsOf(fresh), result, started)
   }
@@ -123,14 +139,12 @@ export function createIngestion(deps: IngestionDeps) {
    * the reason names its first event out of the window; a single event's reason is its time's.
    */
   function refusal(events: ActivityEvents, at: number): string | undefined {
-    for (const [index, event] of events.entries()) {
-      const reason = outsideWindow(event.performedAt, at, deps)
-      if (reason === undefined) continue
-      return events.length === 1 && index === 0
-        ? `performedAt ${reason}`
-        : `event ${index} (${event.eventId}): performedAt ${reason}; nothing of the message was stored`
-    }
-    return undefined
+    const outside = firstOutsideWindow(events, at, deps)
+    if (!outside) return undefined
+    const { index, event, reason } = outside
+    return events.length === 1
+      ? `performedAt ${reason}`
+      : `event ${index} (${event.eventId}): performedAt ${reason}; nothing of the message was stored`
   }
 
   /**
@@ -165,12 +179,8 @@ export function createIngestion(deps: IngestionDeps) {
         }
       }
     }
-    if (dead.length > 0) {
-      metrics.events.inc(
-        { way: 'consumer', result: 'rejected' },
-        dead.reduce((n, d) => n + d.message.body.length, 0),
-      )
-    }
+    if (dead.length > 0)
+      metrics.events.inc({ way: 'consumer', result: 'rejected' }, eventCount(dead.map((d) => d.message)))
     return { dead }
   }
 
